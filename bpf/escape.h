@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Escape-class syscalls of tracked processes: the calls a tool has no business
+ * making (ptrace, mount, namespaces, modules, bpf, privilege changes) and the
+ * ones that blind syscall capture (io_uring). Reported with their arguments
+ * and result; judging them is pkg/correlate's job.
+ */
+#ifndef MCPSEC_ESCAPE_H
+#define MCPSEC_ESCAPE_H
+
+#include "common.h"
+#include "path.h"
+
+#define NR_ptrace 101
+#define NR_setuid 105
+#define NR_setgid 106
+#define NR_setreuid 113
+#define NR_setregid 114
+#define NR_setresuid 117
+#define NR_setresgid 119
+#define NR_setfsuid 122
+#define NR_setfsgid 123
+#define NR_capset 126
+#define NR_chroot 161
+#define NR_mount 165
+#define NR_umount2 166
+#define NR_pivot_root 155
+#define NR_init_module 175
+#define NR_delete_module 176
+#define NR_kexec_load 246
+#define NR_unshare 272
+#define NR_process_vm_readv 310
+#define NR_process_vm_writev 311
+#define NR_finit_module 313
+#define NR_memfd_create 319
+#define NR_kexec_file_load 320
+#define NR_bpf 321
+#define NR_setns 308
+#define NR_io_uring_setup 425
+
+struct cap_data {
+	__u32 effective;
+	__u32 permitted;
+	__u32 inheritable;
+};
+
+SEC("raw_tracepoint")
+int handle_escape(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct sysargs s;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_info *p = current_proc(tgid);
+	struct effect *e;
+
+	if (!p || !(p->flags & P_TRACKED))
+		return 0;
+	e = scratch_effect();
+	if (!e)
+		return 0;
+	read_args(ctx, &s);
+	eff_begin(e, 0, s.nr, p, s.ret);
+	/* raw arguments for the kinds that need nothing more */
+	e->f.a[0] = s.a[0];
+	e->f.a[1] = s.a[1];
+	e->f.a[2] = s.a[2];
+	e->f.a[3] = s.a[3];
+
+	switch (s.nr) {
+	case NR_ptrace:
+		e->f.h.kind = K_PTRACE;
+		break;
+	case NR_mount:
+		e->f.h.kind = K_MOUNT;
+		/* slot 0 source, 1 target, 2 fstype; a[3] flags */
+		eff_user_str(e, 0, (const char *)s.a[0]);
+		eff_user_str(e, 1, (const char *)s.a[1]);
+		eff_user_str(e, 2, (const char *)s.a[2]);
+		break;
+	case NR_umount2:
+		e->f.h.kind = K_UMOUNT;
+		eff_user_str(e, 1, (const char *)s.a[0]);
+		break;
+	case NR_pivot_root:
+		e->f.h.kind = K_MOUNT;
+		eff_user_str(e, 0, (const char *)s.a[0]);
+		eff_user_str(e, 1, (const char *)s.a[1]);
+		break;
+	case NR_unshare:
+		e->f.h.kind = K_UNSHARE;
+		break;
+	case NR_setns:
+		e->f.h.kind = K_SETNS;
+		eff_file_path(e, 0, fd_file(s.a[0]));
+		break;
+	case NR_init_module:
+		e->f.h.kind = K_MODULE;
+		break;
+	case NR_finit_module:
+		e->f.h.kind = K_MODULE;
+		eff_file_path(e, 0, fd_file(s.a[0]));
+		break;
+	case NR_delete_module:
+		e->f.h.kind = K_MODULE;
+		eff_user_str(e, 1, (const char *)s.a[0]);
+		break;
+	case NR_bpf:
+		e->f.h.kind = K_BPF;
+		break;
+	case NR_memfd_create:
+		e->f.h.kind = K_MEMFD;
+		eff_user_str(e, 1, (const char *)s.a[0]);
+		break;
+	case NR_setuid:
+	case NR_setgid:
+	case NR_setreuid:
+	case NR_setregid:
+	case NR_setresuid:
+	case NR_setresgid:
+	case NR_setfsuid:
+	case NR_setfsgid:
+		e->f.h.kind = K_SETUID;
+		break;
+	case NR_capset: {
+		struct cap_data d = {};
+		e->f.h.kind = K_CAPSET;
+		bpf_probe_read_user(&d, sizeof(d), (const void *)s.a[1]);
+		e->f.a[0] = d.effective;
+		e->f.a[1] = d.permitted;
+		e->f.a[2] = d.inheritable;
+		break;
+	}
+	case NR_chroot:
+		e->f.h.kind = K_CHROOT;
+		eff_base(e, 0, AT_FDCWD, (const char *)s.a[0]);
+		eff_user_str(e, 1, (const char *)s.a[0]);
+		break;
+	case NR_kexec_load:
+	case NR_kexec_file_load:
+		e->f.h.kind = K_KEXEC;
+		break;
+	case NR_io_uring_setup:
+		e->f.h.kind = K_IO_URING;
+		break;
+	case NR_process_vm_readv:
+	case NR_process_vm_writev:
+		e->f.h.kind = K_PROCESS_VM;
+		break;
+	default:
+		return 0;
+	}
+	eff_submit(e);
+	return 0;
+}
+
+#endif

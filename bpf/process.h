@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Process lifecycle: fork (children of a tracked process are tracked here, in
+ * the kernel, before they run), exec (binary and argv), exit (with code), and
+ * discovery of MCP servers among newly exec'd processes.
+ */
+#ifndef MCPSEC_PROCESS_H
+#define MCPSEC_PROCESS_H
+
+#include "common.h"
+#include "path.h"
+
+static __always_inline __u64 task_cgroup(struct task_struct *t)
+{
+	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+}
+
+SEC("raw_tracepoint/sched_process_fork")
+int sched_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	struct proc_info *p, info = {};
+	__u16 rflags = 0;
+
+	if (ptgid == ctgid)
+		return 0; /* a new thread: tracked through its tgid already */
+
+	p = bpf_map_lookup_elem(&tracked, &ptgid);
+	if (p && ptgid != self_tgid) {
+		info = *p;
+		info.flags &= ~P_ATTACHED;
+	} else {
+		__u64 cg = task_cgroup(child);
+		struct proc_info *c = bpf_map_lookup_elem(&tracked_cgroups, &cg);
+		if (!c)
+			return 0;
+		info = *c;
+		if (!info.server) {
+			/* the first process in a launch cgroup roots the server */
+			info.server = ctgid;
+			info.server_start = BPF_CORE_READ(child, start_boottime);
+		}
+		info.flags = P_TRACKED;
+	}
+
+	if (bpf_map_update_elem(&tracked, &ctgid, &info, BPF_ANY)) {
+		/* Fail closed: track the child's cgroup instead, and make the
+		 * hot path look there from now on. */
+		__u64 cg = task_cgroup(child);
+		count(C_TRACKED_FULL, 1);
+		bpf_map_update_elem(&tracked_cgroups, &cg, &info, BPF_NOEXIST);
+		tracked_overflow = 1;
+		rflags = RF_OVERFLOW;
+	}
+	if (!(info.flags & P_TRACKED))
+		return 0; /* candidates fork silently */
+
+	struct effect *e = scratch_effect();
+	if (!e)
+		return 0;
+	eff_begin(e, K_FORK, 0, &info, 0);
+	e->f.h.flags |= rflags;
+	e->f.a[0] = ctgid;
+	e->f.a[1] = BPF_CORE_READ(child, start_boottime);
+	eff_submit(e);
+	return 0;
+}
+
+/* Is fd 0 of the current task a pipe or a socket: could a client drive it? */
+static __always_inline int stdin_is_channel(void)
+{
+	__u64 ino;
+	struct file *f = fd_file(0);
+
+	return f && file_ftype(f, &ino) != FT_OTHER;
+}
+
+SEC("raw_tracepoint/sched_process_exec")
+int sched_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_info *p = current_proc(tgid);
+
+	if (!p) {
+		if (!discover || tgid == self_tgid || !stdin_is_channel())
+			return 0;
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct proc_info cand = {
+			.server = tgid,
+			.flags = P_CANDIDATE,
+			.server_start = BPF_CORE_READ(task, group_leader, start_boottime),
+			.deadline = bpf_ktime_get_boot_ns() + candidate_window,
+			.budget = candidate_budget,
+		};
+		if (!bpf_map_update_elem(&tracked, &tgid, &cand, BPF_NOEXIST))
+			count(C_CANDIDATES, 1);
+		return 0;
+	}
+	if (!(p->flags & P_TRACKED))
+		return 0;
+
+	struct effect *e = scratch_effect();
+	if (!e)
+		return 0;
+	eff_begin(e, K_EXEC, 0, p, 0);
+
+	/* slot 0: the binary the kernel opened; slot 1: argv; slot 2: the name as given */
+	eff_file_path(e, 0, BPF_CORE_READ(bprm, file));
+
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	unsigned long as = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long ae = BPF_CORE_READ(task, mm, arg_end);
+	__u64 alen = ae > as ? ae - as : 0;
+	if (alen > MAX_STR)
+		count(C_STR_TRUNC, 1);
+	eff_user_bytes(e, 1, (const void *)as, alen);
+
+	const char *fname = BPF_CORE_READ(bprm, filename);
+	__u32 off = eff_used(e);
+	if (off <= SLOT_OFF_MASK) {
+		long n = bpf_probe_read_kernel_str(&e->data[off & SLOT_OFF_MASK], MAX_STR, fname);
+		if (n > 0)
+			e->f.slen[2] = n - 1;
+	}
+	e->f.a[0] = BPF_CORE_READ(task, cred, uid.val);
+	e->f.a[1] = BPF_CORE_READ(task, cred, euid.val);
+	e->f.a[2] = ctx->args[1]; /* old pid */
+	struct inode *inode = BPF_CORE_READ(bprm, file, f_inode);
+	e->f.ino = BPF_CORE_READ(inode, i_ino);
+	e->f.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	e->f.imode = BPF_CORE_READ(inode, i_mode);
+	eff_submit(e);
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int sched_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct proc_info *p = bpf_map_lookup_elem(&tracked, &tgid);
+	int live;
+
+	if (!p)
+		return 0;
+	/* signal->live is decremented before this tracepoint: 0 means the
+	 * whole thread group is gone. */
+	live = BPF_CORE_READ(task, signal, live.counter);
+	if (live > 0)
+		return 0;
+	if (p->flags & P_TRACKED) {
+		struct effect *e = scratch_effect();
+		if (e) {
+			eff_begin(e, K_EXIT, 0, p, 0);
+			e->f.a[0] = BPF_CORE_READ(task, exit_code);
+			e->f.a[1] = BPF_CORE_READ(task, signal, group_exit_code);
+			eff_submit(e);
+		}
+	}
+	bpf_map_delete_elem(&tracked, &tgid);
+	return 0;
+}
+
+/* A failed execve or execveat: the registers still hold its arguments. */
+static __always_inline int exec_failed(struct sysargs *s, struct proc_info *p)
+{
+	const char *fname = (const char *)(s->nr == 59 ? s->a[0] : s->a[1]);
+	struct effect *e = scratch_effect();
+
+	if (!e)
+		return 0;
+	eff_begin(e, K_EXEC_FAIL, s->nr, p, s->ret);
+	eff_user_str(e, 1, fname);
+	eff_base(e, 2, s->nr == 59 ? AT_FDCWD : (long)s->a[0], fname);
+	eff_submit(e);
+	return 0;
+}
+
+/* ---- discovery ---- */
+
+#define SCAN_MAX 1024
+
+struct scan_ctx {
+	const char *buf; /* a copy of the bytes read, in the per-CPU path buffer */
+	__u32 len;
+	__u32 found;
+};
+
+/* Looks for the bytes `"jsonrpc"` in the first bytes a candidate read. */
+static long scan_step(__u32 i, void *arg)
+{
+	struct scan_ctx *s = arg;
+	const char *b = s->buf;
+
+	if (i + 9 > s->len)
+		return 1;
+	i &= SCAN_MAX - 1;
+	if (b[i] == '"' && b[i + 1] == 'j' && b[i + 2] == 's' && b[i + 3] == 'o' && b[i + 4] == 'n' &&
+	    b[i + 5] == 'r' && b[i + 6] == 'p' && b[i + 7] == 'c' && b[i + 8] == '"') {
+		s->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+SEC("raw_tracepoint")
+int candidate(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct sysargs s;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_info *p = bpf_map_lookup_elem(&tracked, &tgid);
+
+	if (!p || !(p->flags & P_CANDIDATE))
+		return 0;
+	read_args(ctx, &s);
+	if (bpf_ktime_get_boot_ns() > p->deadline) {
+		count(C_CANDIDATE_EXPIRED, 1);
+		bpf_map_delete_elem(&tracked, &tgid);
+		return 0;
+	}
+	/* only plain reads of stdin are looked at */
+	if (s.nr != 0 || s.a[0] != 0 || s.ret <= 0)
+		return 0;
+
+	__u32 zero = 0;
+	struct pathbuf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!pb)
+		return 0;
+	struct scan_ctx sc = { .buf = pb->b };
+	sc.len = s.ret > SCAN_MAX ? SCAN_MAX : s.ret;
+	if (bpf_probe_read_user(pb->b, sc.len & (SCAN_MAX * 2 - 1), (const void *)s.a[1]))
+		return 0;
+	bpf_loop(SCAN_MAX, scan_step, &sc, 0);
+	if (!sc.found) {
+		if (p->budget <= 1) {
+			count(C_CANDIDATE_EXPIRED, 1);
+			bpf_map_delete_elem(&tracked, &tgid);
+		} else {
+			p->budget--;
+		}
+		return 0;
+	}
+
+	/* Promote: this process and its future children are the server. */
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	p->flags = P_TRACKED;
+	p->server = tgid;
+	p->server_start = BPF_CORE_READ(task, group_leader, start_boottime);
+	count(C_DISCOVERED, 1);
+
+	struct effect *e = scratch_effect();
+	if (e) {
+		__u64 ino = 0;
+		struct file *f = fd_file(0);
+		eff_begin(e, K_DISCOVER, s.nr, p, s.ret);
+		if (f)
+			e->f.a[1] = file_ftype(f, &ino);
+		e->f.ino = ino;
+		eff_submit(e);
+	}
+	/* capture the read that revealed it */
+	bpf_tail_call(ctx, &sys_exit_progs, 0);
+	return 0;
+}
+
+#endif

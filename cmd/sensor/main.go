@@ -1,0 +1,68 @@
+// Command sensor is the MCP Security Evolution runtime sensor: eBPF capture
+// of MCP servers' JSON-RPC streams and side effects.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+// exitError carries a process exit code out of a command.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	root := newRoot()
+	root.SetArgs(args)
+	err := root.Execute()
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintln(os.Stderr, "sensor:", err)
+		return 1
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "sensor",
+		Short: "Runtime sensor for Model Context Protocol servers",
+		Long: `sensor watches MCP servers from the kernel with eBPF: every JSON-RPC message on
+their stdio, and every effect of their process tree (files opened, processes
+run, connections made), linked to the calls that caused them.
+
+Every flag can also be set in the environment as MCPSEC_<FLAG>, e.g.
+MCPSEC_OUTPUT=json for --output json.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.AddCommand(newTraceCmd(), newProbeCmd(), newVersionCmd())
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "sensor", version)
+		},
+	}
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/mcpsec/sensor/pkg/decode"
+	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/trace"
+)
+
+type traceFlags struct {
+	pids        []int
+	output      string
+	out         string
+	color       string
+	captureMax  uint64
+	maxMessage  uint64
+	payloadRing uint64
+	effectRing  uint64
+	maxTracked  uint32
+	statsEvery  time.Duration
+	logLevel    string
+}
+
+func newTraceCmd() *cobra.Command {
+	f := &traceFlags{}
+	cmd := &cobra.Command{
+		Use:   "trace [flags] [-- COMMAND [ARGS...]]",
+		Short: "Show the JSON-RPC messages and effects of MCP servers, live",
+		Long: `trace loads the sensor and prints every JSON-RPC message of the traced servers
+(direction, method, id, tool and arguments, result or error) and every effect
+of their process trees (exec, open with the path the kernel really opened,
+writes, unlink, rename, chmod, connect, bind, listen, accept, sendto, ptrace,
+mount, ...), with timestamps and pid/tid. On exit (Ctrl-C, or the traced
+process ending) it prints the counters: events, messages, drops, truncations.
+
+What it traces:
+  sensor trace -- CMD ARGS...   launch CMD and trace it from its first
+                                instruction. Its stdin and stdout are the
+                                sensor's, so this line can stand in an MCP
+                                client's "command"; the trace goes to --out,
+                                or to stderr, never to stdout.
+  sensor trace --pid N          attach to a running process and its
+                                descendants (their streams may start
+                                mid-message: the first partial line is dropped
+                                and counted).
+  sensor trace                  discover MCP servers on the host: any new
+                                process with a pipe or socket for stdin that
+                                reads a JSON-RPC message there, plus running
+                                processes whose command line names MCP.
+
+Needs root (it loads eBPF programs).`,
+		Example: `  sensor trace -- npx -y @modelcontextprotocol/server-filesystem /srv/notes
+  sensor trace -o json --out /tmp/trace.jsonl -- ./my-mcp-server
+  sensor trace --pid 4242
+  sensor trace -o json | jq 'select(.kind=="effect" and .type=="connect")'`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyEnv(cmd); err != nil {
+				return err
+			}
+			return runTrace(cmd, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.SetInterspersed(false)
+	fl.IntSliceVar(&f.pids, "pid", nil, "trace this running process and its descendants (repeatable)")
+	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json (one JSON object per line)")
+	fl.StringVar(&f.out, "out", "", "write the trace to this file (default: stdout, or stderr when running a command)")
+	fl.StringVar(&f.color, "color", "auto", "colour text output: auto (on a terminal), always, never")
+	fl.Var(newSize(&f.captureMax, 16<<20), "capture-max", "payload bytes captured per syscall; the rest is counted and marked as cut")
+	fl.Var(newSize(&f.maxMessage, 16<<20), "max-message", "largest JSON-RPC message kept whole; longer ones are reported truncated")
+	fl.Var(newSize(&f.payloadRing, 32<<20), "payload-ring", "payload ring buffer size (power of two)")
+	fl.Var(newSize(&f.effectRing, 8<<20), "effect-ring", "effect ring buffer size (power of two)")
+	fl.Uint32Var(&f.maxTracked, "max-tracked", 32768, "size of the kernel's tracked-process map (when full, tracking falls back to cgroups: fail closed)")
+	fl.DurationVar(&f.statsEvery, "stats-interval", 0, "also print counters every interval (e.g. 10s); 0: only at the end")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+	return cmd
+}
+
+func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
+	dash := cmd.ArgsLenAtDash()
+	if dash < 0 && len(args) > 0 {
+		return fmt.Errorf("unexpected argument %q: put the command to trace after --", args[0])
+	}
+	if dash > 0 {
+		return fmt.Errorf("unexpected argument %q before --", args[0])
+	}
+	if len(args) > 0 && len(f.pids) > 0 {
+		return errors.New("--pid and a command are exclusive: trace one or the other")
+	}
+	if f.output != "text" && f.output != "json" {
+		return fmt.Errorf("--output %q: must be text or json", f.output)
+	}
+	for _, p := range f.pids {
+		if p <= 0 {
+			return fmt.Errorf("--pid %d: not a process id", p)
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err != nil {
+			return fmt.Errorf("--pid %d: no such process", p)
+		}
+	}
+	if f.captureMax > 1<<30 || f.maxMessage > 1<<30 {
+		return errors.New("--capture-max and --max-message are limited to 1GiB")
+	}
+	for name, v := range map[string]uint64{"--payload-ring": f.payloadRing, "--effect-ring": f.effectRing} {
+		if v < 4096 || v&(v-1) != 0 || v > 1<<30 {
+			return fmt.Errorf("%s %s: must be a power of two between 4KiB and 1GiB", name, formatSize(v))
+		}
+	}
+
+	logOut := os.Stderr
+	log := hclog.New(&hclog.LoggerOptions{
+		Name: "sensor", Level: hclog.LevelFromString(f.logLevel), Output: logOut,
+		JSONFormat: !isatty.IsTerminal(logOut.Fd()),
+	})
+	if os.Geteuid() != 0 {
+		return errors.New("sensor trace loads eBPF programs and needs root (try sudo)")
+	}
+	if missing := loader.Missing(loader.Probe()); len(missing) > 0 {
+		for _, m := range missing {
+			log.Error("this kernel lacks a required feature", "feature", m.Name, "detail", m.Detail)
+		}
+		return fmt.Errorf("this kernel lacks %d required features (see `sensor probe`)", len(missing))
+	}
+
+	// With a command, stdout belongs to the server.
+	var out io.Writer = cmd.OutOrStdout()
+	outFile := os.Stdout
+	if len(args) > 0 {
+		out, outFile = os.Stderr, os.Stderr
+	}
+	if f.out != "" {
+		fh, err := os.OpenFile(f.out, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fmt.Errorf("opening --out: %w", err)
+		}
+		defer fh.Close()
+		out, outFile = fh, fh
+	}
+	color := f.color == "always" || (f.color == "auto" && isatty.IsTerminal(outFile.Fd()))
+
+	lc := loader.DefaultConfig()
+	lc.CaptureCap = f.captureMax
+	lc.PayloadRing = uint32(f.payloadRing)
+	lc.EffectRing = uint32(f.effectRing)
+	lc.MaxTracked = f.maxTracked
+	dc := decode.DefaultOptions()
+	dc.MaxMessage = int(f.maxMessage)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	res, err := trace.Run(ctx, trace.Options{
+		Loader: lc, Decode: dc, Format: f.output, Color: color, Out: out,
+		PIDs: f.pids, Command: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		StatsEvery: f.statsEvery, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	if len(args) > 0 && res.ExitCode != 0 {
+		return exitError{res.ExitCode}
+	}
+	return nil
+}

@@ -1,0 +1,251 @@
+package decode
+
+import (
+	"bytes"
+	"fmt"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/mcpsec/sensor/pkg/loader"
+)
+
+// Proc says who did something: host pids, the command name, and the server
+// (root process and its start time) the process belongs to.
+type Proc struct {
+	PID    uint32 `json:"pid"`
+	TID    uint32 `json:"tid"`
+	PPID   uint32 `json:"ppid,omitempty"`
+	Comm   string `json:"comm,omitempty"`
+	Server string `json:"server,omitempty"`
+	// Start is the process's start time (boot ns): (PID, Start) is unique.
+	Start uint64 `json:"-"`
+}
+
+// ServerID formats a server's identity: root pid and root start time (boot
+// ns), since pids are reused.
+func ServerID(pid uint32, start uint64) string {
+	if pid == 0 {
+		return ""
+	}
+	return strconv.FormatUint(uint64(pid), 10) + "-" + strconv.FormatUint(start, 10)
+}
+
+func procOf(h *loader.Header) Proc {
+	return Proc{
+		PID: h.Tgid, TID: h.Tid, PPID: h.Ppid, Comm: h.CommString(),
+		Server: ServerID(h.Server, h.ServerStart), Start: h.Start,
+	}
+}
+
+// Effect is one side effect of a server's process tree.
+type Effect struct {
+	Kind string    `json:"kind"` // always "effect"
+	Time time.Time `json:"ts"`
+	Proc
+	Type    string `json:"type"`
+	Syscall string `json:"syscall,omitempty"`
+	// Path is absolute. For opens and fd-based calls the kernel resolved it
+	// (symlinks followed); otherwise it is Raw joined to the directory it was
+	// relative to, cleaned lexically, and Lexical is set.
+	Path    string   `json:"path,omitempty"`
+	Raw     string   `json:"raw,omitempty"`
+	Lexical bool     `json:"lexical,omitempty"`
+	To      string   `json:"to,omitempty"`     // rename: the new path
+	Target  string   `json:"target,omitempty"` // link, symlink: what the link points to
+	Argv    []string `json:"argv,omitempty"`
+	Addr    string   `json:"addr,omitempty"`  // remote address (connect, sendto, accept), local (bind, listen)
+	Local   string   `json:"local,omitempty"` // accept: the local address
+	Socket  string   `json:"socket,omitempty"`
+	Flags   string   `json:"flags,omitempty"`
+	Access  string   `json:"access,omitempty"`
+	Mode    string   `json:"mode,omitempty"`
+	Args    []uint64 `json:"args,omitempty"` // escape-class calls: raw arguments
+	Detail  string   `json:"detail,omitempty"`
+	Child   uint32   `json:"child,omitempty"`
+	Code    *int     `json:"code,omitempty"`   // exit status
+	Signal  int      `json:"signal,omitempty"` // exit by signal
+	Result  int64    `json:"result"`
+	Errno   string   `json:"errno,omitempty"`
+	Inode   uint64   `json:"inode,omitempty"`
+	// Truncated is set when a string was cut at the kernel's limits.
+	Truncated bool `json:"truncated,omitempty"`
+	// Overflow: tracked through the cgroup fallback because the process map was full.
+	Overflow bool `json:"overflow,omitempty"`
+}
+
+// effectTypes names kinds whose type is fixed; opens are "open" or "write".
+var effectTypes = map[loader.Kind]string{
+	loader.KindExec: "exec", loader.KindExecFail: "exec", loader.KindFork: "fork",
+	loader.KindExit: "exit", loader.KindDiscover: "discover", loader.KindUnlink: "unlink",
+	loader.KindRmdir: "rmdir", loader.KindMkdir: "mkdir", loader.KindRename: "rename",
+	loader.KindLink: "link", loader.KindSymlink: "symlink", loader.KindChmod: "chmod",
+	loader.KindChown: "chown", loader.KindTruncate: "truncate", loader.KindConnect: "connect",
+	loader.KindBind: "bind", loader.KindListen: "listen", loader.KindAccept: "accept",
+	loader.KindSendto: "sendto", loader.KindPtrace: "ptrace", loader.KindMount: "mount",
+	loader.KindUmount: "umount", loader.KindUnshare: "unshare", loader.KindSetns: "setns",
+	loader.KindModule: "module", loader.KindBpf: "bpf", loader.KindMemfd: "memfd_create",
+	loader.KindSetuid: "setuid", loader.KindCapset: "capset", loader.KindChroot: "chroot",
+	loader.KindKexec: "kexec", loader.KindIoUring: "io_uring_setup",
+	loader.KindProcessVm: "process_vm", loader.KindBypass: "bypass",
+}
+
+// joinBase resolves a path string against the directory it was relative to.
+func joinBase(base, raw []byte) string {
+	r := string(raw)
+	if r == "" {
+		return ""
+	}
+	if path.IsAbs(r) || len(base) == 0 {
+		return path.Clean(r)
+	}
+	return path.Join(string(base), r)
+}
+
+// decodeEffect turns an effect record into an Effect.
+func decodeEffect(clk Clock, r *loader.Effect) (*Effect, error) {
+	kind := loader.Kind(r.H.Kind)
+	typ, ok := effectTypes[kind]
+	if kind == loader.KindOpen {
+		typ, ok = "open", true
+		if OpenWrites(r.A[0]) {
+			typ = "write"
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("unknown effect kind %d", kind)
+	}
+	e := &Effect{
+		Kind: "effect", Time: clk.Wall(r.H.Ts), Proc: procOf(&r.H), Type: typ,
+		Result: r.H.Ret, Errno: ErrnoName(r.H.Ret), Inode: r.Ino,
+		Truncated: r.H.Flags&(loader.FlagTruncS0*0xf) != 0,
+		Overflow:  r.H.Flags&loader.FlagOverflow != 0,
+	}
+	if r.H.Nr != 0 {
+		e.Syscall = SyscallName(r.H.Nr)
+	}
+	s := r.Slots
+	switch kind {
+	case loader.KindExec:
+		e.Path = string(s[0])
+		e.Argv = splitArgv(s[1])
+		e.Raw = string(s[2])
+		e.Detail = fmt.Sprintf("uid=%d euid=%d", r.A[0], r.A[1])
+	case loader.KindExecFail:
+		e.Raw = string(s[1])
+		e.Path, e.Lexical = joinBase(s[2], s[1]), true
+	case loader.KindFork:
+		e.Child = uint32(r.A[0])
+	case loader.KindExit:
+		status := int(r.A[0])
+		code := (status >> 8) & 0xff
+		e.Code = &code
+		e.Signal = status & 0x7f
+	case loader.KindDiscover:
+		e.Detail = "JSON-RPC seen on stdin"
+	case loader.KindOpen:
+		e.Flags = OpenFlags(r.A[0])
+		e.Access = OpenAccess(r.A[0])
+		if r.A[0]&0o100 != 0 { // O_CREAT
+			e.Mode = fmt.Sprintf("%#o", r.A[1])
+		}
+		e.Raw = string(s[1])
+		if len(s[0]) > 0 {
+			e.Path = string(s[0])
+		} else {
+			e.Path, e.Lexical = joinBase(s[2], s[1]), true
+		}
+	case loader.KindUnlink, loader.KindRmdir, loader.KindMkdir, loader.KindChmod,
+		loader.KindChown, loader.KindTruncate, loader.KindRename, loader.KindLink,
+		loader.KindSymlink:
+		fileop(e, r)
+	case loader.KindConnect, loader.KindBind, loader.KindListen, loader.KindAccept, loader.KindSendto:
+		e.Socket = SocketKind(r.A[1], r.A[2], r.A[3])
+		e.Addr = FormatSockaddr(s[0])
+		e.Local = FormatSockaddr(s[1])
+		if kind == loader.KindListen {
+			e.Detail = "backlog=" + strconv.FormatUint(r.A[4], 10)
+		}
+	case loader.KindBypass:
+		e.Detail = fmt.Sprintf("%d bytes moved in-kernel between fd %d and fd %d: not captured",
+			r.H.Ret, int64(r.A[0]), int64(r.A[1]))
+	default:
+		escape(e, r)
+	}
+	return e, nil
+}
+
+func fileop(e *Effect, r *loader.Effect) {
+	s := r.Slots
+	if len(s[0]) > 0 && len(s[1]) == 0 {
+		// fd-based: the kernel walked the fd's path
+		e.Path = string(s[0])
+	} else {
+		e.Raw = string(s[1])
+		e.Path, e.Lexical = joinBase(s[0], s[1]), true
+	}
+	switch loader.Kind(r.H.Kind) {
+	case loader.KindChmod, loader.KindMkdir:
+		e.Mode = fmt.Sprintf("%#o", r.A[1])
+	case loader.KindChown:
+		e.Detail = fmt.Sprintf("uid=%d gid=%d", int32(r.A[2]), int32(r.A[3]))
+	case loader.KindTruncate:
+		e.Detail = "length=" + strconv.FormatInt(int64(r.A[4]), 10)
+	case loader.KindRename:
+		e.To = joinBase(s[2], s[3])
+	case loader.KindLink:
+		// link(old, new): the new name is the effect, the old one its target
+		e.Target = e.Path
+		e.Raw = string(s[3])
+		e.Path = joinBase(s[2], s[3])
+	case loader.KindSymlink:
+		e.Target = string(s[1])
+		e.Raw = string(s[3])
+		e.Path = joinBase(s[2], s[3])
+	}
+}
+
+func escape(e *Effect, r *loader.Effect) {
+	s := r.Slots
+	e.Args = r.A[:4]
+	switch loader.Kind(r.H.Kind) {
+	case loader.KindPtrace:
+		e.Detail = fmt.Sprintf("%s pid=%d", PtraceRequest(r.A[0]), int32(r.A[1]))
+	case loader.KindMount:
+		e.Raw = string(s[0])
+		e.Path = string(s[1])
+		e.Detail = "fstype=" + string(s[2])
+	case loader.KindUmount:
+		e.Path = string(s[1])
+	case loader.KindUnshare:
+		e.Flags = CloneFlags(r.A[0])
+	case loader.KindSetns:
+		e.Path = string(s[0])
+		e.Flags = CloneFlags(r.A[1])
+	case loader.KindModule, loader.KindChroot:
+		if len(s[0]) > 0 && len(s[1]) == 0 {
+			e.Path = string(s[0])
+		} else if len(s[1]) > 0 {
+			e.Raw = string(s[1])
+			e.Path, e.Lexical = joinBase(s[0], s[1]), loader.Kind(r.H.Kind) == loader.KindChroot
+		}
+	case loader.KindMemfd:
+		e.Raw = string(s[1])
+	case loader.KindCapset:
+		e.Detail = fmt.Sprintf("effective=%#x permitted=%#x inheritable=%#x", r.A[0], r.A[1], r.A[2])
+	}
+}
+
+// splitArgv splits a NUL-separated argument area.
+func splitArgv(b []byte) []string {
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 {
+		return nil
+	}
+	parts := bytes.Split(b, []byte{0})
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = string(p)
+	}
+	return out
+}

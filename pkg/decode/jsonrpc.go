@@ -1,0 +1,166 @@
+package decode
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Message is one JSON-RPC message seen on a server's stream.
+type Message struct {
+	Kind string    `json:"kind"` // always "message"
+	Time time.Time `json:"ts"`
+	Proc
+	Direction string `json:"direction"` // "in": to the server, "out": from it
+	Session   string `json:"session,omitempty"`
+	Stream    string `json:"stream"`
+	// Type is "request", "notification", "response" or "error".
+	Type    string          `json:"type"`
+	JSONRPC string          `json:"jsonrpc,omitempty"`
+	Method  string          `json:"method,omitempty"`
+	ID      json.RawMessage `json:"id,omitempty"`
+	Tool    string          `json:"tool,omitempty"`
+	// Arguments of a tools/call, also inside Params.
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+	Params    json.RawMessage `json:"params,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Error     json.RawMessage `json:"error,omitempty"`
+	// Request is set on responses: the method (and tool) of the request they
+	// answer, and how long it took.
+	Request   *RequestRef `json:"request,omitempty"`
+	Batch     int         `json:"batch,omitempty"`     // position+1 within a JSON-RPC batch
+	Size      int         `json:"size"`                // bytes of the line
+	Truncated bool        `json:"truncated,omitempty"` // cut at the message cap: fields may be missing
+	AfterGap  bool        `json:"after_gap,omitempty"` // bytes were lost just before it
+}
+
+// RequestRef points a response back at its request.
+type RequestRef struct {
+	Method    string  `json:"method"`
+	Tool      string  `json:"tool,omitempty"`
+	LatencyMS float64 `json:"latency_ms"`
+}
+
+// rawMessage is the union of JSON-RPC request, notification and response.
+type rawMessage struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params"`
+	Result  json.RawMessage `json:"result"`
+	Error   json.RawMessage `json:"error"`
+}
+
+var errNotJSONRPC = errors.New("not a JSON-RPC message")
+
+// parseLine decodes a line into messages: one, or several for a batch.
+func parseLine(line []byte) ([]Message, error) {
+	b := bytes.TrimSpace(line)
+	if len(b) == 0 {
+		return nil, errNotJSONRPC
+	}
+	if b[0] == '[' {
+		var items []json.RawMessage
+		if err := json.Unmarshal(b, &items); err != nil {
+			return nil, err
+		}
+		if len(items) == 0 {
+			return nil, errNotJSONRPC
+		}
+		out := make([]Message, 0, len(items))
+		for i, it := range items {
+			m, err := parseOne(it)
+			if err != nil {
+				return nil, err
+			}
+			m.Batch = i + 1
+			m.Size = len(it)
+			out = append(out, m)
+		}
+		return out, nil
+	}
+	m, err := parseOne(b)
+	if err != nil {
+		return nil, err
+	}
+	m.Size = len(line)
+	return []Message{m}, nil
+}
+
+func parseOne(b []byte) (Message, error) {
+	var r rawMessage
+	if len(b) == 0 || b[0] != '{' {
+		return Message{}, errNotJSONRPC
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Message{}, err
+	}
+	if r.JSONRPC == "" && r.Method == "" && r.Result == nil && r.Error == nil {
+		return Message{}, errNotJSONRPC
+	}
+	m := Message{
+		Kind: "message", JSONRPC: r.JSONRPC, Method: r.Method, ID: r.ID,
+		Params: r.Params, Result: r.Result, Error: r.Error,
+	}
+	switch {
+	case r.Method != "" && r.ID == nil:
+		m.Type = "notification"
+	case r.Method != "":
+		m.Type = "request"
+	case r.Error != nil:
+		m.Type = "error"
+	default:
+		m.Type = "response"
+	}
+	if r.Method == "tools/call" && len(r.Params) > 0 {
+		var p struct {
+			Name      string          `json:"name"`
+			Arguments json.RawMessage `json:"arguments"`
+		}
+		if json.Unmarshal(r.Params, &p) == nil {
+			m.Tool = p.Name
+			m.Arguments = p.Arguments
+		}
+	}
+	return m, nil
+}
+
+// parsePartial pulls what it can from the start of a truncated message: the
+// method and id usually come first. Fields it cannot find stay empty.
+func parsePartial(b []byte) (m Message) {
+	m = Message{Kind: "message", Type: "unknown", Truncated: true}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return m
+	}
+	defer func() {
+		switch {
+		case m.Method != "" && m.ID != nil:
+			m.Type = "request"
+		case m.Method != "":
+			m.Type = "notification"
+		}
+	}()
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return m
+		}
+		key, _ := kt.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return m
+		}
+		switch key {
+		case "jsonrpc":
+			_ = json.Unmarshal(v, &m.JSONRPC)
+		case "method":
+			_ = json.Unmarshal(v, &m.Method)
+		case "id":
+			m.ID = v
+		}
+	}
+	return m
+}

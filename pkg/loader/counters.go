@@ -1,0 +1,63 @@
+package loader
+
+import (
+	"fmt"
+)
+
+// Counter names, in the order of enum counter in bpf/common.h.
+var counterNames = map[sensorCounter]string{
+	sensorCounterC_EFFECT_RB_FULL:      "effect_ring_full",
+	sensorCounterC_CHUNK_RB_FULL:       "payload_ring_full",
+	sensorCounterC_CHUNK_RB_FULL_BYTES: "payload_ring_full_bytes",
+	sensorCounterC_CAP_TRUNC:           "capture_cap_cut",
+	sensorCounterC_CAP_TRUNC_BYTES:     "capture_cap_cut_bytes",
+	sensorCounterC_FAULT:               "payload_fault",
+	sensorCounterC_FAULT_BYTES:         "payload_fault_bytes",
+	sensorCounterC_BYPASS_BYTES:        "bypass_bytes",
+	sensorCounterC_TRACKED_FULL:        "process_map_full",
+	sensorCounterC_STREAM_MAP_FULL:     "stream_map_full",
+	sensorCounterC_PATH_TRUNC:          "path_cut",
+	sensorCounterC_STR_TRUNC:           "string_cut",
+	sensorCounterC_COMPAT_SKIPPED:      "compat_syscalls_skipped",
+	sensorCounterC_CANDIDATES:          "candidates",
+	sensorCounterC_DISCOVERED:          "discovered",
+	sensorCounterC_CANDIDATE_EXPIRED:   "candidates_expired",
+	sensorCounterC_SCRATCH_MISS:        "scratch_miss",
+}
+
+// Counters are the kernel-side counters summed over CPUs, by name, plus the
+// programs' recursion misses (runs the kernel skipped because the program was
+// already running on that CPU: events lost before any of our code ran).
+func (o *Objects) Counters() (map[string]uint64, error) {
+	out := make(map[string]uint64, len(counterNames)+1)
+	for c, name := range counterNames {
+		var per []uint64
+		if err := o.objs.Counters.Lookup(uint32(c), &per); err != nil {
+			return nil, fmt.Errorf("reading counter %s: %w", name, err)
+		}
+		var sum uint64
+		for _, v := range per {
+			sum += v
+		}
+		out[name] = sum
+	}
+	var misses uint64
+	for name, p := range o.programs() {
+		st, err := p.Stats()
+		if err != nil {
+			return nil, fmt.Errorf("reading stats of %s: %w", name, err)
+		}
+		misses += st.RecursionMisses
+	}
+	out["recursion_misses"] = misses
+	return out, nil
+}
+
+// LossCounters names the counters that mean data was lost or cut; the rest
+// (candidates, discovered...) are informational.
+var LossCounters = []string{
+	"effect_ring_full", "payload_ring_full", "payload_ring_full_bytes", "capture_cap_cut",
+	"capture_cap_cut_bytes", "payload_fault", "payload_fault_bytes", "bypass_bytes",
+	"process_map_full", "stream_map_full", "path_cut", "string_cut",
+	"compat_syscalls_skipped", "scratch_miss", "recursion_misses",
+}

@@ -1,0 +1,127 @@
+package loader
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcpsec/sensor/internal/testutil"
+	"github.com/mcpsec/sensor/pkg/contain"
+)
+
+// captured holds what a traced command produced.
+type captured struct {
+	mu       sync.Mutex
+	effects  []Effect
+	slots    [][4]string
+	chunks   []Chunk
+	counters map[string]uint64
+}
+
+func (c *captured) add(b []byte) {
+	cls, err := RecordClass(b)
+	if err != nil {
+		panic(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch cls {
+	case ClassEffect:
+		var e Effect
+		if err := ParseEffect(b, &e); err != nil {
+			panic(err)
+		}
+		var s [4]string
+		for i := range s {
+			s[i] = string(e.Slots[i])
+		}
+		e.Slots = [4][]byte{}
+		c.effects = append(c.effects, e)
+		c.slots = append(c.slots, s)
+	case ClassChunk:
+		var ch Chunk
+		if err := ParseChunk(b, &ch); err != nil {
+			panic(err)
+		}
+		ch.Data = bytes.Clone(ch.Data)
+		c.chunks = append(c.chunks, ch)
+	}
+}
+
+// traceCmd runs cmd in a fresh tracked cgroup with the sensor loaded.
+func traceCmd(t *testing.T, cfg Config, cmd *exec.Cmd) *captured {
+	t.Helper()
+	testutil.RequireBPF(t)
+	cfg.SelfPID = uint32(os.Getpid())
+	o, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	rd, err := o.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &captured{}
+	rd.Run(c.add)
+	cg, err := contain.Create(fmt.Sprintf("test-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.TrackCgroup(cg.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
+	if err := cmd.Run(); err != nil {
+		t.Logf("command: %v", err)
+	}
+	rd.Drain(50*time.Millisecond, 2*time.Second)
+	if err := rd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cg.Remove(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.counters, err = o.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestLoadAttach(t *testing.T) {
+	testutil.RequireBPF(t)
+	o, err := Load(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if err := o.Attach(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSmoke(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "target"), []byte("secret\n"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "allowed"), 0o755)
+	os.Symlink(filepath.Join(dir, "target"), filepath.Join(dir, "allowed", "link"))
+	cmd := exec.Command("/bin/sh", "-c", "cd "+dir+"/allowed && cat link | cat; echo hi > out.txt; rm out.txt")
+	c := traceCmd(t, DefaultConfig(), cmd)
+	for i, e := range c.effects {
+		fmt.Printf("kind=%d nr=%d pid=%d comm=%s ret=%d a=%v slots=%q\n", e.H.Kind, e.H.Nr, e.H.Tgid, e.H.CommString(), e.H.Ret, e.A[:3], c.slots[i])
+	}
+	for _, ch := range c.chunks {
+		fmt.Printf("chunk pid=%d ino=%d dir=%d off=%d len=%d flags=%x data=%q\n", ch.H.Tgid, ch.Ino, ch.Dir, ch.Off, ch.Len, ch.Cflags, ch.Data)
+	}
+	fmt.Println(c.counters)
+}

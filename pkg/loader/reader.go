@@ -1,0 +1,119 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// Reader reads the effect and payload rings. Records of both are handed to
+// one callback, one at a time, so consumers see a serial stream.
+type Reader struct {
+	rings []*ringbuf.Reader
+	mu    sync.Mutex
+	wg    sync.WaitGroup
+	errMu sync.Mutex
+	err   error
+	seen  [2]uint64
+}
+
+// NewReader opens both rings. Start it (Run) before Attach so nothing
+// produced at attach time waits in a ring nobody reads.
+func (o *Objects) NewReader() (*Reader, error) {
+	eff, err := ringbuf.NewReader(o.objs.Effects)
+	if err != nil {
+		return nil, fmt.Errorf("opening the effect ring: %w", err)
+	}
+	pay, err := ringbuf.NewReader(o.objs.Payloads)
+	if err != nil {
+		eff.Close()
+		return nil, fmt.Errorf("opening the payload ring: %w", err)
+	}
+	return &Reader{rings: []*ringbuf.Reader{eff, pay}}, nil
+}
+
+// Run starts one goroutine per ring. fn gets each raw record; the slice is
+// reused after fn returns.
+func (r *Reader) Run(fn func(b []byte)) {
+	for i, rd := range r.rings {
+		r.wg.Add(1)
+		go func(i int, rd *ringbuf.Reader) {
+			defer r.wg.Done()
+			var rec ringbuf.Record
+			for {
+				err := rd.ReadInto(&rec)
+				if err != nil {
+					if errors.Is(err, ringbuf.ErrClosed) {
+						return
+					}
+					r.errMu.Lock()
+					r.err = errors.Join(r.err, fmt.Errorf("reading ring %d: %w", i, err))
+					r.errMu.Unlock()
+					return
+				}
+				r.mu.Lock()
+				r.seen[i]++
+				fn(rec.RawSample)
+				r.mu.Unlock()
+			}
+		}(i, rd)
+	}
+}
+
+// Do runs fn while no record is being handled, so fn may share the
+// callback's state (flush a decoder, read its counters).
+func (r *Reader) Do(fn func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fn()
+}
+
+// Records returns how many effect and payload records were read so far.
+func (r *Reader) Records() (effects, payloads uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[0], r.seen[1]
+}
+
+// Drain waits until both rings have stayed empty for quiet, or until max.
+// Use it after the traced process ended, before Close, so its last records
+// are read.
+func (r *Reader) Drain(quiet, max time.Duration) {
+	deadline := time.Now().Add(max)
+	emptySince := time.Time{}
+	for time.Now().Before(deadline) {
+		empty := true
+		for _, rd := range r.rings {
+			if rd.AvailableBytes() > 0 {
+				empty = false
+			}
+		}
+		if !empty {
+			emptySince = time.Time{}
+		} else if emptySince.IsZero() {
+			emptySince = time.Now()
+		} else if time.Since(emptySince) >= quiet {
+			// The ring is empty, but the last record may still be in fn.
+			r.mu.Lock()
+			r.mu.Unlock() //nolint:staticcheck // a barrier: wait for the callback in flight
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Close stops the readers and waits for them.
+func (r *Reader) Close() error {
+	var errs []error
+	for _, rd := range r.rings {
+		errs = append(errs, rd.Close())
+	}
+	r.wg.Wait()
+	r.errMu.Lock()
+	errs = append(errs, r.err)
+	r.errMu.Unlock()
+	return errors.Join(errs...)
+}

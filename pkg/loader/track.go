@@ -1,0 +1,75 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// Server identifies a server: its root process and that process's start
+// time (CLOCK_BOOTTIME ns), since pids are reused.
+type Server struct {
+	PID   uint32
+	Start uint64
+}
+
+// TrackPID marks a running process as part of server s. attached says the
+// process was already running, so its streams may start mid-message.
+// Children it forks from now on are tracked by the kernel.
+func (o *Objects) TrackPID(pid uint32, s Server, attached bool) error {
+	v := sensorProcInfo{Server: s.PID, ServerStart: s.Start, Flags: uint32(sensorProcFlagsP_TRACKED)}
+	if attached {
+		v.Flags |= uint32(sensorProcFlagsP_ATTACHED)
+	}
+	if err := o.objs.Tracked.Update(pid, v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("tracking pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// Untrack forgets a process. Its children keep their own entries.
+func (o *Objects) Untrack(pid uint32) error {
+	err := o.objs.Tracked.Delete(pid)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("untracking pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// TrackCgroup makes every process created in the cgroup a tracked process
+// from its first instruction; the first one roots the server.
+func (o *Objects) TrackCgroup(id uint64) error {
+	v := sensorProcInfo{Flags: uint32(sensorProcFlagsP_TRACKED)}
+	if err := o.objs.TrackedCgroups.Update(id, v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("tracking cgroup %d: %w", id, err)
+	}
+	return nil
+}
+
+// UntrackCgroup stops adopting new processes of the cgroup.
+func (o *Objects) UntrackCgroup(id uint64) error {
+	err := o.objs.TrackedCgroups.Delete(id)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("untracking cgroup %d: %w", id, err)
+	}
+	return nil
+}
+
+// Tracked reports the process map: pid to server, and whether each process
+// is a tracked server member (true) or a discovery candidate (false).
+func (o *Objects) Tracked() (map[uint32]Server, map[uint32]bool, error) {
+	servers := map[uint32]Server{}
+	member := map[uint32]bool{}
+	var pid uint32
+	var v sensorProcInfo
+	it := o.objs.Tracked.Iterate()
+	for it.Next(&pid, &v) {
+		servers[pid] = Server{PID: v.Server, Start: v.ServerStart}
+		member[pid] = v.Flags&uint32(sensorProcFlagsP_TRACKED) != 0
+	}
+	if err := it.Err(); err != nil {
+		return nil, nil, fmt.Errorf("reading the process map: %w", err)
+	}
+	return servers, member, nil
+}

@@ -1,0 +1,209 @@
+// Package e2e runs the sensor binary against real MCP servers and clients,
+// on the real kernel. It needs root; with MCPSEC_REQUIRE_BPF=1 (CI) a test
+// that cannot run fails instead of skipping.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpsec/sensor/internal/testutil"
+)
+
+var (
+	binDir    string
+	buildOnce sync.Once
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mcpsec-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// repoRoot is the module root, two levels up from this package.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// bin builds (once) and returns the path of a binary of this module.
+func bin(t testing.TB, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		for pkg, out := range map[string]string{
+			"./cmd/sensor":                  "sensor",
+			"./internal/testservers/toolbox": "toolbox",
+		} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, out), pkg)
+			cmd.Dir = repoRoot()
+			if b, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("building %s: %v\n%s", pkg, err, b)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, name)
+}
+
+// line is one trace line, decoded loosely.
+type line map[string]any
+
+func (l line) str(k string) string {
+	s, _ := l[k].(string)
+	return s
+}
+
+func (l line) num(k string) float64 {
+	f, _ := l[k].(float64)
+	return f
+}
+
+// readTrace parses a JSON-lines trace, checking the contract every line must meet.
+func readTrace(t *testing.T, path string) []line {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []line
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var l line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("trace line is not JSON: %v: %.200s", err, sc.Bytes())
+		}
+		switch l.str("kind") {
+		case "message":
+			if d := l.str("direction"); d != "in" && d != "out" {
+				t.Errorf("message without a direction: %.300v", l)
+			}
+		case "effect":
+			if l.str("type") == "" || l["pid"] == nil {
+				t.Errorf("effect without type or pid: %.300v", l)
+			}
+		case "alert", "stats":
+		default:
+			t.Errorf("trace line with unknown kind %q", l.str("kind"))
+		}
+		if _, err := time.Parse(time.RFC3339Nano, l.str("ts")); err != nil {
+			t.Errorf("trace line without an RFC 3339 ts: %.200v", l)
+		}
+		out = append(out, l)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func filter(ls []line, pred func(line) bool) []line {
+	var out []line
+	for _, l := range ls {
+		if pred(l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func stats(t *testing.T, ls []line) line {
+	t.Helper()
+	s := filter(ls, func(l line) bool { return l.str("kind") == "stats" })
+	if len(s) == 0 {
+		t.Fatal("the trace has no stats line")
+	}
+	return s[len(s)-1]
+}
+
+// traced starts `sensor trace -o json --out FILE -- argv...` as an MCP
+// server command for the Go SDK client and connects to it.
+func traced(t *testing.T, ctx context.Context, version string, dir string, argv ...string) (*mcp.ClientSession, string) {
+	t.Helper()
+	testutil.RequireBPF(t)
+	out := filepath.Join(t.TempDir(), "trace.jsonl")
+	args := append([]string{"trace", "-o", "json", "--out", out, "--"}, argv...)
+	cmd := exec.Command(bin(t, "sensor"), args...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("sensor stderr:\n%s", stderr.String())
+		}
+	})
+	client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
+	var opts *mcp.ClientSessionOptions
+	if version != "" {
+		opts = &mcp.ClientSessionOptions{ProtocolVersion: version}
+	}
+	sess, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, opts)
+	if err != nil {
+		t.Fatalf("connecting through the sensor: %v\n%s", err, stderr.String())
+	}
+	return sess, out
+}
+
+// npmServers installs the pinned npm packages of testdata/npm once per
+// lockfile, in a cache directory, and returns that directory.
+func npmServers(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join(repoRoot(), "test", "e2e", "testdata", "npm")
+	lock, err := os.ReadFile(filepath.Join(src, "package-lock.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(lock)
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "mcpsec-e2e", "npm-"+hex.EncodeToString(sum[:8]))
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", "mcp-server-filesystem")); err == nil {
+		return dir
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"package.json", "package-lock.json"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci of the pinned MCP servers: %v\n%s", err, b)
+	}
+	return dir
+}
