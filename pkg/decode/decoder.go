@@ -137,7 +137,7 @@ func (d *Decoder) feedChunk(c *loader.Chunk, emit func(Event)) {
 	}
 	k := StreamKey{Ino: c.Ino, Dir: c.Dir}
 	p := Piece{
-		Off: c.Off, Data: c.Data, Skipped: uint64(c.Skipped),
+		Off: c.Off, Data: c.Data, Skipped: uint64(c.Skipped), TS: c.H.Ts,
 		Attached: c.Cflags&loader.ChunkAttached != 0,
 		Meta:     &chunkMeta{ts: c.H.Ts, proc: procOf(&c.H), ftype: c.Ftype},
 	}
@@ -150,13 +150,27 @@ func (d *Decoder) feedChunk(c *loader.Chunk, emit func(Event)) {
 		p.Cause = "bypass"
 	}
 	d.lines = d.split.Feed(k, p, d.lines[:0])
+	d.lines = d.split.Expire(c.H.Ts, ReorderWindow, d.lines)
 	for _, l := range d.lines {
 		d.emitLine(l, emit)
 	}
 }
 
-// Flush gives up waiting for out-of-order pieces (call it when the rings
-// are drained) and emits what follows the gaps.
+// ReorderWindow is how long (kernel clock, ns) a stream waits for a piece
+// that another CPU wrote at the same time before declaring it lost.
+const ReorderWindow = 50 * uint64(time.Millisecond)
+
+// Tick gives up on pieces that have been missing for longer than the
+// reorder window at boot-clock time now; call it when records are quiet.
+func (d *Decoder) Tick(now uint64, emit func(Event)) {
+	d.lines = d.split.Expire(now, ReorderWindow, d.lines[:0])
+	for _, l := range d.lines {
+		d.emitLine(l, emit)
+	}
+}
+
+// Flush gives up waiting for every out-of-order piece (call it at the end)
+// and emits what follows the gaps.
 func (d *Decoder) Flush(emit func(Event)) {
 	d.lines = d.split.Flush(d.lines[:0])
 	for _, l := range d.lines {

@@ -16,6 +16,9 @@ type StreamKey struct {
 type Piece struct {
 	Off  uint64
 	Data []byte
+	// TS is when the kernel produced it (boot ns): pieces held out of order
+	// are given up on after a window of this clock (Splitter.Expire).
+	TS uint64
 	// Skipped bytes follow Data that no piece will carry; Cause says why
 	// ("cap", "fault", "bypass"). The reassembler jumps over them.
 	Skipped uint64
@@ -62,6 +65,7 @@ type Splitter struct {
 	MaxStreams int
 	streams    map[StreamKey]*lineStream
 	tick       uint64
+	waiting    int // streams holding pieces out of order
 	Stats      LineStats
 }
 
@@ -75,6 +79,7 @@ type lineStream struct {
 	afterGap bool // the next line follows lost bytes
 	oversize int  // bytes of the current line beyond MaxLine
 	pending  []Piece
+	since    uint64 // TS of the piece that started the wait
 	used     uint64
 }
 
@@ -94,18 +99,16 @@ func (s *Splitter) Feed(k StreamKey, p Piece, out []Line) []Line {
 	switch {
 	case p.Off == st.next:
 		out = s.apply(st, p, out)
-		// pieces that were waiting for this one
-		for len(st.pending) > 0 && st.pending[0].Off <= st.next {
-			q := st.pending[0]
-			st.pending = st.pending[1:]
-			out = s.apply(st, trimTo(q, st.next), out)
-		}
+		out = s.drain(st, out)
 	case p.Off > st.next:
 		s.Stats.Reordered++
+		if len(st.pending) == 0 {
+			s.waiting++
+			st.since = p.TS
+		}
 		st.pending = insertPiece(st.pending, clonePiece(p))
 		if len(st.pending) > s.MaxPending {
-			out = s.skipTo(st, st.pending[0].Off, out)
-			return s.Feed(k, Piece{Off: st.next}, out)
+			out = s.giveUp(st, out)
 		}
 	default:
 		// The offset went backwards: the kernel lost this stream's state
@@ -113,22 +116,62 @@ func (s *Splitter) Feed(k StreamKey, p Piece, out []Line) []Line {
 		s.Stats.Resets++
 		out = s.dropPartial(st, out)
 		st.next = p.Off
-		st.pending = nil
-		st.afterGap = true
+		if len(st.pending) > 0 {
+			st.pending = nil
+			s.waiting--
+		}
 		out = s.apply(st, p, out)
 	}
 	return out
 }
 
-// Flush declares missing every byte still awaited on all streams: held
-// pieces are applied after their gap. Call it when the rings are drained.
+// giveUp declares missing the bytes a stream waits for, and applies the
+// pieces it held after that gap.
+func (s *Splitter) giveUp(st *lineStream, out []Line) []Line {
+	for len(st.pending) > 0 {
+		out = s.skipTo(st, st.pending[0].Off, out)
+		out = s.drain(st, out)
+	}
+	return out
+}
+
+// drain applies the held pieces that are now contiguous.
+func (s *Splitter) drain(st *lineStream, out []Line) []Line {
+	if len(st.pending) == 0 {
+		return out
+	}
+	for len(st.pending) > 0 && st.pending[0].Off <= st.next {
+		q := st.pending[0]
+		st.pending = st.pending[1:]
+		out = s.apply(st, trimTo(q, st.next), out)
+	}
+	if len(st.pending) == 0 {
+		s.waiting--
+	}
+	return out
+}
+
+// Expire gives up on streams that have waited longer than window (in the
+// pieces' clock) for a missing piece: it was dropped, not delayed. A piece
+// out of order is one written by another CPU at nearly the same time, so a
+// short window suffices.
+func (s *Splitter) Expire(now, window uint64, out []Line) []Line {
+	if s.waiting == 0 {
+		return out
+	}
+	for _, st := range s.streams {
+		if len(st.pending) > 0 && now > st.since+window {
+			out = s.giveUp(st, out)
+		}
+	}
+	return out
+}
+
+// Flush gives up on every missing piece. Call it at the end.
 func (s *Splitter) Flush(out []Line) []Line {
 	for _, st := range s.streams {
-		for len(st.pending) > 0 {
-			out = s.skipTo(st, st.pending[0].Off, out)
-			q := st.pending[0]
-			st.pending = st.pending[1:]
-			out = s.apply(st, trimTo(q, st.next), out)
+		if len(st.pending) > 0 {
+			out = s.giveUp(st, out)
 		}
 	}
 	return out
@@ -139,6 +182,9 @@ func (s *Splitter) Close(k StreamKey) {
 	if st, ok := s.streams[k]; ok {
 		if len(st.buf) > 0 {
 			s.Stats.DiscardedBytes += uint64(len(st.buf))
+		}
+		if len(st.pending) > 0 {
+			s.waiting--
 		}
 		delete(s.streams, k)
 	}

@@ -134,6 +134,15 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 
+	switch {
+	case len(o.Command) > 0:
+		o.Log.Info("tracing", "command", o.Command, "cgroup", cg.Path)
+	case len(o.PIDs) > 0:
+		o.Log.Info("tracing", "pids", o.PIDs)
+	default:
+		o.Log.Info("tracing: discovering MCP servers (new processes with a pipe or socket for stdin that read JSON-RPC)")
+	}
+
 	stop := make(chan struct{})
 	flushed := make(chan struct{})
 	go periodic(rd, dec, w, objs, o.StatsEvery, emit, stop, flushed)
@@ -194,7 +203,10 @@ func periodic(rd *loader.Reader, dec *decode.Decoder, w Writer, objs *loader.Obj
 		case <-stop:
 			return
 		case <-flush.C:
-			rd.Do(func() { _ = w.Flush() })
+			rd.Do(func() {
+				dec.Tick(decode.BootNow(), emit)
+				_ = w.Flush()
+			})
 		case <-statsC:
 			st := collectStats(dec, objs, rd)
 			rd.Do(func() { _ = w.Stats(&st); _ = w.Flush() })

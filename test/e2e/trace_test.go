@@ -165,3 +165,71 @@ func goSDKServer(t *testing.T, version, handshake string) {
 		t.Errorf("drops = %v, want 0: %v", st["drops"], st)
 	}
 }
+
+// TestNPMServer runs a real MCP server from npm (pinned in testdata/npm)
+// the way MCP clients do, through npx: npx -> npm exec -> sh -> node all
+// share the client's pipes, and must show up as one server.
+func TestNPMServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	npmDir := npmServers(t)
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := filepath.Join(root, "notes.txt")
+	if err := os.WriteFile(notes, []byte("meeting at noon\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sess, trace := traced(t, ctx, "2025-11-25", npmDir, "npx", "--no-install", "mcp-server-filesystem", root)
+	if txt := callText(t, ctx, sess, "read_text_file", map[string]any{"path": notes}); !strings.Contains(txt, "noon") {
+		t.Fatalf("read_text_file returned %q", txt)
+	}
+	if err := sess.Close(); err != nil {
+		t.Logf("closing: %v", err)
+	}
+	lines := readTrace(t, trace)
+
+	var server string
+	for _, l := range lines {
+		if l.str("method") == "initialize" && l.str("direction") == "in" {
+			server = l.str("server")
+		}
+	}
+	if server == "" {
+		t.Fatal("no initialize in the trace")
+	}
+	var call, open, resp line
+	comms := map[string]bool{}
+	for _, l := range lines {
+		if l.str("server") != "" && l.str("server") != server && l.str("kind") != "stats" {
+			t.Errorf("line of another server %q (want one server for the whole npx chain): %.200v", l.str("server"), l)
+		}
+		if argv, _ := l["argv"].([]any); l.str("type") == "exec" && len(argv) > 0 {
+			comms[filepath.Base(argv[0].(string))] = true
+		}
+		switch {
+		case l.str("tool") == "read_text_file" && l.str("direction") == "in":
+			call = l
+		case l.str("kind") == "effect" && l.str("type") == "open" && l.str("path") == notes:
+			open = l
+		case l.str("direction") == "out" && l["request"] != nil && l["request"].(map[string]any)["tool"] == "read_text_file":
+			resp = l
+		}
+	}
+	for _, c := range []string{"node", "sh"} { // npx is node; npm exec runs the bin through sh
+		if !comms[c] {
+			t.Errorf("no exec of %s in the npx chain; saw %v", c, comms)
+		}
+	}
+	if call == nil || open == nil || resp == nil {
+		t.Fatalf("missing from the trace: call=%v open=%v response=%v", call != nil, open != nil, resp != nil)
+	}
+	b, _ := json.Marshal(resp["result"])
+	if !strings.Contains(string(b), "noon") {
+		t.Errorf("response result = %s", b)
+	}
+	if st := stats(t, lines); st.num("drops") != 0 {
+		t.Errorf("drops: %v", st)
+	}
+}

@@ -91,6 +91,11 @@ func main() {
 			}
 			return text("slept"), nil, nil
 		})
+	mcp.AddTool(s, &mcp.Tool{Name: "noise", Description: "Write a line that is not JSON to stdout (a misbehaving server), then answer"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, a echoArgs) (*mcp.CallToolResult, any, error) {
+			fmt.Fprintln(os.Stdout, "debug: this line is not JSON-RPC")
+			return text("noisy"), nil, nil
+		})
 	if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 		log.Printf("toolbox: %v", err)
 	}

@@ -1,0 +1,299 @@
+package decode
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mcpsec/sensor/pkg/loader"
+)
+
+func hdr(pid uint32) loader.Header {
+	h := loader.Header{Tgid: pid, Tid: pid, Server: 100, ServerStart: 5, Ts: 1_000_000}
+	copy(h.Comm[:], []int8{'n', 'o', 'd', 'e'})
+	return h
+}
+
+func decodeAll(t *testing.T, d *Decoder, recs ...[]byte) []Event {
+	t.Helper()
+	var out []Event
+	for _, r := range recs {
+		if err := d.Record(r, func(e Event) { out = append(out, e) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func effectOf(t *testing.T, kind loader.Kind, nr uint32, ret int64, a []uint64, slots ...string) *Effect {
+	t.Helper()
+	f := loader.EffectFixed{H: hdr(7)}
+	f.H.Kind = uint8(kind)
+	f.H.Nr = nr
+	f.H.Ret = ret
+	copy(f.A[:], a)
+	var bs [][]byte
+	for _, s := range slots {
+		bs = append(bs, []byte(s))
+	}
+	evs := decodeAll(t, NewDecoder(Options{}), loader.MarshalEffect(f, bs...))
+	if len(evs) != 1 {
+		t.Fatalf("%d events", len(evs))
+	}
+	return evs[0].(*Effect)
+}
+
+func TestEffectOpen(t *testing.T) {
+	e := effectOf(t, loader.KindOpen, unix.SYS_OPENAT, 3, []uint64{unix.O_RDONLY | unix.O_CLOEXEC}, "/etc/shadow", "allowed/link")
+	if e.Type != "open" || e.Path != "/etc/shadow" || e.Raw != "allowed/link" || e.Lexical ||
+		e.Flags != "O_RDONLY|O_CLOEXEC" || e.Syscall != "openat" || e.Server != "100-5" || e.Comm != "node" {
+		t.Fatalf("%+v", e)
+	}
+	w := effectOf(t, loader.KindOpen, unix.SYS_OPENAT, 4, []uint64{unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC, 0o644}, "/home/u/.bashrc", ".bashrc")
+	if w.Type != "write" || w.Access != "w" || w.Mode != "0644" {
+		t.Fatalf("%+v", w)
+	}
+	// a failed open: the kernel walked nothing, the path is joined lexically
+	f := effectOf(t, loader.KindOpen, unix.SYS_OPENAT, -2, []uint64{0}, "", "../secret", "/srv/root/sub")
+	if f.Path != "/srv/root/secret" || !f.Lexical || f.Errno != "ENOENT" || f.Result != -2 {
+		t.Fatalf("%+v", f)
+	}
+}
+
+func TestEffectFileOps(t *testing.T) {
+	r := effectOf(t, loader.KindRename, unix.SYS_RENAMEAT2, 0, nil, "/tmp", "a", "/var", "../etc/b")
+	if r.Type != "rename" || r.Path != "/tmp/a" || r.To != "/etc/b" {
+		t.Fatalf("%+v", r)
+	}
+	s := effectOf(t, loader.KindSymlink, unix.SYS_SYMLINKAT, 0, nil, "", "/etc/shadow", "/home/u", "link")
+	if s.Type != "symlink" || s.Path != "/home/u/link" || s.Target != "/etc/shadow" {
+		t.Fatalf("%+v", s)
+	}
+	c := effectOf(t, loader.KindChmod, unix.SYS_FCHMOD, 0, []uint64{0, 0o4755}, "/usr/local/bin/x")
+	if c.Path != "/usr/local/bin/x" || c.Lexical || c.Mode != "04755" {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func sockaddr4(ip string, port uint16) string {
+	b := make([]byte, 16)
+	binary.LittleEndian.PutUint16(b, unix.AF_INET)
+	binary.BigEndian.PutUint16(b[2:], port)
+	a := netip.MustParseAddr(ip).As4()
+	copy(b[4:], a[:])
+	return string(b)
+}
+
+func TestEffectNet(t *testing.T) {
+	c := effectOf(t, loader.KindConnect, unix.SYS_CONNECT, -115, []uint64{3, unix.AF_INET, unix.SOCK_STREAM, 6}, sockaddr4("127.0.0.1", 8080))
+	if c.Type != "connect" || c.Addr != "127.0.0.1:8080" || c.Socket != "tcp" || c.Errno != "EINPROGRESS" {
+		t.Fatalf("%+v", c)
+	}
+	b6 := make([]byte, 28)
+	binary.LittleEndian.PutUint16(b6, unix.AF_INET6)
+	binary.BigEndian.PutUint16(b6[2:], 443)
+	b6[23] = 1 // ::1
+	v6 := effectOf(t, loader.KindConnect, unix.SYS_CONNECT, 0, []uint64{3, unix.AF_INET6, unix.SOCK_STREAM, 0}, string(b6))
+	if v6.Addr != "[::1]:443" {
+		t.Fatalf("%+v", v6)
+	}
+	un := effectOf(t, loader.KindConnect, unix.SYS_CONNECT, 0, []uint64{3, unix.AF_UNIX, unix.SOCK_STREAM, 0}, "\x01\x00/run/docker.sock\x00")
+	if un.Addr != "/run/docker.sock" || un.Socket != "unix-stream" {
+		t.Fatalf("%+v", un)
+	}
+	ab := effectOf(t, loader.KindBind, unix.SYS_BIND, 0, []uint64{3, unix.AF_UNIX, unix.SOCK_STREAM, 0}, "\x01\x00\x00hidden")
+	if ab.Addr != "@hidden" {
+		t.Fatalf("%+v", ab)
+	}
+}
+
+func TestEffectProcess(t *testing.T) {
+	e := effectOf(t, loader.KindExec, 0, 0, nil, "/usr/bin/dash", "sh\x00-c\x00curl x | sh\x00", "/bin/sh")
+	if e.Type != "exec" || e.Path != "/usr/bin/dash" || strings.Join(e.Argv, ",") != "sh,-c,curl x | sh" || e.Raw != "/bin/sh" {
+		t.Fatalf("%+v", e)
+	}
+	x := effectOf(t, loader.KindExit, 0, 0, []uint64{3 << 8})
+	if x.Code == nil || *x.Code != 3 || x.Signal != 0 {
+		t.Fatalf("%+v", x)
+	}
+	k := effectOf(t, loader.KindExit, 0, 0, []uint64{9})
+	if k.Signal != 9 {
+		t.Fatalf("%+v", k)
+	}
+	u := effectOf(t, loader.KindUnshare, unix.SYS_UNSHARE, -1, []uint64{unix.CLONE_NEWUSER | unix.CLONE_NEWNS})
+	if u.Type != "unshare" || u.Flags != "CLONE_NEWNS|CLONE_NEWUSER" || u.Errno != "EPERM" {
+		t.Fatalf("%+v", u)
+	}
+}
+
+// chunk builds a payload record.
+func chunk(pid uint32, ino uint64, dir uint8, ftype uint8, fd uint32, off uint64, data string) []byte {
+	h := loader.ChunkHeader{H: hdr(pid), Ino: ino, Dir: dir, Ftype: ftype, Fd: fd, Off: off}
+	return loader.MarshalChunk(h, []byte(data))
+}
+
+func messages(evs []Event) []*Message {
+	var out []*Message
+	for _, e := range evs {
+		if m, ok := e.(*Message); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestDecoderPairsRequestsAndResponses(t *testing.T) {
+	d := NewDecoder(Options{})
+	req := `{"jsonrpc":"2.0","id":"a1","method":"tools/call","params":{"name":"read_file","arguments":{"path":"notes.txt"}}}` + "\n"
+	resp := `{"jsonrpc":"2.0","id":"a1","result":{"content":[{"type":"text","text":"hi"}]}}` + "\n"
+	evs := decodeAll(t, d,
+		chunk(7, 50, loader.DirIn, loader.FilePipe, 0, 0, req[:20]),
+		chunk(7, 50, loader.DirIn, loader.FilePipe, 0, 20, req[20:]),
+		chunk(7, 51, loader.DirOut, loader.FilePipe, 1, 0, resp),
+	)
+	ms := messages(evs)
+	if len(ms) != 2 {
+		t.Fatalf("%d messages", len(ms))
+	}
+	in, out := ms[0], ms[1]
+	if in.Direction != "in" || in.Type != "request" || in.Method != "tools/call" || in.Tool != "read_file" ||
+		string(in.Arguments) != `{"path":"notes.txt"}` || string(in.ID) != `"a1"` || in.Stream != "pipe:50" {
+		t.Fatalf("request %+v", in)
+	}
+	if out.Direction != "out" || out.Type != "response" || out.Request == nil || out.Request.Tool != "read_file" ||
+		out.Session != in.Session {
+		t.Fatalf("response %+v", out)
+	}
+	st := d.Stats()
+	if st.MessagesIn != 1 || st.MessagesOut != 1 || st.Sessions.Unmatched != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestDecoderBatchAndNonJSON(t *testing.T) {
+	d := NewDecoder(Options{})
+	data := `[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"}]` + "\n" +
+		"Server started on stdio\n" + `{"not":"jsonrpc"}` + "\n" + `{"jsonrpc":"2.0","id":2,"method":"ping"}` + "\n"
+	ms := messages(decodeAll(t, d, chunk(7, 60, loader.DirIn, loader.FilePipe, 0, 0, data)))
+	if len(ms) != 3 || ms[0].Batch != 1 || ms[1].Batch != 2 || ms[1].Type != "notification" || ms[2].Batch != 0 {
+		t.Fatalf("%+v", ms)
+	}
+	if st := d.Stats(); st.NonJSON != 2 {
+		t.Fatalf("non-JSON %d", st.NonJSON)
+	}
+}
+
+func TestDecoderSockets(t *testing.T) {
+	d := NewDecoder(Options{})
+	msg := `{"jsonrpc":"2.0","id":1,"method":"ping"}` + "\n"
+	// a socketpair on fd 0 is stdio (Node clients); a socket on fd 9 is not
+	ms := messages(decodeAll(t, d,
+		chunk(7, 70, loader.DirIn, loader.FileSock, 0, 0, msg),
+		chunk(7, 71, loader.DirIn, loader.FileSock, 9, 0, "GET / HTTP/1.1\r\n\r\n"),
+	))
+	if len(ms) != 1 || ms[0].Stream != "socket:70" {
+		t.Fatalf("%+v", ms)
+	}
+	if st := d.Stats(); st.SocketBytes != 18 {
+		t.Fatalf("socket bytes %d", st.SocketBytes)
+	}
+}
+
+func TestDecoderTruncatedAndFragments(t *testing.T) {
+	d := NewDecoder(Options{MaxMessage: 64})
+	long := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"x","arguments":{"data":"` + strings.Repeat("z", 200) + `"}}}` + "\n"
+	ms := messages(decodeAll(t, d, chunk(7, 80, loader.DirIn, loader.FilePipe, 0, 0, long)))
+	if len(ms) != 1 || !ms[0].Truncated || ms[0].Method != "tools/call" || string(ms[0].ID) != "9" || ms[0].Size != len(long)-1 {
+		t.Fatalf("%+v", ms)
+	}
+	// after a gap on a line boundary, a fragment that does not parse is dropped and counted
+	d2 := NewDecoder(Options{})
+	evs := decodeAll(t, d2,
+		chunk(7, 81, loader.DirIn, loader.FilePipe, 0, 0, `{"jsonrpc":"2.0","id":1,"method":"a"}`+"\n"),
+		chunk(7, 81, loader.DirIn, loader.FilePipe, 0, 100, `"params":{}}`+"\n"+`{"jsonrpc":"2.0","id":2,"method":"b"}`+"\n"),
+	)
+	d2.Flush(func(e Event) { evs = append(evs, e) })
+	ms = messages(evs)
+	if len(ms) != 2 || ms[0].Method != "a" || ms[1].Method != "b" {
+		t.Fatalf("%+v", ms)
+	}
+	if st := d2.Stats(); st.Fragments != 1 || st.NonJSON != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestDecoderRejectsBadRecords(t *testing.T) {
+	d := NewDecoder(Options{})
+	for _, b := range [][]byte{nil, {1, 2}, make([]byte, 90)} {
+		if err := d.Record(b, func(Event) {}); err == nil {
+			t.Errorf("record %v accepted", b)
+		}
+	}
+	if d.Stats().BadRecords != 3 {
+		t.Fatal(d.Stats())
+	}
+}
+
+// FuzzRecord: arbitrary bytes as a record never panic the decoder.
+func FuzzRecord(f *testing.F) {
+	f.Add(chunk(1, 2, 0, loader.FilePipe, 0, 0, `{"jsonrpc":"2.0","id":1,"method":"x"}`+"\n"))
+	f.Add(loader.MarshalEffect(loader.EffectFixed{H: loader.Header{Kind: uint8(loader.KindOpen)}}, []byte("/x"), []byte("y")))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d := NewDecoder(Options{MaxMessage: 1024})
+		_ = d.Record(b, func(Event) {})
+		d.Flush(func(Event) {})
+	})
+}
+
+// FuzzDecoderNoSplice sends numbered JSON-RPC messages through the decoder
+// in fuzzed pieces, losing some. Every message that comes out must be one
+// that went in, byte for byte: lost bytes may lose messages, never merge them.
+func FuzzDecoderNoSplice(f *testing.F) {
+	f.Add(uint8(10), []byte{5, 60, 7}, uint8(3), "pad")
+	f.Add(uint8(3), []byte{1, 1, 1}, uint8(0), "{}\n[]")
+	f.Fuzz(func(t *testing.T, n uint8, cuts []byte, drop uint8, pad string) {
+		var stream strings.Builder
+		sent := map[string]string{}
+		for i := 0; i < int(n); i++ {
+			p, _ := json.Marshal(map[string]string{"pad": strings.Repeat(pad, i%4)})
+			id := fmt.Sprint(i)
+			sent[id] = string(p)
+			fmt.Fprintf(&stream, `{"jsonrpc":"2.0","id":%s,"method":"m","params":%s}`+"\n", id, p)
+		}
+		s := stream.String()
+		d := NewDecoder(Options{MaxMessage: 1 << 16})
+		var got []*Message
+		emit := func(e Event) {
+			if m, ok := e.(*Message); ok {
+				got = append(got, m)
+			}
+		}
+		off := 0
+		for i := 0; off < len(s); i++ {
+			step := 7
+			if len(cuts) > 0 {
+				step = int(cuts[i%len(cuts)]) + 1
+			}
+			end := min(off+step, len(s))
+			if drop == 0 || i%(int(drop)+1) != int(drop) {
+				_ = d.Record(chunk(1, 9, 0, loader.FilePipe, 0, uint64(off), s[off:end]), emit)
+			}
+			off = end
+		}
+		d.Flush(emit)
+		for _, m := range got {
+			want, ok := sent[string(m.ID)]
+			if !ok || m.Method != "m" || string(m.Params) != want {
+				t.Fatalf("spliced or corrupt message: id %s params %s", m.ID, m.Params)
+			}
+		}
+		if drop == 0 && len(got) != int(n) {
+			t.Fatalf("lossless stream: %d of %d messages", len(got), n)
+		}
+	})
+}
