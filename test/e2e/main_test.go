@@ -53,7 +53,7 @@ func bin(t testing.TB, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		for pkg, out := range map[string]string{
-			"./cmd/sensor":                  "sensor",
+			"./cmd/sensor":                   "sensor",
 			"./internal/testservers/toolbox": "toolbox",
 		} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, out), pkg)
