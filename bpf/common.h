@@ -198,6 +198,13 @@ const volatile __u32 discover = 0;		/* watch new processes with pipe/socket stdi
 const volatile __u64 capture_cap = 16 << 20;	/* payload bytes kept per syscall */
 const volatile __u64 candidate_window = 60000000000ULL;
 const volatile __u32 candidate_budget = 8;
+/* Ring wakeups: the reader is woken at most once per wakeup_interval while
+ * records flow (it polls in between), at once after a quiet spell, and at
+ * once when a ring holds more than its wake_bytes. One wakeup per record
+ * would cost the traced server more than the capture itself. */
+const volatile __u64 wakeup_interval = 2000000;
+const volatile __u64 effect_wake_bytes = 1 << 20;
+const volatile __u64 payload_wake_bytes = 4 << 20;
 
 /* Set when a tracked child could not be added to `tracked`: the hot path then
  * also consults `tracked_cgroups`, so a full map fails closed. */
@@ -236,6 +243,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 32 << 20);
 } payloads SEC(".maps");
+
+/* Last forced wakeup of each ring (0: effects, 1: payloads), boot ns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_wake SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -298,11 +313,24 @@ static __always_inline struct proc_info *current_proc(__u32 tgid)
 	return bpf_map_lookup_elem(&tracked_cgroups, &cg);
 }
 
+/*
+ * Hot-path reads use direct loads of BTF pointers (tp_btf programs): each
+ * bpf_probe_read_kernel costs ~40 ns here, a direct load almost nothing.
+ */
 static __always_inline void fill_hdr(struct rec_hdr *h, __u8 class, __u8 kind, __u32 nr,
 				     const struct proc_info *p, long ret)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 id = bpf_get_current_pid_tgid();
+
+	/* chunks skip what only effects need (parent, cgroup): they are many */
+	if (class == REC_CHUNK) {
+		h->ppid = 0;
+		h->cgroup = 0;
+	} else {
+		h->ppid = task->real_parent->tgid;
+		h->cgroup = bpf_get_current_cgroup_id();
+	}
 
 	h->class = class;
 	h->kind = kind;
@@ -311,32 +339,29 @@ static __always_inline void fill_hdr(struct rec_hdr *h, __u8 class, __u8 kind, _
 	h->ts = bpf_ktime_get_boot_ns();
 	h->tgid = id >> 32;
 	h->tid = (__u32)id;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	h->server = p ? p->server : 0;
 	h->server_start = p ? p->server_start : 0;
-	h->start = BPF_CORE_READ(task, group_leader, start_boottime);
-	h->cgroup = bpf_get_current_cgroup_id();
+	h->start = task->group_leader->start_boottime;
 	h->ret = ret;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
 /* struct file * behind fd in the current task, or NULL. */
 static __always_inline struct file *fd_file(long fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
 	struct file *f = NULL;
-	unsigned int max;
 
-	if (fd < 0 || !fdt)
+	if (fd < 0 || !fdt || (unsigned long)fd >= fdt->max_fds)
 		return NULL;
-	max = BPF_CORE_READ(fdt, max_fds);
-	if ((unsigned long)fd >= max)
+	/* no variable offsets on BTF pointers: read the slot, then cast back */
+	bpf_probe_read_kernel(&f, sizeof(f), (void *)((unsigned long)fdt->fd + fd * sizeof(f)));
+	if (!f)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
+	return bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
 }
 
 #define S_IFMT 00170000
@@ -345,10 +370,10 @@ static __always_inline struct file *fd_file(long fd)
 
 static __always_inline __u8 file_ftype(struct file *f, __u64 *ino)
 {
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	__u32 mode = BPF_CORE_READ(inode, i_mode);
+	struct inode *inode = f->f_inode;
+	__u32 mode = inode->i_mode;
 
-	*ino = BPF_CORE_READ(inode, i_ino);
+	*ino = inode->i_ino;
 	switch (mode & S_IFMT) {
 	case S_IFIFO:
 		return FT_PIPE;
@@ -366,18 +391,18 @@ struct sysargs {
 	long ret;
 };
 
-static __always_inline void read_args(struct bpf_raw_tracepoint_args *ctx, struct sysargs *s)
+static __always_inline void read_args(__u64 *ctx, struct sysargs *s)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
 
-	s->ret = (long)ctx->args[1];
-	s->nr = BPF_CORE_READ(regs, orig_ax);
-	s->a[0] = BPF_CORE_READ(regs, di);
-	s->a[1] = BPF_CORE_READ(regs, si);
-	s->a[2] = BPF_CORE_READ(regs, dx);
-	s->a[3] = BPF_CORE_READ(regs, r10);
-	s->a[4] = BPF_CORE_READ(regs, r8);
-	s->a[5] = BPF_CORE_READ(regs, r9);
+	s->ret = (long)ctx[1];
+	s->nr = regs->orig_ax;
+	s->a[0] = regs->di;
+	s->a[1] = regs->si;
+	s->a[2] = regs->dx;
+	s->a[3] = regs->r10;
+	s->a[4] = regs->r8;
+	s->a[5] = regs->r9;
 }
 
 /* ---- effect assembly: strings appended into data[] slots ---- */
@@ -461,13 +486,34 @@ static __always_inline void eff_kernel_bytes(struct effect *e, int slot, const v
 	e->f.slen[slot & (NSLOTS - 1)] = len;
 }
 
+/*
+ * Wakeup flags for a record of `size` bytes about to be submitted to ring
+ * idx. Reading the ring's fill level touches the consumer's cache line, so
+ * it is only asked for big records, the ones that can fill a ring between
+ * two wakeups.
+ */
+static __always_inline __u64 wake_flags(void *ring, __u32 idx, __u64 size, __u64 threshold)
+{
+	__u64 *lw = bpf_map_lookup_elem(&last_wake, &idx);
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	if (!lw)
+		return 0;
+	if (now - *lw >= wakeup_interval ||
+	    (size > 1024 && bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= threshold)) {
+		*lw = now;
+		return BPF_RB_FORCE_WAKEUP;
+	}
+	return BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void eff_submit(struct effect *e)
 {
 	__u64 size = sizeof(struct effect_fixed) + eff_used(e);
 
 	if (size > sizeof(struct effect))
 		size = sizeof(struct effect);
-	if (bpf_ringbuf_output(&effects, e, size, 0))
+	if (bpf_ringbuf_output(&effects, e, size, wake_flags(&effects, 0, size, effect_wake_bytes)))
 		count(C_EFFECT_RB_FULL, 1);
 }
 

@@ -10,26 +10,26 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-SEC("raw_tracepoint/sys_exit")
-int empty_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int empty_sys_exit(__u64 *ctx)
 {
 	return 0;
 }
 
-SEC("raw_tracepoint/sched_process_fork")
-int empty_fork(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sched_process_fork")
+int empty_fork(__u64 *ctx)
 {
 	return 0;
 }
 
-SEC("raw_tracepoint/sched_process_exec")
-int empty_exec(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sched_process_exec")
+int empty_exec(__u64 *ctx)
 {
 	return 0;
 }
 
-SEC("raw_tracepoint/sched_process_exit")
-int empty_exit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sched_process_exit")
+int empty_exit(__u64 *ctx)
 {
 	return 0;
 }

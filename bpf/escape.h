@@ -44,8 +44,8 @@ struct cap_data {
 	__u32 inheritable;
 };
 
-SEC("raw_tracepoint")
-int handle_escape(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int handle_escape(__u64 *ctx)
 {
 	struct sysargs s;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;

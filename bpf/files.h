@@ -39,8 +39,8 @@
 #define NR_openat2 437
 #define NR_fchmodat2 452
 
-SEC("raw_tracepoint")
-int handle_open(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int handle_open(__u64 *ctx)
 {
 	struct sysargs s;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -114,8 +114,8 @@ int handle_open(struct bpf_raw_tracepoint_args *ctx)
 
 /* Paths by string: slot 0 the base of the first path, 1 the first path, 2 the
  * base of the second, 3 the second. fd-only calls put the fd's path in slot 0. */
-SEC("raw_tracepoint")
-int handle_fileop(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int handle_fileop(__u64 *ctx)
 {
 	struct sysargs s;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;

@@ -129,7 +129,7 @@ static __always_inline int emit_chunk(struct cap_ctx *c, struct chunk_hdr *tmpl,
 		if (n > DATA)                                                          \
 			n = DATA;                                                      \
 		emit_chunk(c, t, r, n);                                                \
-		bpf_ringbuf_submit(r, 0);                                              \
+		bpf_ringbuf_submit(r, wake_flags(&payloads, 1, SIZE, payload_wake_bytes)); \
 	} while (0)
 
 static long cap_step(__u32 i, void *arg)
@@ -187,7 +187,7 @@ static __always_inline void emit_gap(struct chunk_hdr *tmpl, __u64 off, __u64 n,
 	r->len = 0;
 	r->skipped = n;
 	r->cflags |= why | CF_FIRST | CF_LAST;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, wake_flags(&payloads, 1, CHUNK_S, payload_wake_bytes));
 }
 
 /* Fills the chunk template for fd; returns 0 if fd is not a pipe or socket. */
@@ -216,8 +216,8 @@ static __always_inline struct chunk_hdr *chunk_begin(struct sysargs *s, struct p
 	return t;
 }
 
-SEC("raw_tracepoint")
-int handle_io(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int handle_io(__u64 *ctx)
 {
 	struct sysargs s;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -315,8 +315,8 @@ int handle_io(struct bpf_raw_tracepoint_args *ctx)
 /* sendfile, splice, tee, vmsplice, copy_file_range: the bytes move inside the
  * kernel where no syscall buffer shows them. The stream offset still advances
  * so the decoder sees the gap, and its cause is marked. */
-SEC("raw_tracepoint")
-int handle_bypass(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int handle_bypass(__u64 *ctx)
 {
 	struct sysargs s;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;

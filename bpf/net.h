@@ -105,8 +105,8 @@ static __always_inline void eff_user_addr(struct effect *e, int slot, const void
 	eff_user_bytes(e, slot, uaddr, len);
 }
 
-SEC("raw_tracepoint")
-int handle_net(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int handle_net(__u64 *ctx)
 {
 	struct sysargs s;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;

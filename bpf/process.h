@@ -15,11 +15,11 @@ static __always_inline __u64 task_cgroup(struct task_struct *t)
 	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
 }
 
-SEC("raw_tracepoint/sched_process_fork")
-int sched_fork(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sched_process_fork")
+int sched_fork(__u64 *ctx)
 {
-	struct task_struct *parent = (struct task_struct *)ctx->args[0];
-	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	struct task_struct *parent = (struct task_struct *)ctx[0];
+	struct task_struct *child = (struct task_struct *)ctx[1];
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
 	struct proc_info *p, info = {};
@@ -78,10 +78,10 @@ static __always_inline int stdin_is_channel(void)
 	return f && file_ftype(f, &ino) != FT_OTHER;
 }
 
-SEC("raw_tracepoint/sched_process_exec")
-int sched_exec(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sched_process_exec")
+int sched_exec(__u64 *ctx)
 {
-	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx[2];
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_info *p = current_proc(tgid);
 
@@ -128,7 +128,7 @@ int sched_exec(struct bpf_raw_tracepoint_args *ctx)
 	}
 	e->f.a[0] = BPF_CORE_READ(task, cred, uid.val);
 	e->f.a[1] = BPF_CORE_READ(task, cred, euid.val);
-	e->f.a[2] = ctx->args[1]; /* old pid */
+	e->f.a[2] = ctx[1]; /* old pid */
 	struct inode *inode = BPF_CORE_READ(bprm, file, f_inode);
 	e->f.ino = BPF_CORE_READ(inode, i_ino);
 	e->f.dev = BPF_CORE_READ(inode, i_sb, s_dev);
@@ -137,10 +137,10 @@ int sched_exec(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-SEC("raw_tracepoint/sched_process_exit")
-int sched_exit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sched_process_exit")
+int sched_exit(__u64 *ctx)
 {
-	struct task_struct *task = (struct task_struct *)ctx->args[0];
+	struct task_struct *task = (struct task_struct *)ctx[0];
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct proc_info *p = bpf_map_lookup_elem(&tracked, &tgid);
 	int live;
@@ -207,8 +207,8 @@ static long scan_step(__u32 i, void *arg)
 	return 0;
 }
 
-SEC("raw_tracepoint")
-int candidate(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int candidate(__u64 *ctx)
 {
 	struct sysargs s;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;

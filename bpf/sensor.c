@@ -19,8 +19,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define CANDIDATE_SLOT (NR_MAX - 1)
 #define TS_COMPAT 0x0002
 
-SEC("raw_tracepoint/sys_exit")
-int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int sys_exit(__u64 *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_info *p = current_proc(tgid);
@@ -29,16 +29,11 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 
 	if (!p)
 		return 0;
-	regs = (struct pt_regs *)ctx->args[0];
-	nr = BPF_CORE_READ(regs, orig_ax);
+	regs = (struct pt_regs *)ctx[0];
+	nr = regs->orig_ax;
 	if (p->flags & P_CANDIDATE) {
 		if (nr == 0)
 			bpf_tail_call(ctx, &sys_exit_progs, CANDIDATE_SLOT);
-		return 0;
-	}
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	if (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT) {
-		count(C_COMPAT_SKIPPED, 1);
 		return 0;
 	}
 	if ((unsigned long)nr >= CANDIDATE_SLOT)
@@ -48,8 +43,8 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /* execve/execveat at exit: success is reported by sched_process_exec. */
-SEC("raw_tracepoint")
-int handle_exec(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int handle_exec(__u64 *ctx)
 {
 	struct sysargs s;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;

@@ -30,6 +30,7 @@ type traceFlags struct {
 	effectRing  uint64
 	maxTracked  uint32
 	statsEvery  time.Duration
+	wakeup      time.Duration
 	logLevel    string
 }
 
@@ -83,6 +84,7 @@ Needs root (it loads eBPF programs).`,
 	fl.Var(newSize(&f.payloadRing, 32<<20), "payload-ring", "payload ring buffer size (power of two)")
 	fl.Var(newSize(&f.effectRing, 8<<20), "effect-ring", "effect ring buffer size (power of two)")
 	fl.Uint32Var(&f.maxTracked, "max-tracked", 32768, "size of the kernel's tracked-process map (when full, tracking falls back to cgroups: fail closed)")
+	fl.DurationVar(&f.wakeup, "wakeup-interval", 2*time.Millisecond, "while records flow, read the rings at most this often (a record waits at most about this long); shorter costs the traced servers more")
 	fl.DurationVar(&f.statsEvery, "stats-interval", 0, "also print counters every interval (e.g. 10s); 0: only at the end")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	return cmd
@@ -109,6 +111,9 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err != nil {
 			return fmt.Errorf("--pid %d: no such process", p)
 		}
+	}
+	if f.wakeup <= 0 || f.wakeup > time.Second {
+		return fmt.Errorf("--wakeup-interval %v: must be between 1ns and 1s", f.wakeup)
 	}
 	if f.captureMax > 1<<30 || f.maxMessage > 1<<30 {
 		return errors.New("--capture-max and --max-message are limited to 1GiB")
@@ -155,6 +160,7 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 	lc.PayloadRing = uint32(f.payloadRing)
 	lc.EffectRing = uint32(f.effectRing)
 	lc.MaxTracked = f.maxTracked
+	lc.WakeupInterval = f.wakeup
 	dc := decode.DefaultOptions()
 	dc.MaxMessage = int(f.maxMessage)
 

@@ -37,6 +37,9 @@ type Config struct {
 	PayloadRing uint32
 	// MaxTracked is the size of the tracked-process map.
 	MaxTracked uint32
+	// WakeupInterval bounds how often the kernel wakes the ring readers
+	// while records flow, and so how late a record can be read.
+	WakeupInterval time.Duration
 }
 
 // DefaultConfig is what `sensor trace` runs with when given no flags.
@@ -48,6 +51,7 @@ func DefaultConfig() Config {
 		EffectRing:      8 << 20,
 		PayloadRing:     32 << 20,
 		MaxTracked:      32768,
+		WakeupInterval:  2 * time.Millisecond,
 	}
 }
 
@@ -59,6 +63,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxTracked == 0 {
 		return errors.New("max tracked processes must be at least 1")
+	}
+	if c.WakeupInterval <= 0 || c.WakeupInterval > time.Second {
+		return fmt.Errorf("wakeup interval %v: must be between 1ns and 1s", c.WakeupInterval)
 	}
 	if c.CaptureCap == 0 {
 		return errors.New("capture cap must be at least 1 byte")
@@ -92,6 +99,10 @@ func Load(cfg Config) (*Objects, error) {
 		"capture_cap":      cfg.CaptureCap,
 		"candidate_window": uint64(cfg.CandidateWindow.Nanoseconds()),
 		"candidate_budget": cfg.CandidateBudget,
+		"wakeup_interval":  uint64(cfg.WakeupInterval.Nanoseconds()),
+		// wake at once when a ring is an eighth full: plenty of room left
+		"effect_wake_bytes":  uint64(cfg.EffectRing / 8),
+		"payload_wake_bytes": uint64(cfg.PayloadRing / 8),
 	}
 	for name, v := range consts {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -174,9 +185,10 @@ func (o *Objects) Attach() error {
 		{"sys_exit", o.objs.SysExit},
 	}
 	for _, h := range hooks {
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.name, Program: h.prog})
+		// tp_btf: a BTF-typed raw tracepoint; needs no tracefs and no trampoline
+		l, err := link.AttachTracing(link.TracingOptions{Program: h.prog})
 		if err != nil {
-			return fmt.Errorf("attaching raw tracepoint %s: %w", h.name, err)
+			return fmt.Errorf("attaching tracepoint %s: %w", h.name, err)
 		}
 		o.links = append(o.links, l)
 	}

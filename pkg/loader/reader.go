@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -12,12 +13,13 @@ import (
 // Reader reads the effect and payload rings. Records of both are handed to
 // one callback, one at a time, so consumers see a serial stream.
 type Reader struct {
-	rings []*ringbuf.Reader
-	mu    sync.Mutex
-	wg    sync.WaitGroup
-	errMu sync.Mutex
-	err   error
-	seen  [2]uint64
+	rings    []*ringbuf.Reader
+	interval time.Duration
+	mu       sync.Mutex
+	wg       sync.WaitGroup
+	errMu    sync.Mutex
+	err      error
+	seen     [2]uint64
 }
 
 // NewReader opens both rings. Start it (Run) before Attach so nothing
@@ -32,19 +34,36 @@ func (o *Objects) NewReader() (*Reader, error) {
 		eff.Close()
 		return nil, fmt.Errorf("opening the payload ring: %w", err)
 	}
-	return &Reader{rings: []*ringbuf.Reader{eff, pay}}, nil
+	return &Reader{rings: []*ringbuf.Reader{eff, pay}, interval: o.cfg.WakeupInterval}, nil
 }
 
 // Run starts one goroutine per ring. fn gets each raw record; the slice is
 // reused after fn returns.
+//
+// The kernel wakes a reader at most once per wakeup interval while records
+// flow (bpf/common.h, wake_flags), so while records arrive the reader polls
+// every interval, and it blocks once a poll finds the rings quiet: the next
+// record after a quiet spell wakes it at once. No record waits longer than
+// about one interval.
 func (r *Reader) Run(fn func(b []byte)) {
 	for i, rd := range r.rings {
 		r.wg.Add(1)
 		go func(i int, rd *ringbuf.Reader) {
 			defer r.wg.Done()
 			var rec ringbuf.Record
+			var deadline time.Time // zero: block until the kernel wakes us
+			got := false
 			for {
+				rd.SetDeadline(deadline)
 				err := rd.ReadInto(&rec)
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					if got {
+						deadline, got = time.Now().Add(r.interval), false
+					} else {
+						deadline = time.Time{}
+					}
+					continue
+				}
 				if err != nil {
 					if errors.Is(err, ringbuf.ErrClosed) {
 						return
@@ -53,6 +72,10 @@ func (r *Reader) Run(fn func(b []byte)) {
 					r.err = errors.Join(r.err, fmt.Errorf("reading ring %d: %w", i, err))
 					r.errMu.Unlock()
 					return
+				}
+				got = true
+				if deadline.IsZero() {
+					deadline = time.Now().Add(r.interval)
 				}
 				r.mu.Lock()
 				r.seen[i]++

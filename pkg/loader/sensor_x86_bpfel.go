@@ -181,6 +181,7 @@ const (
 	sensorMapCounters          = "counters"
 	sensorMapEffectScratch     = "effect_scratch"
 	sensorMapEffects           = "effects"
+	sensorMapLastWake          = "last_wake"
 	sensorMapPathScratch       = "path_scratch"
 	sensorMapPayloads          = "payloads"
 	sensorMapStreamOff         = "stream_off"
@@ -203,6 +204,8 @@ const (
 	sensorVarCandidateWindow   = "candidate_window"
 	sensorVarCaptureCap        = "capture_cap"
 	sensorVarDiscover          = "discover"
+	sensorVarEffectWakeBytes   = "effect_wake_bytes"
+	sensorVarPayloadWakeBytes  = "payload_wake_bytes"
 	sensorVarSelfTgid          = "self_tgid"
 	sensorVarTrackedOverflow   = "tracked_overflow"
 	sensorVarUnusedChunkFlags  = "unused_chunk_flags"
@@ -215,6 +218,7 @@ const (
 	sensorVarUnusedRecClass    = "unused_rec_class"
 	sensorVarUnusedRecFlags    = "unused_rec_flags"
 	sensorVarUnusedRecHdr      = "unused_rec_hdr"
+	sensorVarWakeupInterval    = "wakeup_interval"
 )
 
 // loadSensor returns the embedded CollectionSpec for sensor.
@@ -282,6 +286,7 @@ type sensorMapSpecs struct {
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	EffectScratch  *ebpf.MapSpec `ebpf:"effect_scratch"`
 	Effects        *ebpf.MapSpec `ebpf:"effects"`
+	LastWake       *ebpf.MapSpec `ebpf:"last_wake"`
 	PathScratch    *ebpf.MapSpec `ebpf:"path_scratch"`
 	Payloads       *ebpf.MapSpec `ebpf:"payloads"`
 	StreamOff      *ebpf.MapSpec `ebpf:"stream_off"`
@@ -298,6 +303,8 @@ type sensorVariableSpecs struct {
 	CandidateWindow   *ebpf.VariableSpec `ebpf:"candidate_window"`
 	CaptureCap        *ebpf.VariableSpec `ebpf:"capture_cap"`
 	Discover          *ebpf.VariableSpec `ebpf:"discover"`
+	EffectWakeBytes   *ebpf.VariableSpec `ebpf:"effect_wake_bytes"`
+	PayloadWakeBytes  *ebpf.VariableSpec `ebpf:"payload_wake_bytes"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TrackedOverflow   *ebpf.VariableSpec `ebpf:"tracked_overflow"`
 	UnusedChunkFlags  *ebpf.VariableSpec `ebpf:"unused_chunk_flags"`
@@ -310,6 +317,7 @@ type sensorVariableSpecs struct {
 	UnusedRecClass    *ebpf.VariableSpec `ebpf:"unused_rec_class"`
 	UnusedRecFlags    *ebpf.VariableSpec `ebpf:"unused_rec_flags"`
 	UnusedRecHdr      *ebpf.VariableSpec `ebpf:"unused_rec_hdr"`
+	WakeupInterval    *ebpf.VariableSpec `ebpf:"wakeup_interval"`
 }
 
 // sensorObjects contains all objects after they have been loaded into the kernel.
@@ -337,6 +345,7 @@ type sensorMaps struct {
 	Counters       *ebpf.Map `ebpf:"counters"`
 	EffectScratch  *ebpf.Map `ebpf:"effect_scratch"`
 	Effects        *ebpf.Map `ebpf:"effects"`
+	LastWake       *ebpf.Map `ebpf:"last_wake"`
 	PathScratch    *ebpf.Map `ebpf:"path_scratch"`
 	Payloads       *ebpf.Map `ebpf:"payloads"`
 	StreamOff      *ebpf.Map `ebpf:"stream_off"`
@@ -352,6 +361,7 @@ func (m *sensorMaps) Close() error {
 		m.Counters,
 		m.EffectScratch,
 		m.Effects,
+		m.LastWake,
 		m.PathScratch,
 		m.Payloads,
 		m.StreamOff,
@@ -369,6 +379,8 @@ type sensorVariables struct {
 	CandidateWindow   *ebpf.Variable `ebpf:"candidate_window"`
 	CaptureCap        *ebpf.Variable `ebpf:"capture_cap"`
 	Discover          *ebpf.Variable `ebpf:"discover"`
+	EffectWakeBytes   *ebpf.Variable `ebpf:"effect_wake_bytes"`
+	PayloadWakeBytes  *ebpf.Variable `ebpf:"payload_wake_bytes"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
 	TrackedOverflow   *ebpf.Variable `ebpf:"tracked_overflow"`
 	UnusedChunkFlags  *ebpf.Variable `ebpf:"unused_chunk_flags"`
@@ -381,6 +393,7 @@ type sensorVariables struct {
 	UnusedRecClass    *ebpf.Variable `ebpf:"unused_rec_class"`
 	UnusedRecFlags    *ebpf.Variable `ebpf:"unused_rec_flags"`
 	UnusedRecHdr      *ebpf.Variable `ebpf:"unused_rec_hdr"`
+	WakeupInterval    *ebpf.Variable `ebpf:"wakeup_interval"`
 }
 
 // sensorPrograms contains all programs after they have been loaded into the kernel.

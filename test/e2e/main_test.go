@@ -10,12 +10,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,50 +21,17 @@ import (
 	"github.com/mcpsec/sensor/internal/testutil"
 )
 
-var (
-	binDir    string
-	buildOnce sync.Once
-	buildErr  error
-)
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mcpsec-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	testutil.CleanupBinaries()
 	os.Exit(code)
 }
 
-// repoRoot is the module root, two levels up from this package.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// bin builds (once) and returns the path of a binary of this module.
+// bin returns a binary of this module, built once.
 func bin(t testing.TB, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		for pkg, out := range map[string]string{
-			"./cmd/sensor":                   "sensor",
-			"./internal/testservers/toolbox": "toolbox",
-		} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, out), pkg)
-			cmd.Dir = repoRoot()
-			if b, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("building %s: %v\n%s", pkg, err, b)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, name)
+	pkgs := map[string]string{"sensor": "./cmd/sensor", "toolbox": "./internal/testservers/toolbox"}
+	return testutil.Binary(t, pkgs[name])
 }
 
 // line is one trace line, decoded loosely.
@@ -174,7 +138,7 @@ func traced(t *testing.T, ctx context.Context, version string, dir string, argv 
 // lockfile, in a cache directory, and returns that directory.
 func npmServers(t *testing.T) string {
 	t.Helper()
-	src := filepath.Join(repoRoot(), "test", "e2e", "testdata", "npm")
+	src := filepath.Join(testutil.RepoRoot(), "test", "e2e", "testdata", "npm")
 	lock, err := os.ReadFile(filepath.Join(src, "package-lock.json"))
 	if err != nil {
 		t.Fatal(err)

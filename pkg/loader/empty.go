@@ -1,0 +1,55 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Empty is the sensor's hooks with empty programs attached: the floor the
+// overhead benchmark compares against (nothing / empty / sensor).
+type Empty struct {
+	objs  emptyObjects
+	links []link.Link
+}
+
+// AttachEmpty loads and attaches the empty programs.
+func AttachEmpty() (*Empty, error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, err
+	}
+	e := &Empty{}
+	if err := loadEmptyObjects(&e.objs, nil); err != nil {
+		return nil, fmt.Errorf("loading the empty programs: %w", err)
+	}
+	for _, h := range []struct {
+		tp   string
+		prog *ebpf.Program
+	}{
+		{"sched_process_fork", e.objs.EmptyFork},
+		{"sched_process_exec", e.objs.EmptyExec},
+		{"sched_process_exit", e.objs.EmptyExit},
+		{"sys_exit", e.objs.EmptySysExit},
+	} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: h.prog})
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("attaching empty %s: %w", h.tp, err)
+		}
+		e.links = append(e.links, l)
+	}
+	return e, nil
+}
+
+// Close detaches and unloads.
+func (e *Empty) Close() error {
+	var errs []error
+	for i := len(e.links) - 1; i >= 0; i-- {
+		errs = append(errs, e.links[i].Close())
+	}
+	errs = append(errs, e.objs.Close())
+	return errors.Join(errs...)
+}
