@@ -154,7 +154,7 @@ static long cap_step(__u32 i, void *arg)
 		c->idx++;
 		c->cur = v.iov_base;
 		c->cur_left = v.iov_len;
-		return 0;
+		/* go on and emit from it in this same iteration */
 	}
 	n = c->left < c->cur_left ? c->left : c->cur_left;
 	if (!n)
@@ -295,7 +295,9 @@ int handle_io(__u64 *ctx)
 	if (c.iovcnt > 1024)
 		c.iovcnt = 1024;
 	c.first = 1;
-	__u64 loops = c.left / DATA_S + c.iovcnt + 2;
+	/* an iteration per chunk; an iovec adds at most one (a short or
+	 * empty one) */
+	__u64 loops = c.left / DATA_S + 2 * c.iovcnt + 2;
 	if (loops > LOOP_MAX)
 		loops = LOOP_MAX;
 	bpf_loop(loops, cap_step, NULL, 0);

@@ -37,12 +37,13 @@ int sched_fork(__u64 *ctx)
 		struct proc_info *c = bpf_map_lookup_elem(&tracked_cgroups, &cg);
 		if (!c)
 			return 0;
-		info = *c;
-		if (!info.server) {
-			/* the first process in a launch cgroup roots the server */
-			info.server = ctgid;
-			info.server_start = BPF_CORE_READ(child, start_boottime);
+		if (!c->server) {
+			/* the first process in a launch cgroup roots the server;
+			 * kept in the cgroup's entry for the overflow fallback */
+			c->server = ctgid;
+			c->server_start = BPF_CORE_READ(child, start_boottime);
 		}
+		info = *c;
 		info.flags = P_TRACKED;
 	}
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -55,7 +54,7 @@ func (c *captured) add(b []byte) {
 }
 
 // traceCmd runs cmd in a fresh tracked cgroup with the sensor loaded.
-func traceCmd(t *testing.T, cfg Config, cmd *exec.Cmd) *captured {
+func traceCmd(t *testing.T, cfg Config, cmd *exec.Cmd, during ...func()) *captured {
 	t.Helper()
 	testutil.RequireBPF(t)
 	cfg.SelfPID = uint32(os.Getpid())
@@ -79,6 +78,9 @@ func traceCmd(t *testing.T, cfg Config, cmd *exec.Cmd) *captured {
 	}
 	if err := o.Attach(); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range during {
+		f()
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
 	if err := cmd.Run(); err != nil {
@@ -110,18 +112,3 @@ func TestLoadAttach(t *testing.T) {
 	}
 }
 
-func TestSmoke(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "target"), []byte("secret\n"), 0o600)
-	os.MkdirAll(filepath.Join(dir, "allowed"), 0o755)
-	os.Symlink(filepath.Join(dir, "target"), filepath.Join(dir, "allowed", "link"))
-	cmd := exec.Command("/bin/sh", "-c", "cd "+dir+"/allowed && cat link | cat; echo hi > out.txt; rm out.txt")
-	c := traceCmd(t, DefaultConfig(), cmd)
-	for i, e := range c.effects {
-		fmt.Printf("kind=%d nr=%d pid=%d comm=%s ret=%d a=%v slots=%q\n", e.H.Kind, e.H.Nr, e.H.Tgid, e.H.CommString(), e.H.Ret, e.A[:3], c.slots[i])
-	}
-	for _, ch := range c.chunks {
-		fmt.Printf("chunk pid=%d ino=%d dir=%d off=%d len=%d flags=%x data=%q\n", ch.H.Tgid, ch.Ino, ch.Dir, ch.Off, ch.Len, ch.Cflags, ch.Data)
-	}
-	fmt.Println(c.counters)
-}
