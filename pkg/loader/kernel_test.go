@@ -287,4 +287,3 @@ func TestUntrackedIsSilent(t *testing.T) {
 		}
 	}
 }
-

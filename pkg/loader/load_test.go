@@ -111,4 +111,3 @@ func TestLoadAttach(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
