@@ -31,6 +31,7 @@ type traceFlags struct {
 	maxTracked  uint32
 	statsEvery  time.Duration
 	wakeup      time.Duration
+	order       time.Duration
 	logLevel    string
 }
 
@@ -85,6 +86,7 @@ Needs root (it loads eBPF programs).`,
 	fl.Var(newSize(&f.effectRing, 8<<20), "effect-ring", "effect ring buffer size (power of two)")
 	fl.Uint32Var(&f.maxTracked, "max-tracked", 32768, "size of the kernel's tracked-process map (when full, tracking falls back to cgroups: fail closed)")
 	fl.DurationVar(&f.wakeup, "wakeup-interval", 2*time.Millisecond, "while records flow, read the rings at most this often (a record waits at most about this long); shorter costs the traced servers more")
+	fl.DurationVar(&f.order, "order-window", 20*time.Millisecond, "hold events this long to print them in time order (0: as decoded)")
 	fl.DurationVar(&f.statsEvery, "stats-interval", 0, "also print counters every interval (e.g. 10s); 0: only at the end")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	return cmd
@@ -111,6 +113,9 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err != nil {
 			return fmt.Errorf("--pid %d: no such process", p)
 		}
+	}
+	if f.order < 0 || f.order > 10*time.Second {
+		return fmt.Errorf("--order-window %v: must be between 0 and 10s", f.order)
 	}
 	if f.wakeup <= 0 || f.wakeup > time.Second {
 		return fmt.Errorf("--wakeup-interval %v: must be between 1ns and 1s", f.wakeup)
@@ -169,7 +174,7 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 	res, err := trace.Run(ctx, trace.Options{
 		Loader: lc, Decode: dc, Format: f.output, Color: color, Out: out,
 		PIDs: f.pids, Command: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		StatsEvery: f.statsEvery, Log: log,
+		StatsEvery: f.statsEvery, OrderWindow: f.order, Log: log,
 	})
 	if err != nil {
 		return err

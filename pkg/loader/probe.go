@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
@@ -37,7 +38,8 @@ func Probe() []Feature {
 	}
 	_, err := os.Stat("/sys/kernel/btf/vmlinux")
 	add("kernel BTF (/sys/kernel/btf/vmlinux)", "required: CO-RE", err, "")
-	add("raw tracepoint programs", "required: syscall and sched hooks", features.HaveProgramType(ebpf.RawTracepoint), "attached by name, no tracefs needed")
+	add("BTF tracepoints (tp_btf)", "required: syscall and sched hooks with direct reads", tpBTF(), "attached by name, no tracefs needed")
+	add("bpf_rdonly_cast kfunc (kernel 6.2+)", "required: fast reads of the file behind an fd", kfunc("bpf_rdonly_cast"), "")
 	add("ring buffer maps", "required: events and payloads", features.HaveMapType(ebpf.RingBuf), "")
 	add("bpf_loop helper", "required: payload chunking, path walks", features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnLoop), "")
 	add("bpf_send_signal helper", "in-kernel stop (containment)", features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnSendSignal), "")
@@ -48,7 +50,7 @@ func Probe() []Feature {
 	add("BPF-LSM (bpf_d_path)", "not used: paths are rebuilt by a dentry walk", lsm(), "")
 	add("uprobes", "TLS plaintext capture", pmu("uprobe"), "")
 	add("cgroup v2 mounted", "`trace -- CMD` and containment (mounted on demand)", cgroup2(), "")
-	add("tracefs mounted", "not used: raw tracepoints need no tracefs", mounted("/sys/kernel/tracing", 0x74726163), "")
+	add("tracefs mounted", "not used: BTF tracepoints need no tracefs", mounted("/sys/kernel/tracing", 0x74726163), "")
 	add("bpffs mounted", "pinned maps (containment across restarts; mounted on demand)", mounted("/sys/fs/bpf", 0xcafe4a11), "")
 	return out
 }
@@ -62,6 +64,17 @@ func Missing(fs []Feature) []Feature {
 		}
 	}
 	return out
+}
+
+func kfunc(name string) error {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return fmt.Errorf("reading kernel BTF: %w", err)
+	}
+	if _, err := spec.AnyTypeByName(name); err != nil {
+		return fmt.Errorf("%s not in the kernel's BTF", name)
+	}
+	return nil
 }
 
 func pmu(name string) error {
@@ -92,6 +105,24 @@ func fentry() error {
 	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 	if err != nil {
 		return fmt.Errorf("cannot attach (no BPF trampoline): %w", err)
+	}
+	return l.Close()
+}
+
+// tpBTF loads and attaches an empty tp_btf program on sys_exit: the hook
+// the sensor uses, which needs no trampoline (unlike fentry).
+func tpBTF() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: "sys_exit",
+		License: "GPL", Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		return refused(err)
+	}
+	defer prog.Close()
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		return fmt.Errorf("cannot attach: %w", err)
 	}
 	return l.Close()
 }
@@ -139,7 +170,7 @@ func mounted(path string, magic int64) error {
 func refused(err error) error {
 	var errno unix.Errno
 	if errors.As(err, &errno) {
-		return fmt.Errorf("the kernel refuses to load it: %w (no BPF trampoline support)", errno)
+		return fmt.Errorf("the kernel refuses to load it: %w", errno)
 	}
 	return fmt.Errorf("cannot load: %w", err)
 }

@@ -39,7 +39,10 @@ type Options struct {
 	Stderr  io.Writer
 	// StatsEvery prints a stats line periodically (0: only at the end).
 	StatsEvery time.Duration
-	Log        hclog.Logger
+	// OrderWindow holds events this long to print them in time order
+	// (0: print as decoded).
+	OrderWindow time.Duration
+	Log         hclog.Logger
 }
 
 // Result is how a trace ended.
@@ -76,11 +79,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	dec := decode.NewDecoder(o.Decode)
 	var writeErr error
-	emit := func(e decode.Event) {
+	ord := newOrderer(o.OrderWindow, 100000, func(e decode.Event) {
 		if err := w.Event(e); err != nil && writeErr == nil {
 			writeErr = err
 		}
-	}
+	})
+	emit := ord.push
 	rd.Run(func(b []byte) {
 		if err := dec.Record(b, emit); err != nil {
 			o.Log.Debug("bad record", "error", err)
@@ -88,7 +92,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	})
 	closeReader := func() error {
 		rd.Drain(50*time.Millisecond, 2*time.Second)
-		rd.Do(func() { dec.Flush(emit) })
+		rd.Do(func() {
+			dec.Flush(emit)
+			ord.flush()
+		})
 		return rd.Close()
 	}
 
@@ -145,7 +152,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 	stop := make(chan struct{})
 	flushed := make(chan struct{})
-	go periodic(rd, dec, w, objs, o.StatsEvery, emit, stop, flushed)
+	go periodic(rd, dec, w, objs, o.StatsEvery, emit, ord, stop, flushed)
 
 	switch {
 	case len(o.Command) > 0:
@@ -188,9 +195,9 @@ func trackTrees(objs *loader.Objects, pids []int) error {
 }
 
 func periodic(rd *loader.Reader, dec *decode.Decoder, w Writer, objs *loader.Objects,
-	every time.Duration, emit func(decode.Event), stop, done chan struct{}) {
+	every time.Duration, emit func(decode.Event), ord *orderer, stop, done chan struct{}) {
 	defer close(done)
-	flush := time.NewTicker(200 * time.Millisecond)
+	flush := time.NewTicker(50 * time.Millisecond)
 	defer flush.Stop()
 	var statsC <-chan time.Time
 	if every > 0 {
@@ -205,6 +212,7 @@ func periodic(rd *loader.Reader, dec *decode.Decoder, w Writer, objs *loader.Obj
 		case <-flush.C:
 			rd.Do(func() {
 				dec.Tick(decode.BootNow(), emit)
+				ord.tick(time.Now())
 				_ = w.Flush()
 			})
 		case <-statsC:

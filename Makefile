@@ -1,0 +1,57 @@
+# The sensor's build. `make help` lists the targets.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+
+GO       ?= go
+BIN      := bin/sensor
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+FUZZTIME ?= 10s
+BENCHCOUNT ?= 5
+
+.PHONY: help generate check-generate build run test unit kernel e2e fuzz fuzz-long bench lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+generate: ## regenerate the eBPF objects and Go bindings (needs clang-19)
+	cd pkg/loader && $(GO) generate ./...
+
+check-generate: generate ## fail if the committed eBPF objects differ from a fresh build
+	git diff --exit-code -- pkg/loader/ || { echo "bpf2go output is stale: run make generate and commit"; exit 1; }
+
+build: ## build bin/sensor
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/sensor
+
+run: build ## discover and trace MCP servers on this host, printing to stdout (root)
+	./$(BIN) trace
+
+test: lint unit kernel e2e fuzz ## everything: unit, kernel, end-to-end tests and short fuzz runs (root)
+
+unit: ## pure tests: decoders, parsers (no kernel)
+	$(GO) test -count=1 ./pkg/decode/ ./cmd/...
+
+kernel: ## eBPF tests on the real kernel (root)
+	$(GO) test -count=1 ./pkg/loader/ ./pkg/contain/ ./pkg/trace/
+
+e2e: ## end-to-end tests: the sensor binary with real MCP servers and clients (root)
+	$(GO) test -count=1 -timeout 15m ./test/e2e/
+
+fuzz: ## short fuzz runs of every fuzz target (FUZZTIME=10s each)
+	@for t in $$($(GO) test -list '^Fuzz' ./pkg/decode/ | grep ^Fuzz); do \
+		echo "fuzz $$t ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./pkg/decode/ || exit 1; \
+	done
+
+fuzz-long: ## longer fuzz runs (FUZZTIME=5m each)
+	$(MAKE) fuzz FUZZTIME=5m
+
+bench: ## overhead, round-trip and capture benchmarks, side by side (root)
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 60m ./test/bench/ ./pkg/decode/ | tee bench.txt
+	@$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /hooks bench.txt 2>/dev/null | sed -n '/hooks/,$$p' || true
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean: ## remove build output
+	rm -rf bin bench.txt

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]uint64{"4096": 4096, "64KiB": 64 << 10, "16MiB": 16 << 20, "1GiB": 1 << 30, "2M": 2 << 20, " 8 KB": 8 << 10} {
+		got, err := parseSize(in)
+		if err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0", "-1", "12XB", "MiB", "99999999999999999999GiB"} {
+		if _, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+	if formatSize(16<<20) != "16MiB" || formatSize(1000) != "1000" {
+		t.Errorf("formatSize: %s %s", formatSize(16<<20), formatSize(1000))
+	}
+}
+
+// runCLI runs the command line and returns its error text.
+func runCLI(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// TestBadInput: bad flags, arguments and environment give clear errors
+// before anything is loaded (so these run without root).
+func TestBadInput(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"trace", "-o", "yaml"}, "--output \"yaml\": must be text or json"},
+		{nil, []string{"trace", "ls"}, "put the command to trace after --"},
+		{nil, []string{"trace", "--pid", "1", "--", "ls"}, "exclusive"},
+		{nil, []string{"trace", "--pid", "999999999"}, "no such process"},
+		{nil, []string{"trace", "--capture-max", "lots"}, "want a positive number"},
+		{nil, []string{"trace", "--payload-ring", "3MiB"}, "power of two"},
+		{nil, []string{"trace", "--wakeup-interval", "0s"}, "between 1ns and 1s"},
+		{map[string]string{"MCPSEC_OUTPUT": "xml"}, []string{"trace"}, "--output \"xml\""},
+		{map[string]string{"MCPSEC_CAPTURE_MAX": "nope"}, []string{"trace"}, "environment MCPSEC_CAPTURE_MAX=\"nope\""},
+		{nil, []string{"trace", "--no-such-flag"}, "unknown flag"},
+	}
+	for _, c := range cases {
+		got := runCLI(t, c.env, c.args...)
+		if !strings.Contains(got, c.want) {
+			t.Errorf("%v %v: error %q, want it to contain %q", c.env, c.args, got, c.want)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"trace", "--help"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"sensor trace -- CMD", "--pid", "--output", "--out", "MCP"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("trace --help lacks %q", s)
+		}
+	}
+	if got := runCLI(t, nil, "version"); got != "" {
+		t.Fatal(got)
+	}
+}

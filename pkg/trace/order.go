@@ -1,0 +1,95 @@
+package trace
+
+import (
+	"container/heap"
+	"time"
+
+	"github.com/mcpsec/sensor/pkg/decode"
+)
+
+// orderer puts events from the two rings (effects, payloads) back in time
+// order before they are printed. Each ring is read in order, but the two
+// interleave only roughly, and a message is stamped with the time its first
+// byte was read, yet complete only at its last. An event is held until
+// events `window` newer have been seen, or the clock has moved past it by
+// `window`; max bounds the memory held.
+type orderer struct {
+	h      eventHeap
+	window time.Duration
+	max    int
+	newest time.Time
+	out    func(decode.Event)
+	seq    uint64
+}
+
+type held struct {
+	t   time.Time
+	seq uint64 // arrival order breaks ties
+	e   decode.Event
+}
+
+type eventHeap []held
+
+func (h eventHeap) Len() int { return len(h) }
+func (h eventHeap) Less(i, j int) bool {
+	if h[i].t.Equal(h[j].t) {
+		return h[i].seq < h[j].seq
+	}
+	return h[i].t.Before(h[j].t)
+}
+func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *eventHeap) Push(x any)   { *h = append(*h, x.(held)) }
+func (h *eventHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func newOrderer(window time.Duration, max int, out func(decode.Event)) *orderer {
+	return &orderer{window: window, max: max, out: out}
+}
+
+func eventTime(e decode.Event) time.Time {
+	switch v := e.(type) {
+	case *decode.Message:
+		return v.Time
+	case *decode.Effect:
+		return v.Time
+	}
+	return time.Time{}
+}
+
+// push adds an event and releases what is old enough.
+func (o *orderer) push(e decode.Event) {
+	if o.window <= 0 {
+		o.out(e)
+		return
+	}
+	t := eventTime(e)
+	o.seq++
+	heap.Push(&o.h, held{t: t, seq: o.seq, e: e})
+	if t.After(o.newest) {
+		o.newest = t
+	}
+	o.release(o.newest.Add(-o.window))
+	for o.h.Len() > o.max {
+		o.out(heap.Pop(&o.h).(held).e)
+	}
+}
+
+// tick releases events the wall clock has left behind by a window.
+func (o *orderer) tick(now time.Time) { o.release(now.Add(-o.window)) }
+
+func (o *orderer) release(before time.Time) {
+	for o.h.Len() > 0 && o.h[0].t.Before(before) {
+		o.out(heap.Pop(&o.h).(held).e)
+	}
+}
+
+// flush releases everything.
+func (o *orderer) flush() {
+	for o.h.Len() > 0 {
+		o.out(heap.Pop(&o.h).(held).e)
+	}
+}
