@@ -6,7 +6,7 @@ GO       ?= go
 BIN      := bin/sensor
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 10s
-BENCHCOUNT ?= 5
+BENCHCOUNT ?= 6
 
 .PHONY: help generate check-generate build run test unit kernel e2e fuzz fuzz-long bench lint clean
 
@@ -47,7 +47,7 @@ fuzz-long: ## longer fuzz runs (FUZZTIME=5m each)
 
 bench: ## overhead, round-trip and capture benchmarks, side by side (root)
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 60m ./test/bench/ ./pkg/decode/ | tee bench.txt
-	@$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /hooks bench.txt 2>/dev/null | sed -n '/hooks/,$$p' || true
+	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /hooks bench.txt
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -98,6 +98,8 @@ enum counter {
 	C_DISCOVERED,		/* candidates promoted on seeing JSON-RPC */
 	C_CANDIDATE_EXPIRED,	/* candidates dropped after their budget or window */
 	C_SCRATCH_MISS,		/* per-CPU scratch unavailable (cannot happen; counted anyway) */
+	C_MMSG_UNCAPTURED,	/* recvmmsg/sendmmsg calls on pipes or sockets: payload not captured */
+	C_STALE_ENTRIES,	/* process-map entries dropped: their pid had been reused */
 	C_MAX,
 };
 
@@ -106,12 +108,14 @@ enum proc_flags {
 	P_TRACKED = 1 << 0,
 	P_CANDIDATE = 1 << 1, /* discovery: watching stdin for JSON-RPC */
 	P_ATTACHED = 1 << 2,  /* added while running (--pid): streams start mid-way */
+	P_FALLBACK = 1 << 3,  /* a cgroup entry standing in for processes the full map could not hold */
 };
 
 struct proc_info {
 	__u32 server;	     /* tgid of the server's root process */
 	__u32 flags;	     /* enum proc_flags */
-	__u64 server_start;  /* root's start_boottime, so (server, start) is unique */
+	__u64 server_start;  /* root's start time (ticks, see start_ticks), so (server, start) is unique */
+	__u64 start;	     /* this process's start time (ticks): a reused pid does not match */
 	__u64 deadline;	     /* candidates: boot ns after which they are dropped */
 	__u32 budget;	     /* candidates: stdin reads left to look at */
 	__u32 _pad;
@@ -304,13 +308,40 @@ static __always_inline struct effect *scratch_effect(void)
 }
 
 /* The tracked state of the current process, through the overflow fallback. */
+/*
+ * Start times are kept in whole clock ticks (USER_HZ, 10 ms), in ns: the
+ * precision of /proc/PID/stat, so a process's identity reads the same from
+ * the kernel and from /proc (DESIGN.md: "use one"). Two processes cannot
+ * share a pid within one tick.
+ */
+#define TICK_NS 10000000ULL
+static __always_inline __u64 start_ticks(__u64 ns)
+{
+	return ns / TICK_NS * TICK_NS;
+}
+
+/* The tracked state of the current process, through the overflow fallback.
+ * An entry whose start time is not this process's is stale (its process
+ * exited unseen and the pid was reused): it is dropped. */
 static __always_inline struct proc_info *current_proc(__u32 tgid)
 {
 	struct proc_info *p = bpf_map_lookup_elem(&tracked, &tgid);
-	if (p || !tracked_overflow)
+	if (p) {
+		if (p->start) {
+			struct task_struct *task = bpf_get_current_task_btf();
+			if (p->start != start_ticks(task->group_leader->start_boottime)) {
+				bpf_map_delete_elem(&tracked, &tgid);
+				count(C_STALE_ENTRIES, 1);
+				return NULL;
+			}
+		}
 		return p;
+	}
+	if (!tracked_overflow)
+		return NULL;
 	__u64 cg = bpf_get_current_cgroup_id();
-	return bpf_map_lookup_elem(&tracked_cgroups, &cg);
+	p = bpf_map_lookup_elem(&tracked_cgroups, &cg);
+	return p && (p->flags & P_FALLBACK) ? p : NULL;
 }
 
 /*
@@ -341,15 +372,17 @@ static __always_inline void fill_hdr(struct rec_hdr *h, __u8 class, __u8 kind, _
 	h->tid = (__u32)id;
 	h->server = p ? p->server : 0;
 	h->server_start = p ? p->server_start : 0;
-	h->start = task->group_leader->start_boottime;
+	h->start = start_ticks(task->group_leader->start_boottime);
 	h->ret = ret;
+	if (p && (p->flags & P_FALLBACK))
+		h->flags |= RF_OVERFLOW;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 /* struct file * behind fd in the current task, or NULL. */
-static __always_inline struct file *fd_file(long fd)
+static __always_inline struct file *fd_file(int fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = task->files->fdt;

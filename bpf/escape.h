@@ -37,6 +37,18 @@
 #define NR_bpf 321
 #define NR_setns 308
 #define NR_io_uring_setup 425
+#define NR_clone 56
+#define NR_clone3 435
+#define NR_open_tree 428
+#define NR_move_mount 429
+#define NR_fsopen 430
+#define NR_fsconfig 431
+#define NR_fsmount 432
+#define NR_fspick 433
+#define NR_mount_setattr 442
+
+/* namespace flags of clone/unshare */
+#define CLONE_NEW_ANY (0x00020000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x02000000 | 0x00000080)
 
 struct cap_data {
 	__u32 effective;
@@ -121,14 +133,52 @@ int handle_escape(__u64 *ctx)
 		e->f.h.kind = K_SETUID;
 		break;
 	case NR_capset: {
-		struct cap_data d = {};
+		/* v2/v3 headers pass two structs: capabilities 0-31 and 32-63 */
+		struct cap_data d[2] = {};
 		e->f.h.kind = K_CAPSET;
 		bpf_probe_read_user(&d, sizeof(d), (const void *)s.a[1]);
-		e->f.a[0] = d.effective;
-		e->f.a[1] = d.permitted;
-		e->f.a[2] = d.inheritable;
+		e->f.a[0] = d[0].effective | (__u64)d[1].effective << 32;
+		e->f.a[1] = d[0].permitted | (__u64)d[1].permitted << 32;
+		e->f.a[2] = d[0].inheritable | (__u64)d[1].inheritable << 32;
 		break;
 	}
+	case NR_clone:
+	case NR_clone3: {
+		/* namespaces made at clone time escape unshare's notice */
+		__u64 flags = s.a[0];
+		if (s.ret <= 0)
+			return 0; /* the child's return, or a failure: nothing new */
+		if (s.nr == NR_clone3)
+			bpf_probe_read_user(&flags, sizeof(flags), (const void *)s.a[0]);
+		else
+			flags &= ~0xffULL; /* clone's low byte is the exit signal */
+		if (!(flags & CLONE_NEW_ANY))
+			return 0;
+		e->f.h.kind = K_UNSHARE;
+		e->f.a[0] = flags;
+		e->f.a[1] = s.ret; /* the child */
+		break;
+	}
+	case NR_open_tree:
+	case NR_fspick:
+	case NR_mount_setattr:
+		e->f.h.kind = K_MOUNT;
+		eff_base(e, 0, s.a[0], (const char *)s.a[1]);
+		eff_user_str(e, 1, (const char *)s.a[1]);
+		break;
+	case NR_move_mount:
+		e->f.h.kind = K_MOUNT;
+		eff_user_str(e, 0, (const char *)s.a[1]);
+		eff_user_str(e, 1, (const char *)s.a[3]);
+		break;
+	case NR_fsopen:
+		e->f.h.kind = K_MOUNT;
+		eff_user_str(e, 2, (const char *)s.a[0]);
+		break;
+	case NR_fsconfig:
+	case NR_fsmount:
+		e->f.h.kind = K_MOUNT;
+		break;
 	case NR_chroot:
 		e->f.h.kind = K_CHROOT;
 		eff_base(e, 0, AT_FDCWD, (const char *)s.a[0]);

@@ -38,6 +38,7 @@
 #define NR_renameat2 316
 #define NR_openat2 437
 #define NR_fchmodat2 452
+#define NR_open_by_handle_at 304
 
 SEC("tp_btf/sys_exit")
 int handle_open(__u64 *ctx)
@@ -46,8 +47,8 @@ int handle_open(__u64 *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_info *p = current_proc(tgid);
 	struct effect *e;
-	const char *name;
-	long dirfd = AT_FDCWD;
+	const char *name = NULL;
+	int dirfd = AT_FDCWD; /* fds are ints: the kernel ignores the upper half */
 	__u64 flags = 0, mode = 0, resolve = 0;
 
 	if (!p || !(p->flags & P_TRACKED))
@@ -72,6 +73,12 @@ int handle_open(__u64 *ctx)
 		name = (const char *)s.a[1];
 		flags = s.a[2];
 		mode = s.a[3];
+		break;
+	case NR_open_by_handle_at:
+		/* no name: the kernel resolved a handle; the new fd tells where */
+		dirfd = s.a[0];
+		name = NULL;
+		flags = s.a[2];
 		break;
 	case NR_openat2: {
 		struct open_how how = {};
@@ -122,7 +129,7 @@ int handle_fileop(__u64 *ctx)
 	struct proc_info *p = current_proc(tgid);
 	struct effect *e;
 	const char *p1 = 0, *p2 = 0;
-	long d1 = AT_FDCWD, d2 = AT_FDCWD, fd = -1;
+	int d1 = AT_FDCWD, d2 = AT_FDCWD, fd = -1;
 	__u8 kind;
 
 	if (!p || !(p->flags & P_TRACKED))

@@ -33,6 +33,10 @@
 #define NR_pwritev2 328
 
 #define MSG_PEEK 2
+#define MSG_TRUNC 0x20
+#define NR_recvmmsg 299
+#define NR_sendmmsg 307
+#define FMODE_WRITE 0x2
 #define LOOP_MAX (1 << 16)
 
 struct {
@@ -168,7 +172,7 @@ static long cap_step(__u32 i, void *arg)
 	return 0;
 full:
 	count(C_CHUNK_RB_FULL, 1);
-	count(C_CHUNK_RB_FULL_BYTES, c->left + c->skip);
+	count(C_CHUNK_RB_FULL_BYTES, c->left); /* bytes past the cap are counted as cut */
 	c->full = 1;
 	return 1;
 }
@@ -192,7 +196,7 @@ static __always_inline void emit_gap(struct chunk_hdr *tmpl, __u64 off, __u64 n,
 
 /* Fills the chunk template for fd; returns 0 if fd is not a pipe or socket. */
 static __always_inline struct chunk_hdr *chunk_begin(struct sysargs *s, struct proc_info *p,
-						     long fd, __u8 dir)
+						     int fd, __u8 dir)
 {
 	__u32 zero = 0;
 	struct chunk_hdr *t = bpf_map_lookup_elem(&chunk_tmpl, &zero);
@@ -227,6 +231,7 @@ int handle_io(__u64 *ctx)
 	struct user_msghdr mh = {};
 	__u8 dir = 0;
 	__u64 limit = 0; /* buffer size, for flat buffers */
+	__u64 trunc = 0; /* MSG_TRUNC: the result counts bytes not copied */
 
 	if (!p || !(p->flags & P_TRACKED) || !cp)
 		return 0;
@@ -256,6 +261,7 @@ int handle_io(__u64 *ctx)
 	case NR_recvfrom:
 		if (s.a[3] & MSG_PEEK)
 			return 0;
+		trunc = s.a[3] & MSG_TRUNC;
 		c.cur = (const char *)s.a[1], limit = s.a[2];
 		break;
 	case NR_sendto:
@@ -265,6 +271,7 @@ int handle_io(__u64 *ctx)
 	case NR_recvmsg:
 		if (s.a[2] & MSG_PEEK)
 			return 0;
+		trunc = s.a[2] & MSG_TRUNC;
 		bpf_probe_read_user(&mh, sizeof(mh), (const void *)s.a[1]);
 		c.iov = mh.msg_iov, c.iovcnt = mh.msg_iovlen;
 		break;
@@ -283,6 +290,13 @@ int handle_io(__u64 *ctx)
 	if (!t)
 		return 0;
 	c.off = stream_reserve(t->ino, dir, s.ret);
+	if (trunc) {
+		/* a TCP recv with MSG_TRUNC discards without copying: nothing to
+		 * capture, but the stream moved on */
+		count(C_BYPASS_BYTES, s.ret);
+		emit_gap(t, c.off, s.ret, CF_BYPASS);
+		return 0;
+	}
 	c.left = s.ret;
 	if (!c.iov)
 		c.cur_left = limit < (__u64)s.ret ? limit : (__u64)s.ret;
@@ -307,6 +321,9 @@ int handle_io(__u64 *ctx)
 		if (c.ioverr) {
 			count(C_FAULT, 1);
 			count(C_FAULT_BYTES, c.left);
+		} else {
+			count(C_CAP_TRUNC, 1);
+			count(C_CAP_TRUNC_BYTES, c.left);
 		}
 		emit_gap(t, c.off, c.left + c.skip, c.ioverr ? CF_FAULT : CF_CAP);
 	}
@@ -323,7 +340,7 @@ int handle_bypass(__u64 *ctx)
 	struct sysargs s;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_info *p = current_proc(tgid);
-	long in = -1, out = -1;
+	int in = -1, out = -1;
 
 	if (!p || !(p->flags & P_TRACKED))
 		return 0;
@@ -339,21 +356,53 @@ int handle_bypass(__u64 *ctx)
 		in = s.a[0], out = s.a[2];
 		break;
 	case NR_tee:
-		in = s.a[0], out = s.a[1];
+		out = s.a[1]; /* tee copies: its input is not consumed */
 		break;
-	case NR_vmsplice:
-		out = s.a[0];
+	case NR_vmsplice: {
+		/* into a pipe's write end, or out of its read end */
+		struct file *f = fd_file(s.a[0]);
+		if (f && (f->f_mode & FMODE_WRITE))
+			out = s.a[0];
+		else
+			in = s.a[0];
 		break;
+	}
+	case NR_recvmmsg:
+	case NR_sendmmsg: {
+		/* the result counts messages, not bytes: the stream's offset
+		 * cannot follow, so the call itself is what is reported */
+		__u64 ino;
+		struct file *f = fd_file(s.a[0]);
+		if (!f || file_ftype(f, &ino) == FT_OTHER)
+			return 0;
+		count(C_MMSG_UNCAPTURED, 1);
+		struct effect *e = scratch_effect();
+		if (e) {
+			eff_begin(e, K_BYPASS, s.nr, p, s.ret);
+			e->f.a[0] = (int)s.a[0];
+			e->f.a[1] = -1;
+			e->f.ino = ino;
+			eff_submit(e);
+		}
+		return 0;
+	}
 	default:
 		return 0;
 	}
-	count(C_BYPASS_BYTES, s.ret);
+	int streams = 0;
 	struct chunk_hdr *t = chunk_begin(&s, p, in, 0);
-	if (t)
+	if (t) {
 		emit_gap(t, stream_reserve(t->ino, 0, s.ret), s.ret, CF_BYPASS);
+		streams++;
+	}
 	t = chunk_begin(&s, p, out, 1);
-	if (t)
+	if (t) {
 		emit_gap(t, stream_reserve(t->ino, 1, s.ret), s.ret, CF_BYPASS);
+		streams++;
+	}
+	if (!streams)
+		return 0; /* file to file (cp): no stream of ours */
+	count(C_BYPASS_BYTES, s.ret);
 
 	struct effect *e = scratch_effect();
 	if (e) {

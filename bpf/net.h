@@ -30,7 +30,7 @@ static __always_inline struct sock *file_sock(struct file *f)
 }
 
 /* Socket family, type and protocol into a[1..3], its inode into ino. */
-static __always_inline struct sock *eff_sock(struct effect *e, long fd)
+static __always_inline struct sock *eff_sock(struct effect *e, int fd)
 {
 	struct file *f = fd_file(fd);
 	struct sock *sk;
@@ -124,8 +124,14 @@ int handle_net(__u64 *ctx)
 	switch (s.nr) {
 	case NR_connect:
 		eff_begin(e, K_CONNECT, s.nr, p, s.ret);
-		eff_sock(e, s.a[0]);
-		eff_user_addr(e, 0, (const void *)s.a[1], s.a[2]);
+		sk = eff_sock(e, s.a[0]);
+		if (sk && (s.ret == 0 || s.ret == -115 /* EINPROGRESS */) &&
+		    (e->f.a[1] == AF_INET || e->f.a[1] == AF_INET6))
+			/* where the kernel is connecting, not what the buffer says
+			 * now: another thread may have rewritten it since */
+			eff_sk_addr(e, 0, sk, 1);
+		else
+			eff_user_addr(e, 0, (const void *)s.a[1], s.a[2]);
 		break;
 	case NR_bind:
 		eff_begin(e, K_BIND, s.nr, p, s.ret);

@@ -127,7 +127,7 @@ static __always_inline void eff_cwd(struct effect *e, int slot)
  * directory behind dirfd. Nothing for an absolute string. Userspace joins the
  * two lexically; this is the fallback for calls that leave no fd to walk.
  */
-static __always_inline void eff_base(struct effect *e, int slot, long dirfd, const char *uptr)
+static __always_inline void eff_base(struct effect *e, int slot, int dirfd, const char *uptr)
 {
 	char first = 0;
 
@@ -136,7 +136,7 @@ static __always_inline void eff_base(struct effect *e, int slot, long dirfd, con
 	bpf_probe_read_user(&first, 1, uptr);
 	if (first == '/')
 		return;
-	if ((int)dirfd == AT_FDCWD)
+	if (dirfd == AT_FDCWD)
 		eff_cwd(e, slot);
 	else
 		eff_file_path(e, slot, fd_file(dirfd));

@@ -22,16 +22,20 @@ int sched_fork(__u64 *ctx)
 	struct task_struct *child = (struct task_struct *)ctx[1];
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	__u64 cstart = start_ticks(BPF_CORE_READ(child, start_boottime));
 	struct proc_info *p, info = {};
 	__u16 rflags = 0;
 
 	if (ptgid == ctgid)
 		return 0; /* a new thread: tracked through its tgid already */
 
-	p = bpf_map_lookup_elem(&tracked, &ptgid);
-	if (p && ptgid != self_tgid) {
+	/* the sensor is never tracked, but may start a child in a launch cgroup */
+	p = ptgid == self_tgid ? NULL : current_proc(ptgid);
+	if (p && (p->flags & P_TRACKED)) {
+		/* candidates are not inherited: each exec is judged on its own,
+		 * so a busy build with a piped stdin cannot fill the map */
 		info = *p;
-		info.flags &= ~P_ATTACHED;
+		info.flags = P_TRACKED;
 	} else {
 		__u64 cg = task_cgroup(child);
 		struct proc_info *c = bpf_map_lookup_elem(&tracked_cgroups, &cg);
@@ -41,23 +45,30 @@ int sched_fork(__u64 *ctx)
 			/* the first process in a launch cgroup roots the server;
 			 * kept in the cgroup's entry for the overflow fallback */
 			c->server = ctgid;
-			c->server_start = BPF_CORE_READ(child, start_boottime);
+			c->server_start = cstart;
 		}
 		info = *c;
 		info.flags = P_TRACKED;
 	}
+	info.start = cstart;
 
 	if (bpf_map_update_elem(&tracked, &ctgid, &info, BPF_ANY)) {
-		/* Fail closed: track the child's cgroup instead, and make the
-		 * hot path look there from now on. */
+		/* Fail closed: track the child through its cgroup instead, and
+		 * make the hot path look there from now on. Records of such
+		 * processes carry RF_OVERFLOW. */
 		__u64 cg = task_cgroup(child);
+		struct proc_info fb = info;
 		count(C_TRACKED_FULL, 1);
-		bpf_map_update_elem(&tracked_cgroups, &cg, &info, BPF_NOEXIST);
+		fb.flags = P_TRACKED | P_FALLBACK;
+		fb.start = 0;
+		if (bpf_map_update_elem(&tracked_cgroups, &cg, &fb, BPF_NOEXIST)) {
+			struct proc_info *c = bpf_map_lookup_elem(&tracked_cgroups, &cg);
+			if (c)
+				c->flags |= P_FALLBACK;
+		}
 		tracked_overflow = 1;
 		rflags = RF_OVERFLOW;
 	}
-	if (!(info.flags & P_TRACKED))
-		return 0; /* candidates fork silently */
 
 	struct effect *e = scratch_effect();
 	if (!e)
@@ -65,7 +76,7 @@ int sched_fork(__u64 *ctx)
 	eff_begin(e, K_FORK, 0, &info, 0);
 	e->f.h.flags |= rflags;
 	e->f.a[0] = ctgid;
-	e->f.a[1] = BPF_CORE_READ(child, start_boottime);
+	e->f.a[1] = cstart;
 	eff_submit(e);
 	return 0;
 }
@@ -85,24 +96,29 @@ int sched_exec(__u64 *ctx)
 	struct linux_binprm *bprm = (struct linux_binprm *)ctx[2];
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_info *p = current_proc(tgid);
+	struct task_struct *task = bpf_get_current_task_btf();
 
-	if (!p) {
-		if (!discover || tgid == self_tgid || !stdin_is_channel())
+	if (!p || (p->flags & P_CANDIDATE)) {
+		/* (re)judge at every exec: a candidate that execs gets a fresh
+		 * window and budget for its new program */
+		if (!discover || tgid == self_tgid || !stdin_is_channel()) {
+			if (p)
+				bpf_map_delete_elem(&tracked, &tgid);
 			return 0;
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		}
+		__u64 start = start_ticks(task->group_leader->start_boottime);
 		struct proc_info cand = {
 			.server = tgid,
 			.flags = P_CANDIDATE,
-			.server_start = BPF_CORE_READ(task, group_leader, start_boottime),
+			.server_start = start,
+			.start = start,
 			.deadline = bpf_ktime_get_boot_ns() + candidate_window,
 			.budget = candidate_budget,
 		};
-		if (!bpf_map_update_elem(&tracked, &tgid, &cand, BPF_NOEXIST))
+		if (!bpf_map_update_elem(&tracked, &tgid, &cand, BPF_ANY) && !p)
 			count(C_CANDIDATES, 1);
 		return 0;
 	}
-	if (!(p->flags & P_TRACKED))
-		return 0;
 
 	struct effect *e = scratch_effect();
 	if (!e)
@@ -112,7 +128,6 @@ int sched_exec(__u64 *ctx)
 	/* slot 0: the binary the kernel opened; slot 1: argv; slot 2: the name as given */
 	eff_file_path(e, 0, BPF_CORE_READ(bprm, file));
 
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	unsigned long as = BPF_CORE_READ(task, mm, arg_start);
 	unsigned long ae = BPF_CORE_READ(task, mm, arg_end);
 	__u64 alen = ae > as ? ae - as : 0;
@@ -143,26 +158,29 @@ int sched_exit(__u64 *ctx)
 {
 	struct task_struct *task = (struct task_struct *)ctx[0];
 	__u32 tgid = BPF_CORE_READ(task, tgid);
-	struct proc_info *p = bpf_map_lookup_elem(&tracked, &tgid);
-	int live;
+	struct proc_info *p = current_proc(tgid);
+	struct proc_info info;
 
 	if (!p)
 		return 0;
 	/* signal->live is decremented before this tracepoint: 0 means the
-	 * whole thread group is gone. */
-	live = BPF_CORE_READ(task, signal, live.counter);
-	if (live > 0)
+	 * whole thread group is gone */
+	if (BPF_CORE_READ(task, signal, live.counter) > 0)
 		return 0;
-	if (p->flags & P_TRACKED) {
-		struct effect *e = scratch_effect();
-		if (e) {
-			eff_begin(e, K_EXIT, 0, p, 0);
-			e->f.a[0] = BPF_CORE_READ(task, exit_code);
-			e->f.a[1] = BPF_CORE_READ(task, signal, group_exit_code);
-			eff_submit(e);
-		}
-	}
-	bpf_map_delete_elem(&tracked, &tgid);
+	info = *p;
+	/* two last threads can both see live == 0: only the one that removes
+	 * the entry reports the exit */
+	if (!(info.flags & P_FALLBACK) && bpf_map_delete_elem(&tracked, &tgid))
+		return 0;
+	if (!(info.flags & P_TRACKED))
+		return 0;
+	struct effect *e = scratch_effect();
+	if (!e)
+		return 0;
+	eff_begin(e, K_EXIT, 0, &info, 0);
+	e->f.a[0] = BPF_CORE_READ(task, exit_code);
+	e->f.a[1] = BPF_CORE_READ(task, signal, group_exit_code);
+	eff_submit(e);
 	return 0;
 }
 
@@ -176,7 +194,7 @@ static __always_inline int exec_failed(struct sysargs *s, struct proc_info *p)
 		return 0;
 	eff_begin(e, K_EXEC_FAIL, s->nr, p, s->ret);
 	eff_user_str(e, 1, fname);
-	eff_base(e, 2, s->nr == 59 ? AT_FDCWD : (long)s->a[0], fname);
+	eff_base(e, 2, s->nr == 59 ? AT_FDCWD : (int)s->a[0], fname);
 	eff_submit(e);
 	return 0;
 }
@@ -191,17 +209,23 @@ struct scan_ctx {
 	__u32 found;
 };
 
-/* Looks for the bytes `"jsonrpc"` in the first bytes a candidate read. */
+/*
+ * Looks for `protocolVersion"` in the first bytes a candidate read: every
+ * MCP handshake carries it (initialize params, or the _meta of 2026-07-28
+ * requests), while other JSON-RPC peers such as language servers do not.
+ */
 static long scan_step(__u32 i, void *arg)
 {
 	struct scan_ctx *s = arg;
 	const char *b = s->buf;
 
-	if (i + 9 > s->len)
+	if (i + 16 > s->len)
 		return 1;
 	i &= SCAN_MAX - 1;
-	if (b[i] == '"' && b[i + 1] == 'j' && b[i + 2] == 's' && b[i + 3] == 'o' && b[i + 4] == 'n' &&
-	    b[i + 5] == 'r' && b[i + 6] == 'p' && b[i + 7] == 'c' && b[i + 8] == '"') {
+	if (b[i] == 'p' && b[i + 1] == 'r' && b[i + 2] == 'o' && b[i + 3] == 't' && b[i + 4] == 'o' &&
+	    b[i + 5] == 'c' && b[i + 6] == 'o' && b[i + 7] == 'l' && b[i + 8] == 'V' && b[i + 9] == 'e' &&
+	    b[i + 10] == 'r' && b[i + 11] == 's' && b[i + 12] == 'i' && b[i + 13] == 'o' && b[i + 14] == 'n' &&
+	    b[i + 15] == '"') {
 		s->found = 1;
 		return 1;
 	}
@@ -224,7 +248,7 @@ int candidate(__u64 *ctx)
 		return 0;
 	}
 	/* only plain reads of stdin are looked at */
-	if (s.nr != 0 || s.a[0] != 0 || s.ret <= 0)
+	if (s.nr != 0 || (int)s.a[0] != 0 || s.ret <= 0)
 		return 0;
 
 	__u32 zero = 0;
@@ -246,11 +270,9 @@ int candidate(__u64 *ctx)
 		return 0;
 	}
 
-	/* Promote: this process and its future children are the server. */
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	p->flags = P_TRACKED;
-	p->server = tgid;
-	p->server_start = BPF_CORE_READ(task, group_leader, start_boottime);
+	/* Promote: this process and its future children are the server. If
+	 * it had read stdin before, its stream may start mid-message. */
+	p->flags = P_TRACKED | (p->budget < candidate_budget ? P_ATTACHED : 0);
 	count(C_DISCOVERED, 1);
 
 	struct effect *e = scratch_effect();

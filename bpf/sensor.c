@@ -36,6 +36,12 @@ int sys_exit(__u64 *ctx)
 			bpf_tail_call(ctx, &sys_exit_progs, CANDIDATE_SLOT);
 		return 0;
 	}
+	/* a 32-bit syscall (int 0x80, or a compat process) numbers and passes
+	 * its arguments differently: not decoded, but counted */
+	if (bpf_get_current_task_btf()->thread_info.status & TS_COMPAT) {
+		count(C_COMPAT_SKIPPED, 1);
+		return 0;
+	}
 	if ((unsigned long)nr >= CANDIDATE_SLOT)
 		return 0;
 	bpf_tail_call(ctx, &sys_exit_progs, nr);

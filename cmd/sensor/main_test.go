@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -58,12 +60,19 @@ func TestBadInput(t *testing.T) {
 		{map[string]string{"MCPSEC_OUTPUT": "xml"}, []string{"trace"}, "--output \"xml\""},
 		{map[string]string{"MCPSEC_CAPTURE_MAX": "nope"}, []string{"trace"}, "environment MCPSEC_CAPTURE_MAX=\"nope\""},
 		{nil, []string{"trace", "--no-such-flag"}, "unknown flag"},
+		{nil, []string{"trace", "--color", "sometimes"}, "--color \"sometimes\""},
+		{nil, []string{"trace", "--log-level", "loud"}, "--log-level \"loud\""},
+		{nil, []string{"trace", "--stats-interval", "-1s"}, "must not be negative"},
+		{nil, []string{"trace", "--"}, "nothing after --"},
+		{nil, []string{"trace", "--pid", fmt.Sprint(os.Getpid())}, "the sensor itself"},
 	}
-	for _, c := range cases {
-		got := runCLI(t, c.env, c.args...)
-		if !strings.Contains(got, c.want) {
-			t.Errorf("%v %v: error %q, want it to contain %q", c.env, c.args, got, c.want)
-		}
+	for i, c := range cases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) { // scopes t.Setenv
+			got := runCLI(t, c.env, c.args...)
+			if !strings.Contains(got, c.want) {
+				t.Errorf("%v %v: error %q, want it to contain %q", c.env, c.args, got, c.want)
+			}
+		})
 	}
 }
 

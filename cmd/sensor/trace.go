@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -100,18 +102,27 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 	if dash > 0 {
 		return fmt.Errorf("unexpected argument %q before --", args[0])
 	}
+	if dash == 0 && len(args) == 0 {
+		return errors.New("nothing after --: give the command to trace, or drop the -- to discover servers")
+	}
 	if len(args) > 0 && len(f.pids) > 0 {
 		return errors.New("--pid and a command are exclusive: trace one or the other")
+	}
+	if f.color != "auto" && f.color != "always" && f.color != "never" {
+		return fmt.Errorf("--color %q: must be auto, always or never", f.color)
+	}
+	if hclog.LevelFromString(f.logLevel) == hclog.NoLevel {
+		return fmt.Errorf("--log-level %q: must be trace, debug, info, warn or error", f.logLevel)
+	}
+	if f.statsEvery < 0 {
+		return fmt.Errorf("--stats-interval %v: must not be negative", f.statsEvery)
 	}
 	if f.output != "text" && f.output != "json" {
 		return fmt.Errorf("--output %q: must be text or json", f.output)
 	}
 	for _, p := range f.pids {
-		if p <= 0 {
-			return fmt.Errorf("--pid %d: not a process id", p)
-		}
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err != nil {
-			return fmt.Errorf("--pid %d: no such process", p)
+		if err := checkPID(p); err != nil {
+			return err
 		}
 	}
 	if f.order < 0 || f.order > 10*time.Second {
@@ -144,11 +155,13 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 		return fmt.Errorf("this kernel lacks %d required features (see `sensor probe`)", len(missing))
 	}
 
-	// With a command, stdout belongs to the server.
+	// With a command, stdout belongs to the server; the trace shares stderr
+	// with it, whole lines each.
 	var out io.Writer = cmd.OutOrStdout()
 	outFile := os.Stdout
+	relay := false
 	if len(args) > 0 {
-		out, outFile = os.Stderr, os.Stderr
+		out, outFile, relay = os.Stderr, os.Stderr, true
 	}
 	if f.out != "" {
 		fh, err := os.OpenFile(f.out, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
@@ -156,7 +169,7 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 			return fmt.Errorf("opening --out: %w", err)
 		}
 		defer fh.Close()
-		out, outFile = fh, fh
+		out, outFile, relay = fh, fh, false
 	}
 	color := f.color == "always" || (f.color == "auto" && isatty.IsTerminal(outFile.Fd()))
 
@@ -169,18 +182,65 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 	dc := decode.DefaultOptions()
 	dc.MaxMessage = int(f.maxMessage)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	ctx, force := stopOnSignals(log)
 	res, err := trace.Run(ctx, trace.Options{
 		Loader: lc, Decode: dc, Format: f.output, Color: color, Out: out,
 		PIDs: f.pids, Command: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		StatsEvery: f.statsEvery, OrderWindow: f.order, Log: log,
+		RelayStderr: relay, Force: force, StatsEvery: f.statsEvery, OrderWindow: f.order, Log: log,
 	})
-	if err != nil {
+	if len(args) == 0 || res.ExitCode < 0 {
 		return err
 	}
-	if len(args) > 0 && res.ExitCode != 0 {
+	// A traced command's exit code is what an MCP client sees: keep it,
+	// whatever else went wrong (which is reported on stderr).
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sensor:", err)
+		if res.ExitCode == 0 {
+			return exitError{1}
+		}
+	}
+	if res.ExitCode != 0 {
 		return exitError{res.ExitCode}
+	}
+	return nil
+}
+
+// stopOnSignals cancels the context on the first SIGINT, SIGTERM or SIGHUP
+// (stop tracing, stop a traced command gracefully) and closes force on the
+// second (kill the command now).
+func stopOnSignals(log hclog.Logger) (context.Context, <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	force := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		sig := <-sigs
+		log.Info("stopping", "signal", sig.String())
+		cancel()
+		<-sigs
+		log.Info("second signal: killing the traced command now")
+		close(force)
+	}()
+	return ctx, force
+}
+
+// checkPID accepts a running process, by its process id (not a thread's),
+// other than the sensor itself.
+func checkPID(p int) error {
+	if p <= 0 {
+		return fmt.Errorf("--pid %d: not a process id", p)
+	}
+	if p == os.Getpid() {
+		return fmt.Errorf("--pid %d: that is the sensor itself", p)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+	if err != nil {
+		return fmt.Errorf("--pid %d: no such process", p)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok && strings.TrimSpace(v) != strconv.Itoa(p) {
+			return fmt.Errorf("--pid %d: a thread of process %s; give the process id", p, strings.TrimSpace(v))
+		}
 	}
 	return nil
 }

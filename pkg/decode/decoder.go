@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcpsec/sensor/pkg/loader"
 )
@@ -49,25 +50,36 @@ type Stats struct {
 	// dropped rather than risk a spliced message.
 	Fragments uint64 `json:"gap_fragments"`
 	Truncated uint64 `json:"truncated_messages"`
-	// SocketBytes were read or written on network sockets, which this
-	// decoder does not parse yet (HTTP transports).
+	// Bytes on channels other than stdio: network sockets (HTTP transports,
+	// not decoded yet) and pipes on other fds (stderr, a child's pipes).
 	SocketBytes uint64       `json:"socket_bytes_undecoded"`
+	PipeBytes   uint64       `json:"pipe_bytes_undecoded"`
 	Lines       LineStats    `json:"lines"`
 	Sessions    SessionStats `json:"sessions"`
 }
 
 // Decoder turns records into events. Not safe for concurrent use.
 type Decoder struct {
-	opts    Options
-	split   *Splitter
-	sess    *Sessions
-	stdio   map[uint64]bool // socket inode -> carries stdio
-	stats   Stats
-	eff     loader.Effect
-	chunk   loader.Chunk
-	lines   []Line
-	pending []Event
+	opts  Options
+	split *Splitter
+	sess  *Sessions
+	stats Stats
+	eff   loader.Effect
+	chunk loader.Chunk
+	lines []Line
+	// exits waits before forgetting a process: effects and payloads come
+	// from different rings, so the last chunks of a process can be decoded
+	// after its exit.
+	exits []exited
 }
+
+type exited struct {
+	pid uint32
+	ts  uint64
+}
+
+// forgetAfter is how long after its exit a process's state is forgotten.
+const forgetAfter = uint64(2 * time.Second)
 
 // NewDecoder returns a decoder with the given options.
 func NewDecoder(o Options) *Decoder {
@@ -77,10 +89,7 @@ func NewDecoder(o Options) *Decoder {
 	if o.MaxPending <= 0 {
 		o.MaxPending = 65536
 	}
-	return &Decoder{
-		opts: o, split: NewSplitter(o.MaxMessage), sess: NewSessions(o.MaxPending),
-		stdio: map[uint64]bool{},
-	}
+	return &Decoder{opts: o, split: NewSplitter(o.MaxMessage), sess: NewSessions(o.MaxPending)}
 }
 
 // chunkMeta travels with a piece to the lines that start in it.
@@ -110,6 +119,9 @@ func (d *Decoder) Record(b []byte, emit func(Event)) error {
 			return err
 		}
 		d.stats.Effects++
+		if e.Type == "exit" {
+			d.exits = append(d.exits, exited{e.PID, d.eff.H.Ts})
+		}
 		emit(e)
 	case loader.ClassChunk:
 		if err := loader.ParseChunk(b, &d.chunk); err != nil {
@@ -124,30 +136,32 @@ func (d *Decoder) Record(b []byte, emit func(Event)) error {
 	return nil
 }
 
+// isStdio: a server reads requests on fd 0 and writes on fd 1, be they
+// pipes or the socketpair a Node client hands its child. Other pipes
+// (stderr, a child's pipes) and network sockets are not stdio.
+func isStdio(c *loader.Chunk) bool {
+	return (c.Dir == loader.DirIn && c.Fd == 0) || (c.Dir == loader.DirOut && c.Fd == 1)
+}
+
 func (d *Decoder) feedChunk(c *loader.Chunk, emit func(Event)) {
 	d.stats.Chunks++
 	d.stats.ChunkBytes += uint64(len(c.Data))
-	if c.Ftype == loader.FileSock && !d.stdio[c.Ino] {
-		if c.Fd > 1 {
+	if !isStdio(c) {
+		if c.Ftype == loader.FileSock {
 			d.stats.SocketBytes += uint64(len(c.Data))
-			return
+		} else {
+			d.stats.PipeBytes += uint64(len(c.Data))
 		}
-		// a socket on fd 0 or 1: the socketpair a Node client hands its child
-		d.stdio[c.Ino] = true
+		return
 	}
 	k := StreamKey{Ino: c.Ino, Dir: c.Dir}
+	if c.Dir == loader.DirIn {
+		d.sess.sawInput(c.H.Tgid, c.Ino)
+	}
 	p := Piece{
-		Off: c.Off, Data: c.Data, Skipped: uint64(c.Skipped), TS: c.H.Ts,
+		Off: c.Off, Data: c.Data, Skipped: uint64(c.Skipped), TS: c.H.Ts, PID: c.H.Tgid,
 		Attached: c.Cflags&loader.ChunkAttached != 0,
 		Meta:     &chunkMeta{ts: c.H.Ts, proc: procOf(&c.H), ftype: c.Ftype},
-	}
-	switch {
-	case c.Cflags&loader.ChunkCap != 0:
-		p.Cause = "cap"
-	case c.Cflags&loader.ChunkFault != 0:
-		p.Cause = "fault"
-	case c.Cflags&loader.ChunkBypass != 0:
-		p.Cause = "bypass"
 	}
 	d.lines = d.split.Feed(k, p, d.lines[:0])
 	d.lines = d.split.Expire(c.H.Ts, ReorderWindow, d.lines)
@@ -156,54 +170,78 @@ func (d *Decoder) feedChunk(c *loader.Chunk, emit func(Event)) {
 	}
 }
 
+// forget drops what the decoder kept for processes that ended a while
+// before now (boot ns).
+func (d *Decoder) forget(now uint64) {
+	n := 0
+	for _, x := range d.exits {
+		if now < x.ts+forgetAfter {
+			break
+		}
+		d.split.ProcessExited(x.pid)
+		d.sess.processExited(x.pid)
+		n++
+	}
+	d.exits = d.exits[n:]
+}
+
 // ReorderWindow is how long (kernel clock, ns) a stream waits for a piece
 // that another CPU wrote at the same time before declaring it lost.
 const ReorderWindow = 50 * uint64(time.Millisecond)
 
-// Tick gives up on pieces that have been missing for longer than the
-// reorder window at boot-clock time now; call it when records are quiet.
+// Tick gives up on pieces missing for longer than the reorder window at
+// boot-clock time now. Call it only when the rings are empty: a piece still
+// in a ring is late, not lost.
 func (d *Decoder) Tick(now uint64, emit func(Event)) {
+	d.forget(now)
 	d.lines = d.split.Expire(now, ReorderWindow, d.lines[:0])
 	for _, l := range d.lines {
 		d.emitLine(l, emit)
 	}
 }
 
-// Flush gives up waiting for every out-of-order piece (call it at the end)
-// and emits what follows the gaps.
+// Flush gives up waiting for every out-of-order piece and emits what follows
+// the gaps; partial lines left are counted as discarded. Call it at the end.
 func (d *Decoder) Flush(emit func(Event)) {
 	d.lines = d.split.Flush(d.lines[:0])
 	for _, l := range d.lines {
 		d.emitLine(l, emit)
 	}
+	d.split.CloseAll()
+}
+
+// acceptable says whether a line may be parsed as a message: a line after a
+// gap or cut at the cap is only a message if what we have of it begins like
+// one, so a fragment is never passed off as a message.
+func acceptable(l Line) bool {
+	b := bytes.TrimLeft(l.Data, " \t")
+	if len(b) == 0 || (b[0] != '{' && b[0] != '[') {
+		return false
+	}
+	return !l.Truncated || bytes.Contains(b, []byte(`"jsonrpc"`))
 }
 
 func (d *Decoder) emitLine(l Line, emit func(Event)) {
 	k := l.Key
 	meta, _ := l.Meta.(*chunkMeta)
 	var msgs []Message
+	if !acceptable(l) {
+		d.dropLine(l)
+		return
+	}
 	if l.Truncated {
 		d.stats.Truncated++
-		m := parsePartial(l.Data)
-		msgs = []Message{m}
+		msgs = []Message{parsePartial(l.Data)}
+		msgs[0].Size = l.Size
 	} else {
 		var err error
-		msgs, err = parseLine(l.Data)
-		if err != nil {
-			if l.AfterGap {
-				d.stats.Fragments++
-			} else {
-				d.stats.NonJSON++
-			}
+		if msgs, err = parseLine(l.Data); err != nil {
+			d.dropLine(l)
 			return
 		}
 	}
 	for i := range msgs {
 		m := &msgs[i]
-		m.Size = l.Size
-		if len(msgs) > 1 {
-			m.Size = len(m.Params) + len(m.Result) // approximate per item
-		}
 		m.AfterGap = l.AfterGap
 		if meta != nil {
 			m.Time = d.opts.Clock.Wall(meta.ts)
@@ -223,9 +261,17 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 		} else {
 			d.stats.MessagesIn++
 		}
-		m.Session = d.sess.stdioSession(m.Server, k)
+		m.Session = d.sess.stdioSession(m.Server, m.PID, k)
 		d.sess.pair(m)
 		emit(m)
+	}
+}
+
+func (d *Decoder) dropLine(l Line) {
+	if l.AfterGap {
+		d.stats.Fragments++
+	} else {
+		d.stats.NonJSON++
 	}
 }
 
@@ -250,7 +296,11 @@ func Compact(raw json.RawMessage, limit int) string {
 	}
 	s := buf.String()
 	if limit > 0 && len(s) > limit {
-		return s[:limit] + fmt.Sprintf("…(%d bytes)", len(s))
+		cut := limit
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return s[:cut] + fmt.Sprintf("…(%d bytes)", len(s))
 	}
 	return s
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -186,6 +187,80 @@ func TestDecoderBatchAndNonJSON(t *testing.T) {
 	if st := d.Stats(); st.NonJSON != 2 {
 		t.Fatalf("non-JSON %d", st.NonJSON)
 	}
+	// a line over the cap that does not begin like JSON-RPC is not a message
+	d2 := NewDecoder(Options{MaxMessage: 16})
+	if ms := messages(decodeAll(t, d2, chunk(7, 61, loader.DirIn, loader.FilePipe, 0, 0, strings.Repeat("log ", 20)+"\n"))); len(ms) != 0 || d2.Stats().NonJSON != 1 {
+		t.Fatalf("%+v %+v", ms, d2.Stats())
+	}
+	// a truncated response is typed from its fields
+	d3 := NewDecoder(Options{MaxMessage: 40})
+	ms = messages(decodeAll(t, d3, chunk(7, 62, loader.DirOut, loader.FilePipe, 1, 0, `{"jsonrpc":"2.0","id":4,"result":{"content":"`+strings.Repeat("a", 100)+`"}}`+"\n")))
+	if len(ms) != 1 || ms[0].Type != "response" || !ms[0].Truncated {
+		t.Fatalf("%+v", ms)
+	}
+}
+
+func TestDecoderOnlyStdioFds(t *testing.T) {
+	d := NewDecoder(Options{})
+	msg := `{"jsonrpc":"2.0","id":1,"method":"ping"}` + "\n"
+	ms := messages(decodeAll(t, d,
+		chunk(7, 90, loader.DirOut, loader.FilePipe, 2, 0, `{"jsonrpc":"2.0","error":{"code":1}}`+"\n"), // stderr
+		chunk(7, 91, loader.DirIn, loader.FilePipe, 21, 0, msg),                                         // a child's pipe
+		chunk(7, 92, loader.DirIn, loader.FilePipe, 0, 0, msg),
+	))
+	if len(ms) != 1 || ms[0].Stream != "pipe:92" {
+		t.Fatalf("%+v", ms)
+	}
+	if st := d.Stats(); st.PipeBytes == 0 || st.NonJSON != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestDecoderOutSessionFollowsWriterStdin: a server process writes into the
+// session of the stdin it reads, even when another stream of the same
+// server spoke last.
+func TestDecoderOutSessionFollowsWriterStdin(t *testing.T) {
+	d := NewDecoder(Options{})
+	req := `{"jsonrpc":"2.0","id":1,"method":"ping"}` + "\n"
+	ms := messages(decodeAll(t, d,
+		chunk(7, 100, loader.DirIn, loader.FilePipe, 0, 0, req), // server process 7
+		chunk(8, 200, loader.DirIn, loader.FilePipe, 0, 0, req), // another process of the same server
+		chunk(7, 101, loader.DirOut, loader.FilePipe, 1, 0, `{"jsonrpc":"2.0","id":1,"result":{}}`+"\n"),
+	))
+	if len(ms) != 3 || ms[2].Session != "stdio:100" || ms[2].Request == nil {
+		t.Fatalf("%+v", ms[2])
+	}
+}
+
+func TestSessionsCancelAndEvict(t *testing.T) {
+	s := NewSessions(3)
+	req := func(id string) *Message {
+		return &Message{Type: "request", Method: "tools/call", ID: json.RawMessage(id), Session: "s", Direction: "in"}
+	}
+	for _, id := range []string{"1", "2", "3", "4"} {
+		s.pair(req(id))
+	}
+	if s.Pending() != 3 || s.Stats.Evicted != 1 {
+		t.Fatalf("pending %d stats %+v", s.Pending(), s.Stats)
+	}
+	s.pair(&Message{Type: "notification", Method: "notifications/cancelled", Session: "s", Direction: "in",
+		Params: json.RawMessage(`{"requestId":3}`)})
+	resp := &Message{Type: "response", ID: json.RawMessage("2"), Session: "s", Direction: "out"}
+	s.pair(resp)
+	late := &Message{Type: "response", ID: json.RawMessage("1"), Session: "s", Direction: "out"}
+	s.pair(late)
+	if s.Pending() != 1 || s.Stats.Cancelled != 1 || resp.Request == nil || late.Request != nil || s.Stats.Unmatched != 1 {
+		t.Fatalf("pending %d stats %+v", s.Pending(), s.Stats)
+	}
+	// many answered requests do not grow the age queue without bound
+	for i := 0; i < 10000; i++ {
+		id := json.RawMessage(fmt.Sprint(100 + i))
+		s.pair(&Message{Type: "request", ID: id, Session: "s", Direction: "in"})
+		s.pair(&Message{Type: "response", ID: id, Session: "s", Direction: "out"})
+	}
+	if len(s.order) > 1100 {
+		t.Fatalf("age queue holds %d entries for %d pending", len(s.order), s.Pending())
+	}
 }
 
 func TestDecoderSockets(t *testing.T) {
@@ -296,4 +371,24 @@ func FuzzDecoderNoSplice(f *testing.F) {
 			t.Fatalf("lossless stream: %d of %d messages", len(got), n)
 		}
 	})
+}
+
+// TestDecoderLateChunksAfterExit: the exit of a process can be decoded
+// before its last chunks (two rings); its session must survive that.
+func TestDecoderLateChunksAfterExit(t *testing.T) {
+	d := NewDecoder(Options{})
+	exit := loader.EffectFixed{H: hdr(7)}
+	exit.H.Kind = uint8(loader.KindExit)
+	ms := messages(decodeAll(t, d,
+		chunk(7, 300, loader.DirIn, loader.FilePipe, 0, 0, `{"jsonrpc":"2.0","id":1,"method":"ping"}`+"\n"),
+		loader.MarshalEffect(exit),
+		chunk(7, 301, loader.DirOut, loader.FilePipe, 1, 0, `{"jsonrpc":"2.0","id":1,"result":{}}`+"\n"),
+	))
+	if len(ms) != 2 || ms[1].Request == nil {
+		t.Fatalf("the response after the exit was not paired: %+v", ms)
+	}
+	d.Tick(uint64(10*time.Second), func(Event) {})
+	if len(d.sess.input) != 0 || len(d.exits) != 0 {
+		t.Fatalf("state of the exited process kept: %v %v", d.sess.input, d.exits)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mcpsec/sensor/pkg/loader"
 )
 
@@ -17,7 +19,7 @@ type Proc struct {
 	TID    uint32 `json:"tid"`
 	PPID   uint32 `json:"ppid,omitempty"`
 	Comm   string `json:"comm,omitempty"`
-	Server string `json:"server,omitempty"`
+	Server string `json:"server"`
 	// Start is the process's start time (boot ns): (PID, Start) is unique.
 	Start uint64 `json:"-"`
 }
@@ -72,6 +74,8 @@ type Effect struct {
 	Truncated bool `json:"truncated,omitempty"`
 	// Overflow: tracked through the cgroup fallback because the process map was full.
 	Overflow bool `json:"overflow,omitempty"`
+	// Fault: a user pointer could not be read; a field may be missing.
+	Fault bool `json:"fault,omitempty"`
 }
 
 // effectTypes names kinds whose type is fixed; opens are "open" or "write".
@@ -91,13 +95,17 @@ var effectTypes = map[loader.Kind]string{
 }
 
 // joinBase resolves a path string against the directory it was relative to.
+// A relative string whose directory is unknown resolves to nothing: Path is
+// absolute or empty, and Raw keeps the string.
 func joinBase(base, raw []byte) string {
 	r := string(raw)
-	if r == "" {
+	switch {
+	case r == "":
 		return ""
-	}
-	if path.IsAbs(r) || len(base) == 0 {
+	case path.IsAbs(r):
 		return path.Clean(r)
+	case len(base) == 0:
+		return ""
 	}
 	return path.Join(string(base), r)
 }
@@ -120,6 +128,7 @@ func decodeEffect(clk Clock, r *loader.Effect) (*Effect, error) {
 		Result: r.H.Ret, Errno: ErrnoName(r.H.Ret), Inode: r.Ino,
 		Truncated: r.H.Flags&(loader.FlagTruncS0*0xf) != 0,
 		Overflow:  r.H.Flags&loader.FlagOverflow != 0,
+		Fault:     r.H.Flags&loader.FlagFault != 0,
 	}
 	if r.H.Nr != 0 {
 		e.Syscall = SyscallName(r.H.Nr)
@@ -212,13 +221,26 @@ func escape(e *Effect, r *loader.Effect) {
 	case loader.KindPtrace:
 		e.Detail = fmt.Sprintf("%s pid=%d", PtraceRequest(r.A[0]), int32(r.A[1]))
 	case loader.KindMount:
-		e.Raw = string(s[0])
-		e.Path = string(s[1])
-		e.Detail = "fstype=" + string(s[2])
+		switch r.H.Nr {
+		case unix.SYS_OPEN_TREE, unix.SYS_FSPICK, unix.SYS_MOUNT_SETATTR:
+			e.Raw = string(s[1])
+			e.Path, e.Lexical = joinBase(s[0], s[1]), true
+		case unix.SYS_FSOPEN:
+			e.Detail = "fstype=" + string(s[2])
+		default: // mount(source, target, fstype), pivot_root, move_mount(from, to)
+			e.Raw = string(s[0])
+			e.Path = string(s[1])
+			if len(s[2]) > 0 {
+				e.Detail = "fstype=" + string(s[2])
+			}
+		}
 	case loader.KindUmount:
 		e.Path = string(s[1])
 	case loader.KindUnshare:
 		e.Flags = CloneFlags(r.A[0])
+		if r.H.Nr == unix.SYS_CLONE || r.H.Nr == unix.SYS_CLONE3 {
+			e.Child = uint32(r.A[1])
+		}
 	case loader.KindSetns:
 		e.Path = string(s[0])
 		e.Flags = CloneFlags(r.A[1])

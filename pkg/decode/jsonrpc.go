@@ -96,7 +96,9 @@ func parseOne(b []byte) (Message, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Message{}, err
 	}
-	if r.JSONRPC == "" && r.Method == "" && r.Result == nil && r.Error == nil {
+	// MCP messages carry "jsonrpc" (its value is checked by rules, not here:
+	// a wrong version is protocol abuse worth reporting, not noise)
+	if r.JSONRPC == "" {
 		return Message{}, errNotJSONRPC
 	}
 	m := Message{
@@ -127,28 +129,36 @@ func parseOne(b []byte) (Message, error) {
 }
 
 // parsePartial pulls what it can from the start of a truncated message: the
-// method and id usually come first. Fields it cannot find stay empty.
+// method and id usually come first. Fields it cannot find stay empty; the
+// cut field (usually params or result) is not kept.
 func parsePartial(b []byte) (m Message) {
 	m = Message{Kind: "message", Type: "unknown", Truncated: true}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return m
-	}
+	var hasResult, hasError bool
 	defer func() {
 		switch {
 		case m.Method != "" && m.ID != nil:
 			m.Type = "request"
 		case m.Method != "":
 			m.Type = "notification"
+		case hasError:
+			m.Type = "error"
+		case hasResult:
+			m.Type = "response"
 		}
 	}()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return m
+	}
 	for dec.More() {
 		kt, err := dec.Token()
 		if err != nil {
 			return m
 		}
 		key, _ := kt.(string)
+		hasResult = hasResult || key == "result"
+		hasError = hasError || key == "error"
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
 			return m
@@ -160,6 +170,8 @@ func parsePartial(b []byte) (m Message) {
 			_ = json.Unmarshal(v, &m.Method)
 		case "id":
 			m.ID = v
+		case "error":
+			m.Error = v
 		}
 	}
 	return m

@@ -1,7 +1,9 @@
 package decode
 
 import (
+	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -10,6 +12,7 @@ type SessionStats struct {
 	Requests  uint64 `json:"requests"`
 	Responses uint64 `json:"responses"`
 	Unmatched uint64 `json:"unmatched_responses"` // responses with no request seen
+	Cancelled uint64 `json:"cancelled"`           // requests closed by notifications/cancelled
 	Evicted   uint64 `json:"evicted_requests"`    // requests forgotten to bound memory
 }
 
@@ -26,32 +29,62 @@ type pendingReq struct {
 	seq    uint64
 }
 
+type queued struct {
+	key pendingKey
+	seq uint64
+}
+
 // Sessions names the session of each message and pairs responses with
 // their requests by (session, id), with no time-based expiry: a tool call
-// may run for minutes. Memory is bounded by MaxPending requests.
+// may run for minutes. Memory is bounded by MaxPending requests; the oldest
+// open request is evicted first, in O(1).
 type Sessions struct {
 	MaxPending int
 	pending    map[pendingKey]pendingReq
+	order      []queued          // requests by age; entries whose seq no longer matches are stale
+	input      map[uint32]uint64 // pid -> inode of the stdin it reads requests from
 	latest     map[string]string // server -> its most recent stdio session
+	roots      map[uint32]string // server root pid -> server, to forget latest on exit
 	seq        uint64
 	Stats      SessionStats
 }
 
 // NewSessions returns an empty pairing table.
 func NewSessions(maxPending int) *Sessions {
-	return &Sessions{MaxPending: maxPending, pending: map[pendingKey]pendingReq{}, latest: map[string]string{}}
+	return &Sessions{
+		MaxPending: maxPending, pending: map[pendingKey]pendingReq{},
+		input: map[uint32]uint64{}, latest: map[string]string{}, roots: map[uint32]string{},
+	}
 }
 
-// stdioSession names the stdio session of a message. A stdio session is the
-// conversation on the stream the server reads requests from; what the
-// server writes belongs to the session it last read from.
-func (s *Sessions) stdioSession(server string, k StreamKey) string {
+// sawInput records that pid reads its requests from stdin inode ino.
+func (s *Sessions) sawInput(pid uint32, ino uint64) { s.input[pid] = ino }
+
+func (s *Sessions) processExited(pid uint32) {
+	delete(s.input, pid)
+	if server, ok := s.roots[pid]; ok {
+		delete(s.latest, server)
+		delete(s.roots, pid)
+	}
+}
+
+// stdioSession names the stdio session of a message: the conversation on
+// the stream the server reads requests from. What a process writes belongs
+// to the session of its own stdin; failing that (it has not read yet), to
+// its server's latest session.
+func (s *Sessions) stdioSession(server string, pid uint32, k StreamKey) string {
 	if k.Dir == 0 {
 		id := "stdio:" + strconv.FormatUint(k.Ino, 10)
 		if server != "" {
 			s.latest[server] = id
+			if root, err := strconv.ParseUint(strings.SplitN(server, "-", 2)[0], 10, 32); err == nil {
+				s.roots[uint32(root)] = server
+			}
 		}
 		return id
+	}
+	if ino, ok := s.input[pid]; ok {
+		return "stdio:" + strconv.FormatUint(ino, 10)
 	}
 	if id, ok := s.latest[server]; ok {
 		return id
@@ -66,8 +99,12 @@ func opposite(dir string) string {
 	return "in"
 }
 
-// pair records requests and annotates responses.
+// pair records requests, closes cancelled ones and annotates responses.
 func (s *Sessions) pair(m *Message) {
+	if m.Method == "notifications/cancelled" {
+		s.cancel(m)
+		return
+	}
 	if m.ID == nil || string(m.ID) == "null" {
 		return
 	}
@@ -75,12 +112,12 @@ func (s *Sessions) pair(m *Message) {
 	case "request":
 		s.Stats.Requests++
 		s.seq++
-		if len(s.pending) >= s.MaxPending {
+		for len(s.pending) >= s.MaxPending {
 			s.evictOldest()
 		}
-		s.pending[pendingKey{m.Session, m.Direction, string(m.ID)}] = pendingReq{
-			method: m.Method, tool: m.Tool, at: m.Time, seq: s.seq,
-		}
+		k := pendingKey{m.Session, m.Direction, string(m.ID)}
+		s.pending[k] = pendingReq{method: m.Method, tool: m.Tool, at: m.Time, seq: s.seq}
+		s.order = append(s.order, queued{k, s.seq})
 	case "response", "error":
 		s.Stats.Responses++
 		k := pendingKey{m.Session, opposite(m.Direction), string(m.ID)}
@@ -95,18 +132,56 @@ func (s *Sessions) pair(m *Message) {
 			LatencyMS: float64(m.Time.Sub(req.at).Microseconds()) / 1000,
 		}
 	}
+	s.compact()
+}
+
+// cancel closes the request a notifications/cancelled names. The canceller
+// is the requester, so the request went the same direction.
+func (s *Sessions) cancel(m *Message) {
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(m.Params, &p) != nil || p.RequestID == nil {
+		return
+	}
+	k := pendingKey{m.Session, m.Direction, string(p.RequestID)}
+	if _, ok := s.pending[k]; ok {
+		delete(s.pending, k)
+		s.Stats.Cancelled++
+	}
 }
 
 func (s *Sessions) evictOldest() {
-	var oldest pendingKey
-	min := ^uint64(0)
-	for k, v := range s.pending {
-		if v.seq < min {
-			oldest, min = k, v.seq
+	for len(s.order) > 0 {
+		q := s.order[0]
+		s.order = s.order[1:]
+		if req, ok := s.pending[q.key]; ok && req.seq == q.seq {
+			delete(s.pending, q.key)
+			s.Stats.Evicted++
+			return
 		}
 	}
-	delete(s.pending, oldest)
-	s.Stats.Evicted++
+}
+
+// compact drops answered requests from the front of the age queue, and
+// reallocates it when mostly stale, so it stays proportional to pending.
+func (s *Sessions) compact() {
+	for len(s.order) > 0 {
+		q := s.order[0]
+		if req, ok := s.pending[q.key]; ok && req.seq == q.seq {
+			break
+		}
+		s.order = s.order[1:]
+	}
+	if len(s.order) > 1024 && len(s.order) > 4*len(s.pending) {
+		live := make([]queued, 0, len(s.pending))
+		for _, q := range s.order {
+			if req, ok := s.pending[q.key]; ok && req.seq == q.seq {
+				live = append(live, q)
+			}
+		}
+		s.order = live
+	}
 }
 
 // Pending is the number of requests awaiting a response.

@@ -28,6 +28,9 @@ type Piece struct {
 	Attached bool
 	// Meta is returned with each line that starts in this piece.
 	Meta any
+	// PID of the process that read or wrote it: a stream idle when its
+	// last user exits is forgotten.
+	PID uint32
 }
 
 // Line is one complete NDJSON line.
@@ -52,7 +55,9 @@ type LineStats struct {
 	DiscardedBytes uint64 `json:"discarded_bytes"` // bytes thrown away resynchronising after a gap
 	Oversized      uint64 `json:"oversized"`       // lines longer than the message cap
 	Reordered      uint64 `json:"reordered"`       // pieces that arrived ahead of their predecessor
-	Resets         uint64 `json:"resets"`          // stream offsets that went backwards (state evicted in the kernel)
+	Resets         uint64 `json:"resets"`          // stream offsets that restarted at 0 (state evicted in the kernel)
+	Late           uint64 `json:"late"`            // pieces that arrived after their bytes were declared lost
+	LateBytes      uint64 `json:"late_bytes"`
 	Evicted        uint64 `json:"evicted_streams"` // streams dropped to bound memory
 }
 
@@ -81,6 +86,7 @@ type lineStream struct {
 	pending  []Piece
 	since    uint64 // TS of the piece that started the wait
 	used     uint64
+	lastPID  uint32
 }
 
 // NewSplitter returns a splitter with the given per-line cap.
@@ -89,12 +95,16 @@ func NewSplitter(maxLine int) *Splitter {
 }
 
 // Feed adds a piece of stream k and appends the lines it completes to out.
+// Every stream starts at offset 0: the kernel numbers a stream's bytes from
+// the first syscall it captures.
 func (s *Splitter) Feed(k StreamKey, p Piece, out []Line) []Line {
 	st := s.stream(k)
 	if !st.started {
 		st.started = true
-		st.next = p.Off
 		st.afterGap = p.Attached
+	}
+	if p.PID != 0 {
+		st.lastPID = p.PID
 	}
 	switch {
 	case p.Off == st.next:
@@ -110,17 +120,22 @@ func (s *Splitter) Feed(k StreamKey, p Piece, out []Line) []Line {
 		if len(st.pending) > s.MaxPending {
 			out = s.giveUp(st, out)
 		}
-	default:
-		// The offset went backwards: the kernel lost this stream's state
-		// (LRU eviction) and restarted at 0. Start over, cleanly.
+	case p.Off == 0:
+		// The offset restarted: the kernel lost this stream's state (LRU
+		// eviction) and numbers it from 0 again. Start over, cleanly.
 		s.Stats.Resets++
 		out = s.dropPartial(st, out)
-		st.next = p.Off
+		st.next = 0
 		if len(st.pending) > 0 {
 			st.pending = nil
 			s.waiting--
 		}
 		out = s.apply(st, p, out)
+	default:
+		// Bytes already declared lost (the wait for them expired): too
+		// late to use without splicing. Counted, dropped.
+		s.Stats.Late++
+		s.Stats.LateBytes += uint64(len(p.Data))
 	}
 	return out
 }
@@ -177,16 +192,32 @@ func (s *Splitter) Flush(out []Line) []Line {
 	return out
 }
 
-// Close forgets a stream (its process ended): a partial line is lost.
+// Close forgets a stream: a partial line is counted as discarded.
 func (s *Splitter) Close(k StreamKey) {
 	if st, ok := s.streams[k]; ok {
-		if len(st.buf) > 0 {
-			s.Stats.DiscardedBytes += uint64(len(st.buf))
-		}
+		s.Stats.DiscardedBytes += uint64(len(st.buf))
 		if len(st.pending) > 0 {
 			s.waiting--
 		}
 		delete(s.streams, k)
+	}
+}
+
+// CloseAll forgets every stream (at the end of a trace).
+func (s *Splitter) CloseAll() {
+	for k := range s.streams {
+		s.Close(k)
+	}
+}
+
+// ProcessExited releases the buffers of idle streams whose last user was
+// pid. The streams themselves stay (a few words each, bounded by MaxStreams):
+// another process sharing the pipe may go on at the next offset.
+func (s *Splitter) ProcessExited(pid uint32) {
+	for _, st := range s.streams {
+		if st.lastPID == pid && len(st.buf) == 0 {
+			st.buf = nil
+		}
 	}
 }
 
@@ -298,6 +329,9 @@ func (s *Splitter) endLine(st *lineStream, out []Line) []Line {
 		st.afterGap = false
 	}
 	st.buf = st.buf[:0]
+	if cap(st.buf) > 1<<20 {
+		st.buf = nil // a large message passed: do not keep its buffer per stream
+	}
 	st.oversize = 0
 	st.bufMeta = nil
 	return out

@@ -150,14 +150,34 @@ func TestSplitterFlush(t *testing.T) {
 
 func TestSplitterReset(t *testing.T) {
 	s := NewSplitter(1 << 20)
-	// a partial line, then the offset restarts: what follows may be its
+	// a partial line, then the offset restarts at 0: what follows may be its
 	// tail, so it is discarded up to the next newline
 	got := feedAll(s,
-		Piece{Off: 100, Data: []byte("done\nhalf")},
+		Piece{Off: 0, Data: []byte("done\nhalf")},
 		Piece{Off: 0, Data: []byte("tail\nwhole\n")},
 	)
 	if strings.Join(texts(got), "|") != "done|whole" || s.Stats.Resets != 1 || !got[1].AfterGap {
 		t.Fatalf("got %q, stats %+v", texts(got), s.Stats)
+	}
+}
+
+func TestSplitterLatePieceIsDropped(t *testing.T) {
+	s := NewSplitter(1 << 20)
+	out := feedAll(s, Piece{Off: 0, Data: []byte("A\n")}, Piece{Off: 4, Data: []byte("C\n"), TS: 10})
+	out = s.Expire(1000, 100, out) // B is declared lost
+	out = append(out, feedAll(s, Piece{Off: 2, Data: []byte("B\n")}, Piece{Off: 6, Data: []byte("D\n")})...)
+	if strings.Join(texts(out), "|") != "A|C|D" || s.Stats.Late != 1 || s.Stats.Resets != 0 {
+		t.Fatalf("got %q, stats %+v", texts(out), s.Stats)
+	}
+}
+
+func TestSplitterStreamsStartAtZero(t *testing.T) {
+	s := NewSplitter(1 << 20)
+	// the first piece the decoder sees is not the stream's first: its
+	// predecessor was lost, so the line it ends is a fragment
+	got := s.Flush(feedAll(s, Piece{Off: 5, Data: []byte("ment\n{\"a\":1}\n")}))
+	if len(got) != 2 || !got[0].AfterGap || got[1].AfterGap || s.Stats.GapBytes != 5 {
+		t.Fatalf("got %+v stats %+v", got, s.Stats)
 	}
 }
 
@@ -169,6 +189,15 @@ func TestSplitterOversized(t *testing.T) {
 	}
 	if s.Stats.Oversized != 1 {
 		t.Errorf("stats %+v", s.Stats)
+	}
+}
+
+func TestSplitterReleasesLargeBuffers(t *testing.T) {
+	s := NewSplitter(64 << 20)
+	big := strings.Repeat("x", 4<<20) + "\n"
+	feedAll(s, Piece{Off: 0, Data: []byte(big)})
+	if c := cap(s.streams[k0].buf); c > 1<<20 {
+		t.Fatalf("a 4 MiB buffer is kept after its line: cap %d", c)
 	}
 }
 

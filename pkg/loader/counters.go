@@ -23,6 +23,8 @@ var counterNames = map[sensorCounter]string{
 	sensorCounterC_DISCOVERED:          "discovered",
 	sensorCounterC_CANDIDATE_EXPIRED:   "candidates_expired",
 	sensorCounterC_SCRATCH_MISS:        "scratch_miss",
+	sensorCounterC_MMSG_UNCAPTURED:     "mmsg_uncaptured",
+	sensorCounterC_STALE_ENTRIES:       "stale_entries",
 }
 
 // Counters are the kernel-side counters summed over CPUs, by name, plus the
@@ -59,5 +61,5 @@ var LossCounters = []string{
 	"effect_ring_full", "payload_ring_full", "payload_ring_full_bytes", "capture_cap_cut",
 	"capture_cap_cut_bytes", "payload_fault", "payload_fault_bytes", "bypass_bytes",
 	"process_map_full", "stream_map_full", "path_cut", "string_cut",
-	"compat_syscalls_skipped", "scratch_miss", "recursion_misses",
+	"compat_syscalls_skipped", "scratch_miss", "recursion_misses", "mmsg_uncaptured",
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -118,6 +120,13 @@ func helper(action string, args []string) error {
 		a, b := make([]byte, 4), make([]byte, 64)
 		_, err = unix.Readv(p[0], [][]byte{a, b})
 		must(err)
+		// the kernel takes fds as ints: the upper half of the register is ignored
+		hi := []byte("upper half\n")
+		if _, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(p[1])|1<<32, uintptr(unsafe.Pointer(&hi[0])), uintptr(len(hi))); e != 0 {
+			return e
+		}
+		_, err = unix.Read(p[0], b)
+		must(err)
 		sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 		must(err)
 		must(unix.Sendmsg(sp[0], []byte("over sendmsg\n"), nil, nil, 0))
@@ -170,6 +179,9 @@ func helper(action string, args []string) error {
 		if err := <-done; err != nil {
 			return fmt.Errorf("unshare: %w", err)
 		}
+		c := exec.Command("/bin/true")
+		c.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUTS}
+		must(c.Run())
 		fd, err := unix.MemfdCreate("payload", 0)
 		must(err)
 		unix.Close(fd)

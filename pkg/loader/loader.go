@@ -139,8 +139,9 @@ func (o *Objects) handlers() map[*ebpf.Program][]uint32 {
 			unix.SYS_PREADV2, unix.SYS_PWRITEV2, unix.SYS_RECVFROM, unix.SYS_SENDTO,
 			unix.SYS_RECVMSG, unix.SYS_SENDMSG},
 		p.HandleBypass: {unix.SYS_SENDFILE, unix.SYS_SPLICE, unix.SYS_TEE, unix.SYS_VMSPLICE,
-			unix.SYS_COPY_FILE_RANGE},
-		p.HandleOpen: {unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_CREAT},
+			unix.SYS_COPY_FILE_RANGE, unix.SYS_RECVMMSG, unix.SYS_SENDMMSG},
+		p.HandleOpen: {unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_CREAT,
+			unix.SYS_OPEN_BY_HANDLE_AT},
 		p.HandleFileop: {unix.SYS_UNLINK, unix.SYS_UNLINKAT, unix.SYS_RMDIR, unix.SYS_MKDIR,
 			unix.SYS_MKDIRAT, unix.SYS_RENAME, unix.SYS_RENAMEAT, unix.SYS_RENAMEAT2,
 			unix.SYS_LINK, unix.SYS_LINKAT, unix.SYS_SYMLINK, unix.SYS_SYMLINKAT,
@@ -155,7 +156,10 @@ func (o *Objects) handlers() map[*ebpf.Program][]uint32 {
 			unix.SYS_SETGID, unix.SYS_SETREUID, unix.SYS_SETREGID, unix.SYS_SETRESUID,
 			unix.SYS_SETRESGID, unix.SYS_SETFSUID, unix.SYS_SETFSGID, unix.SYS_CAPSET,
 			unix.SYS_CHROOT, unix.SYS_KEXEC_LOAD, unix.SYS_KEXEC_FILE_LOAD,
-			unix.SYS_IO_URING_SETUP, unix.SYS_PROCESS_VM_READV, unix.SYS_PROCESS_VM_WRITEV},
+			unix.SYS_IO_URING_SETUP, unix.SYS_PROCESS_VM_READV, unix.SYS_PROCESS_VM_WRITEV,
+			unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_OPEN_TREE, unix.SYS_MOVE_MOUNT,
+			unix.SYS_FSOPEN, unix.SYS_FSCONFIG, unix.SYS_FSMOUNT, unix.SYS_FSPICK,
+			unix.SYS_MOUNT_SETATTR},
 		p.HandleExec: {unix.SYS_EXECVE, unix.SYS_EXECVEAT},
 		p.Candidate:  {candidateSlot},
 	}
@@ -195,15 +199,20 @@ func (o *Objects) Attach() error {
 	return nil
 }
 
-// Close detaches and unloads, in reverse order of creation.
-func (o *Objects) Close() error {
+// Detach removes the hooks, so no record is produced after it returns; the
+// maps and rings stay readable. Close calls it too.
+func (o *Objects) Detach() error {
 	var errs []error
 	for i := len(o.links) - 1; i >= 0; i-- {
 		errs = append(errs, o.links[i].Close())
 	}
 	o.links = nil
-	errs = append(errs, o.objs.Close())
 	return errors.Join(errs...)
+}
+
+// Close detaches and unloads, in reverse order of creation.
+func (o *Objects) Close() error {
+	return errors.Join(o.Detach(), o.objs.Close())
 }
 
 // Programs lists the loaded programs by name, for stats.

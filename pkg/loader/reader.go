@@ -128,6 +128,16 @@ func (r *Reader) Drain(quiet, max time.Duration) {
 	}
 }
 
+// Empty says whether both rings are empty right now.
+func (r *Reader) Empty() bool {
+	for _, rd := range r.rings {
+		if rd.AvailableBytes() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // Close stops the readers and waits for them.
 func (r *Reader) Close() error {
 	var errs []error

@@ -57,7 +57,9 @@ const (
 	sensorCounterC_DISCOVERED          sensorCounter = 14
 	sensorCounterC_CANDIDATE_EXPIRED   sensorCounter = 15
 	sensorCounterC_SCRATCH_MISS        sensorCounter = 16
-	sensorCounterC_MAX                 sensorCounter = 17
+	sensorCounterC_MMSG_UNCAPTURED     sensorCounter = 17
+	sensorCounterC_STALE_ENTRIES       sensorCounter = 18
+	sensorCounterC_MAX                 sensorCounter = 19
 )
 
 type sensorEffectFixed struct {
@@ -124,6 +126,7 @@ const (
 	sensorProcFlagsP_TRACKED   sensorProcFlags = 1
 	sensorProcFlagsP_CANDIDATE sensorProcFlags = 2
 	sensorProcFlagsP_ATTACHED  sensorProcFlags = 4
+	sensorProcFlagsP_FALLBACK  sensorProcFlags = 8
 )
 
 type sensorProcInfo struct {
@@ -131,6 +134,7 @@ type sensorProcInfo struct {
 	Server      uint32
 	Flags       uint32
 	ServerStart uint64
+	Start       uint64
 	Deadline    uint64
 	Budget      uint32
 	Pad         uint32

@@ -14,11 +14,13 @@ type Server struct {
 	Start uint64
 }
 
-// TrackPID marks a running process as part of server s. attached says the
-// process was already running, so its streams may start mid-message.
-// Children it forks from now on are tracked by the kernel.
-func (o *Objects) TrackPID(pid uint32, s Server, attached bool) error {
-	v := sensorProcInfo{Server: s.PID, ServerStart: s.Start, Flags: uint32(sensorProcFlagsP_TRACKED)}
+// TrackPID marks a running process as part of server s. start is the
+// process's own start time (/proc/PID/stat, in ns): an entry whose pid was
+// reused by another process is recognised and dropped by the kernel (0: no
+// check). attached says the process was already running, so its streams may
+// start mid-message. Children it forks from now on are tracked by the kernel.
+func (o *Objects) TrackPID(pid uint32, start uint64, s Server, attached bool) error {
+	v := sensorProcInfo{Server: s.PID, ServerStart: s.Start, Start: start, Flags: uint32(sensorProcFlagsP_TRACKED)}
 	if attached {
 		v.Flags |= uint32(sensorProcFlagsP_ATTACHED)
 	}

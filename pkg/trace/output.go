@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mcpsec/sensor/pkg/decode"
 )
@@ -16,13 +20,18 @@ import (
 type Stats struct {
 	Kind     string            `json:"kind"` // always "stats"
 	Time     time.Time         `json:"ts"`
+	PID      int               `json:"pid"` // the sensor's
+	TID      int               `json:"tid"`
+	Server   string            `json:"server"` // none: stats are the sensor's own
 	Events   uint64            `json:"events"`
 	Effects  uint64            `json:"effects"`
 	Messages uint64            `json:"messages"`
 	Drops    uint64            `json:"drops"`       // records lost in the kernel (rings full, recursion)
 	Cut      uint64            `json:"truncations"` // payloads, strings and messages cut short
 	Kernel   map[string]uint64 `json:"kernel"`
-	Decoder  decode.Stats      `json:"decoder"`
+	// KernelError says why the kernel counters could not be read.
+	KernelError string       `json:"kernel_error,omitempty"`
+	Decoder     decode.Stats `json:"decoder"`
 }
 
 // Writer prints events in one of the output formats.
@@ -32,20 +41,75 @@ type Writer interface {
 	Flush() error
 }
 
+// Sink receives whole lines only, under its own lock, so another writer of
+// the same file (a traced command's stderr, relayed) never splits a line.
+type Sink struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewSink wraps w.
+func NewSink(w io.Writer) *Sink { return &Sink{w: w} }
+
+func (s *Sink) write(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.w.Write(b)
+	return err
+}
+
+// Relay copies r to the sink a line at a time until r ends.
+func (s *Sink) Relay(r io.Reader) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			_ = s.write(line)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// lines buffers whole lines for a sink.
+type lines struct {
+	sink *Sink
+	buf  []byte
+}
+
+func (l *lines) add(line []byte) error {
+	l.buf = append(l.buf, line...)
+	l.buf = append(l.buf, '\n')
+	if len(l.buf) >= 64<<10 {
+		return l.Flush()
+	}
+	return nil
+}
+
+// Flush writes the buffered lines in one write.
+func (l *lines) Flush() error {
+	if len(l.buf) == 0 {
+		return nil
+	}
+	err := l.sink.write(l.buf)
+	l.buf = l.buf[:0]
+	return err
+}
+
 // NewWriter returns the writer for format "text" or "json".
-func NewWriter(format string, w io.Writer, color bool) (Writer, error) {
-	bw := bufio.NewWriterSize(w, 64<<10)
+func NewWriter(format string, s *Sink, color bool) (Writer, error) {
 	switch format {
 	case "json":
-		return &jsonWriter{w: bw}, nil
+		return &jsonWriter{lines: lines{sink: s}}, nil
 	case "text", "":
-		return &textWriter{w: bw, color: color}, nil
+		return &textWriter{lines: lines{sink: s}, color: color}, nil
 	}
 	return nil, fmt.Errorf("output format %q: must be text or json", format)
 }
 
 type jsonWriter struct {
-	w *bufio.Writer
+	lines
 }
 
 func (j *jsonWriter) write(v any) error {
@@ -53,18 +117,30 @@ func (j *jsonWriter) write(v any) error {
 	if err != nil {
 		return fmt.Errorf("encoding a trace line: %w", err)
 	}
-	b = append(b, '\n')
-	_, err = j.w.Write(b)
-	return err
+	return j.add(b)
 }
 
 func (j *jsonWriter) Event(e decode.Event) error { return j.write(e) }
 func (j *jsonWriter) Stats(s *Stats) error       { return j.write(s) }
-func (j *jsonWriter) Flush() error               { return j.w.Flush() }
 
 type textWriter struct {
-	w     *bufio.Writer
+	lines
 	color bool
+}
+
+// clean makes a string from an untrusted source safe for one line of text:
+// control characters (a newline, an ANSI escape) and invalid UTF-8 would let
+// a server forge trace lines, so such a string is shown quoted.
+func clean(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 const (
@@ -85,7 +161,7 @@ func (t *textWriter) paint(c, s string) string {
 }
 
 func (t *textWriter) who(ts time.Time, p decode.Proc) string {
-	id := fmt.Sprintf("%s[%d", p.Comm, p.PID)
+	id := fmt.Sprintf("%s[%d", clean(p.Comm), p.PID)
 	if p.TID != p.PID && p.TID != 0 {
 		id += fmt.Sprintf("/%d", p.TID)
 	}
@@ -101,8 +177,7 @@ func (t *textWriter) Event(ev decode.Event) error {
 	case *decode.Effect:
 		line = t.effect(e)
 	}
-	_, err := t.w.WriteString(line + "\n")
-	return err
+	return t.add([]byte(line))
 }
 
 func (t *textWriter) message(m *decode.Message) string {
@@ -114,29 +189,29 @@ func (t *textWriter) message(m *decode.Message) string {
 	b.WriteString(t.who(m.Time, m.Proc))
 	b.WriteString(" " + t.paint(col, arrow+" "+m.Direction))
 	if m.Method != "" {
-		b.WriteString(" " + t.paint(cBold, m.Method))
+		b.WriteString(" " + t.paint(cBold, clean(m.Method)))
 	} else {
 		b.WriteString(" " + m.Type)
 	}
 	if m.ID != nil {
-		b.WriteString(" id=" + string(m.ID))
+		b.WriteString(" id=" + clean(string(m.ID)))
 	}
 	if m.Tool != "" {
-		b.WriteString(" tool=" + t.paint(cBold, m.Tool) + " " + decode.Compact(m.Arguments, 300))
+		b.WriteString(" tool=" + t.paint(cBold, clean(m.Tool)) + " " + clean(decode.Compact(m.Arguments, 300)))
 	} else if m.Params != nil {
-		b.WriteString(" " + decode.Compact(m.Params, 200))
+		b.WriteString(" " + clean(decode.Compact(m.Params, 200)))
 	}
 	if m.Request != nil {
-		ref := m.Request.Method
+		ref := clean(m.Request.Method)
 		if m.Request.Tool != "" {
-			ref += " " + m.Request.Tool
+			ref += " " + clean(m.Request.Tool)
 		}
 		b.WriteString(fmt.Sprintf(" (%s, %.1fms)", ref, m.Request.LatencyMS))
 	}
 	if m.Error != nil {
-		b.WriteString(" " + t.paint(cRed, "error "+decode.Compact(m.Error, 300)))
+		b.WriteString(" " + t.paint(cRed, "error "+clean(decode.Compact(m.Error, 300))))
 	} else if m.Result != nil {
-		b.WriteString(" " + decode.Compact(m.Result, 200))
+		b.WriteString(" " + clean(decode.Compact(m.Result, 200)))
 	}
 	if m.Truncated {
 		b.WriteString(t.paint(cYell, fmt.Sprintf(" [truncated at cap, %d bytes]", m.Size)))
@@ -154,7 +229,7 @@ func (t *textWriter) effect(e *decode.Effect) string {
 	switch e.Type {
 	case "exec":
 		if e.Path != "" {
-			b.WriteString(" " + e.Path)
+			b.WriteString(" " + clean(e.Path))
 		}
 		if len(e.Argv) > 0 {
 			b.WriteString(fmt.Sprintf(" %q", e.Argv))
@@ -168,22 +243,22 @@ func (t *textWriter) effect(e *decode.Effect) string {
 			b.WriteString(fmt.Sprintf(" code=%d", *e.Code))
 		}
 	case "connect", "bind", "listen", "accept", "sendto":
-		b.WriteString(" " + e.Socket + " " + e.Addr)
+		b.WriteString(" " + e.Socket + " " + clean(e.Addr))
 		if e.Local != "" {
-			b.WriteString(" local=" + e.Local)
+			b.WriteString(" local=" + clean(e.Local))
 		}
 	default:
 		if e.Path != "" {
-			b.WriteString(" " + e.Path)
+			b.WriteString(" " + clean(e.Path))
 		}
 		if e.Raw != "" && e.Raw != e.Path {
-			b.WriteString(t.paint(cDim, " (as "+e.Raw+")"))
+			b.WriteString(t.paint(cDim, " (as "+clean(e.Raw)+")"))
 		}
 		if e.To != "" {
-			b.WriteString(" -> " + e.To)
+			b.WriteString(" -> " + clean(e.To))
 		}
 		if e.Target != "" {
-			b.WriteString(" -> " + e.Target)
+			b.WriteString(" -> " + clean(e.Target))
 		}
 		if e.Flags != "" {
 			b.WriteString(" " + e.Flags)
@@ -193,7 +268,7 @@ func (t *textWriter) effect(e *decode.Effect) string {
 		}
 	}
 	if e.Detail != "" {
-		b.WriteString(" " + e.Detail)
+		b.WriteString(" " + clean(e.Detail))
 	}
 	if e.Type != "fork" && e.Type != "exit" && e.Type != "discover" {
 		if e.Errno != "" {
@@ -234,9 +309,9 @@ func (t *textWriter) Stats(s *Stats) error {
 	if len(nz) == 0 {
 		nz = []string{"all zero"}
 	}
-	fmt.Fprintf(&b, "    kernel: %s\n", strings.Join(nz, " "))
-	_, err := t.w.WriteString(b.String())
-	return err
+	fmt.Fprintf(&b, "    kernel: %s", strings.Join(nz, " "))
+	if s.KernelError != "" {
+		fmt.Fprintf(&b, " (counters unreadable: %s)", s.KernelError)
+	}
+	return t.add([]byte(b.String()))
 }
-
-func (t *textWriter) Flush() error { return t.w.Flush() }

@@ -3,6 +3,8 @@ package trace
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +60,7 @@ func TestOrdererBoundsMemory(t *testing.T) {
 // TestJSONContract: the field names other tools read.
 func TestJSONContract(t *testing.T) {
 	var buf bytes.Buffer
-	w, err := NewWriter("json", &buf, false)
+	w, err := NewWriter("json", NewSink(&buf), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +103,7 @@ func TestJSONContract(t *testing.T) {
 
 func TestTextOutput(t *testing.T) {
 	var buf bytes.Buffer
-	w, _ := NewWriter("text", &buf, false)
+	w, _ := NewWriter("text", NewSink(&buf), false)
 	m := msg(0, "tools/call")
 	m.Tool, m.Arguments = "read_file", json.RawMessage(`{"path":"notes.txt"}`)
 	e := eff(0, "open", "/etc/shadow")
@@ -125,7 +127,46 @@ func TestTextOutput(t *testing.T) {
 	if strings.Contains(out, "\x1b[") {
 		t.Error("colour without a terminal")
 	}
-	if _, err := NewWriter("yaml", &buf, false); err == nil {
+	if _, err := NewWriter("yaml", NewSink(&buf), false); err == nil {
 		t.Error("unknown format accepted")
+	}
+}
+
+func TestTextOutputCannotBeForged(t *testing.T) {
+	var buf bytes.Buffer
+	w, _ := NewWriter("text", NewSink(&buf), false)
+	m := msg(0, "tools/call\n22:00:00.000000 node[1] → in fake")
+	m.Tool = "x\x1b[2J"
+	w.Event(m)
+	w.Flush()
+	if n := strings.Count(buf.String(), "\n"); n != 1 || strings.Contains(buf.String(), "\x1b") {
+		t.Fatalf("a message forged output: %q", buf.String())
+	}
+}
+
+// TestSinkKeepsLinesWhole: trace lines and a relayed stderr share a sink
+// without splitting each other's lines.
+func TestSinkKeepsLinesWhole(t *testing.T) {
+	var buf bytes.Buffer
+	sink := NewSink(&buf)
+	w, _ := NewWriter("json", sink, false)
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() { sink.Relay(pr); close(done) }()
+	go func() {
+		for i := 0; i < 200; i++ {
+			fmt.Fprintf(pw, "stderr line %d %s\n", i, strings.Repeat("e", 3000))
+		}
+		pw.Close()
+	}()
+	for i := 0; i < 200; i++ {
+		w.Event(eff(0, "open", strings.Repeat("p", 3000)))
+	}
+	w.Flush()
+	<-done
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if !strings.HasPrefix(l, "stderr line") && !json.Valid([]byte(l)) {
+			t.Fatalf("a spliced line: %.80q", l)
+		}
 	}
 }

@@ -109,13 +109,21 @@ func existingServers(self int) map[int]string {
 			out[pid] = cmd
 		}
 	}
-	// keep only the topmost of a tree (npx -> node share one server)
-	for pid := range out {
-		if pp := ppid(pid); out[pp] != "" {
-			delete(out, pid)
+	// keep only the topmost of a tree (npx -> node are one server)
+	top := map[int]string{}
+	for pid, cmd := range out {
+		nested := false
+		for a, n := ppid(pid), 0; a > 1 && n < 64; a, n = ppid(a), n+1 {
+			if _, ok := out[a]; ok {
+				nested = true
+				break
+			}
+		}
+		if !nested {
+			top[pid] = cmd
 		}
 	}
-	return out
+	return top
 }
 
 func ppid(pid int) int {

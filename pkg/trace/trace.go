@@ -10,12 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/sys/unix"
 
 	"github.com/mcpsec/sensor/pkg/contain"
 	"github.com/mcpsec/sensor/pkg/decode"
@@ -37,6 +34,13 @@ type Options struct {
 	Stdin   io.Reader
 	Stdout  io.Writer
 	Stderr  io.Writer
+	// RelayStderr passes the command's stderr through the trace output line
+	// by line: set it when both go to the same file, so neither splits the
+	// other's lines.
+	RelayStderr bool
+	// Force, when closed, kills a stopping command at once instead of
+	// waiting out its grace period (a second Ctrl-C).
+	Force <-chan struct{}
 	// StatsEvery prints a stats line periodically (0: only at the end).
 	StatsEvery time.Duration
 	// OrderWindow holds events this long to print them in time order
@@ -47,9 +51,24 @@ type Options struct {
 
 // Result is how a trace ended.
 type Result struct {
-	// ExitCode of the launched command (128+signal if killed), -1 if none.
+	// ExitCode of the launched command (128+signal if killed, 127 if it
+	// could not be started), -1 if there was none.
 	ExitCode int
 	Stats    Stats
+}
+
+// session is one run of the tracer.
+type session struct {
+	o      Options
+	objs   *loader.Objects
+	rd     *loader.Reader
+	dec    *decode.Decoder
+	ord    *orderer
+	w      Writer
+	sink   *Sink
+	stop   context.CancelFunc
+	werr   error
+	failed bool
 }
 
 // Run traces until the command or the traced processes end, or ctx is done.
@@ -58,177 +77,197 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Log == nil {
 		o.Log = hclog.NewNullLogger()
 	}
-	w, err := NewWriter(o.Format, o.Out, o.Color)
+	s := &session{o: o, sink: NewSink(o.Out)}
+	w, err := NewWriter(o.Format, s.sink, o.Color)
 	if err != nil {
 		return res, err
 	}
+	s.w = w
+	ctx, s.stop = context.WithCancel(ctx)
+	defer s.stop()
+
 	discover := len(o.PIDs) == 0 && len(o.Command) == 0
 	o.Loader.SelfPID = uint32(os.Getpid())
 	o.Loader.Discover = discover
-
-	objs, err := loader.Load(o.Loader)
-	if err != nil {
+	if s.objs, err = loader.Load(o.Loader); err != nil {
 		return res, err
 	}
-	defer objs.Close()
+	defer s.objs.Close()
 
 	// Readers first, then maps, then hooks (DESIGN.md, "Loader order").
-	rd, err := objs.NewReader()
-	if err != nil {
+	if s.rd, err = s.objs.NewReader(); err != nil {
 		return res, err
 	}
-	dec := decode.NewDecoder(o.Decode)
-	var writeErr error
-	ord := newOrderer(o.OrderWindow, 100000, func(e decode.Event) {
-		if err := w.Event(e); err != nil && writeErr == nil {
-			writeErr = err
-		}
-	})
-	emit := ord.push
-	rd.Run(func(b []byte) {
-		if err := dec.Record(b, emit); err != nil {
+	s.dec = decode.NewDecoder(o.Decode)
+	s.ord = newOrderer(o.OrderWindow, 100000, s.print)
+	s.rd.Run(func(b []byte) {
+		if err := s.dec.Record(b, s.ord.push); err != nil {
 			o.Log.Debug("bad record", "error", err)
 		}
 	})
-	closeReader := func() error {
-		rd.Drain(50*time.Millisecond, 2*time.Second)
-		rd.Do(func() {
-			dec.Flush(emit)
-			ord.flush()
-		})
-		return rd.Close()
-	}
 
-	var cg *contain.Cgroup
-	switch {
-	case len(o.Command) > 0:
-		cg, err = contain.Create(fmt.Sprintf("trace-%d", os.Getpid()))
-		if err != nil {
-			rd.Close()
-			return res, fmt.Errorf("a command is traced from its first instruction through a cgroup of its own: %w", err)
-		}
+	cg, err := s.track()
+	if err != nil {
+		s.rd.Close()
+		return res, err
+	}
+	if cg != nil {
 		defer func() {
 			if err := cg.Remove(2 * time.Second); err != nil {
 				o.Log.Warn("leaving the trace cgroup behind", "error", err)
 			}
 		}()
-		if err := objs.TrackCgroup(cg.ID); err != nil {
-			rd.Close()
-			return res, err
-		}
-	case len(o.PIDs) > 0:
-		if err := trackTrees(objs, o.PIDs); err != nil {
-			rd.Close()
-			return res, err
-		}
-	default:
-		for pid, cmd := range existingServers(os.Getpid()) {
-			o.Log.Info("tracking a running process that looks like an MCP server (started before the sensor: matched by its command line, not its initialize)", "pid", pid, "cmd", cmd)
-			if err := trackTrees(objs, []int{pid}); err != nil {
-				o.Log.Warn("could not track", "pid", pid, "error", err)
-			}
-		}
 	}
-
-	if err := objs.Attach(); err != nil {
-		rd.Close()
+	if err := s.objs.Attach(); err != nil {
+		s.rd.Close()
 		return res, err
 	}
 	if len(o.PIDs) > 0 {
 		// children forked between the first walk and attach
-		if err := trackTrees(objs, o.PIDs); err != nil {
+		if err := trackTrees(s.objs, o.PIDs); err != nil {
 			o.Log.Warn("re-walking process trees", "error", err)
 		}
 	}
+	s.announce(cg)
+
+	stopped := make(chan struct{})
+	done := make(chan struct{})
+	go s.periodic(stopped, done)
 
 	switch {
 	case len(o.Command) > 0:
-		o.Log.Info("tracing", "command", o.Command, "cgroup", cg.Path)
-	case len(o.PIDs) > 0:
-		o.Log.Info("tracing", "pids", o.PIDs)
-	default:
-		o.Log.Info("tracing: discovering MCP servers (new processes with a pipe or socket for stdin that read JSON-RPC)")
-	}
-
-	stop := make(chan struct{})
-	flushed := make(chan struct{})
-	go periodic(rd, dec, w, objs, o.StatsEvery, emit, ord, stop, flushed)
-
-	switch {
-	case len(o.Command) > 0:
-		res.ExitCode, err = runCommand(ctx, o, cg)
+		res.ExitCode, err = runCommand(ctx, o, cg, s.sink)
 	case len(o.PIDs) > 0:
 		err = waitPIDs(ctx, o.PIDs)
 	default:
 		<-ctx.Done()
 	}
-	close(stop)
-	<-flushed
+	close(stopped)
+	<-done
 
-	cerr := closeReader()
-	res.Stats = collectStats(dec, objs, rd)
-	if e := w.Stats(&res.Stats); e != nil && writeErr == nil {
-		writeErr = e
+	// No record after the hooks are gone; read what is in the rings, stop
+	// the readers, and only then flush what the decoder and orderer hold.
+	derr := s.objs.Detach()
+	s.rd.Drain(20*time.Millisecond, 5*time.Second)
+	cerr := s.rd.Close()
+	s.dec.Flush(s.ord.push)
+	s.ord.flush()
+	res.Stats = s.stats()
+	if e := s.w.Stats(&res.Stats); e != nil {
+		s.writeFailed(e)
 	}
-	if e := w.Flush(); e != nil && writeErr == nil {
-		writeErr = e
+	if e := s.w.Flush(); e != nil {
+		s.writeFailed(e)
 	}
-	return res, errors.Join(err, cerr, writeErr)
+	return res, errors.Join(err, derr, cerr, s.werr)
 }
 
-// trackTrees tracks each pid and its descendants as one server per pid.
-func trackTrees(objs *loader.Objects, pids []int) error {
-	for _, root := range pids {
-		start, err := procStart(root)
+// track fills the tracking maps for what o asks to trace.
+func (s *session) track() (*contain.Cgroup, error) {
+	o := s.o
+	switch {
+	case len(o.Command) > 0:
+		cg, err := contain.Create(fmt.Sprintf("trace-%d", os.Getpid()))
 		if err != nil {
-			return fmt.Errorf("process %d: %w", root, err)
+			return nil, fmt.Errorf("a command is traced from its first instruction through a cgroup of its own: %w", err)
 		}
-		srv := loader.Server{PID: uint32(root), Start: start}
-		err = walkTree(root, func(pid int) error {
-			return objs.TrackPID(uint32(pid), srv, true)
-		})
-		if err != nil {
-			return err
+		if err := s.objs.TrackCgroup(cg.ID); err != nil {
+			cg.Remove(0)
+			return nil, err
+		}
+		return cg, nil
+	case len(o.PIDs) > 0:
+		return nil, trackTrees(s.objs, o.PIDs)
+	}
+	for pid, cmd := range existingServers(os.Getpid()) {
+		o.Log.Info("tracking a running process that looks like an MCP server (it started before the sensor: matched by its command line, not its initialize)", "pid", pid, "cmd", cmd)
+		if err := trackTrees(s.objs, []int{pid}); err != nil {
+			o.Log.Warn("could not track", "pid", pid, "error", err)
 		}
 	}
-	return nil
+	return nil, nil
 }
 
-func periodic(rd *loader.Reader, dec *decode.Decoder, w Writer, objs *loader.Objects,
-	every time.Duration, emit func(decode.Event), ord *orderer, stop, done chan struct{}) {
+func (s *session) announce(cg *contain.Cgroup) {
+	switch {
+	case len(s.o.Command) > 0:
+		s.o.Log.Info("tracing", "command", s.o.Command, "cgroup", cg.Path)
+	case len(s.o.PIDs) > 0:
+		s.o.Log.Info("tracing", "pids", s.o.PIDs)
+	default:
+		s.o.Log.Info("tracing: discovering MCP servers (new processes with a pipe or socket for stdin that read JSON-RPC)")
+	}
+}
+
+// print writes an event. It runs under the reader's lock, or after the
+// readers stopped.
+func (s *session) print(e decode.Event) {
+	if s.failed {
+		return
+	}
+	if err := s.w.Event(e); err != nil {
+		s.writeFailed(err)
+	}
+}
+
+// writeFailed stops writing after the first error. A traced command keeps
+// running (it is someone's MCP server); other modes stop.
+func (s *session) writeFailed(err error) {
+	if s.failed {
+		return
+	}
+	s.failed = true
+	s.werr = fmt.Errorf("writing the trace: %w", err)
+	s.o.Log.Error("cannot write the trace; no more events will be printed", "error", err)
+	if len(s.o.Command) == 0 {
+		s.stop()
+	}
+}
+
+func (s *session) periodic(stopped, done chan struct{}) {
 	defer close(done)
 	flush := time.NewTicker(50 * time.Millisecond)
 	defer flush.Stop()
 	var statsC <-chan time.Time
-	if every > 0 {
-		t := time.NewTicker(every)
+	if s.o.StatsEvery > 0 {
+		t := time.NewTicker(s.o.StatsEvery)
 		defer t.Stop()
 		statsC = t.C
 	}
 	for {
 		select {
-		case <-stop:
+		case <-stopped:
 			return
 		case <-flush.C:
-			rd.Do(func() {
-				dec.Tick(decode.BootNow(), emit)
-				ord.tick(time.Now())
-				_ = w.Flush()
+			empty := s.rd.Empty()
+			s.rd.Do(func() {
+				if empty { // a missing piece still in a ring is late, not lost
+					s.dec.Tick(decode.BootNow(), s.ord.push)
+				}
+				s.ord.tick(time.Now())
+				if err := s.w.Flush(); err != nil {
+					s.writeFailed(err)
+				}
 			})
 		case <-statsC:
-			st := collectStats(dec, objs, rd)
-			rd.Do(func() { _ = w.Stats(&st); _ = w.Flush() })
+			st := s.stats()
+			s.rd.Do(func() {
+				if err := s.w.Stats(&st); err != nil {
+					s.writeFailed(err)
+				}
+			})
 		}
 	}
 }
 
-func collectStats(dec *decode.Decoder, objs *loader.Objects, rd *loader.Reader) Stats {
-	st := Stats{Kind: "stats", Time: time.Now()}
-	rd.Do(func() { st.Decoder = dec.Stats() })
-	k, err := objs.Counters()
-	if err == nil {
-		st.Kernel = k
+func (s *session) stats() Stats {
+	st := Stats{Kind: "stats", Time: time.Now(), PID: os.Getpid(), TID: os.Getpid()}
+	s.rd.Do(func() { st.Decoder = s.dec.Stats() })
+	k, err := s.objs.Counters()
+	if err != nil {
+		st.KernelError = err.Error()
 	}
+	st.Kernel = k
 	st.Effects = st.Decoder.Effects
 	st.Messages = st.Decoder.MessagesIn + st.Decoder.MessagesOut
 	st.Events = st.Effects + st.Messages
@@ -237,83 +276,29 @@ func collectStats(dec *decode.Decoder, objs *loader.Objects, rd *loader.Reader) 
 	return st
 }
 
-// runCommand starts the command inside the tracked cgroup, so it is traced
-// from its first instruction, with stdio passed straight through.
-func runCommand(ctx context.Context, o Options, cg *contain.Cgroup) (int, error) {
-	cmd := exec.Command(o.Command[0], o.Command[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		UseCgroupFD: true,
-		CgroupFD:    cg.FD(),
-		// the server dies with the sensor, as it would with its client
-		Pdeathsig: syscall.SIGKILL,
-	}
-	if err := cmd.Start(); err != nil {
-		return -1, fmt.Errorf("starting %s: %w", o.Command[0], err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		// forward the stop, then insist
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err = <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			err = <-done
-		}
-	}
-	return exitCode(cmd, err)
-}
-
-func exitCode(cmd *exec.Cmd, err error) (int, error) {
-	if cmd.ProcessState == nil {
-		return -1, err
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode(), nil
-	}
-	return cmd.ProcessState.ExitCode(), err
-}
-
-// waitPIDs returns when every root process has exited or ctx is done.
-func waitPIDs(ctx context.Context, pids []int) error {
-	var fds []int
-	for _, pid := range pids {
-		fd, err := unix.PidfdOpen(pid, 0)
+// trackTrees tracks each pid and its descendants as one server per pid;
+// the sensor itself is never tracked.
+func trackTrees(objs *loader.Objects, pids []int) error {
+	self := os.Getpid()
+	for _, root := range pids {
+		start, err := procStart(root)
 		if err != nil {
-			return fmt.Errorf("watching pid %d: %w", pid, err)
+			return fmt.Errorf("process %d: %w", root, err)
 		}
-		fds = append(fds, fd)
-	}
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
-	for {
-		alive := 0
-		for _, fd := range fds {
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			n, _ := unix.Poll(pfd, 0)
-			if n == 0 {
-				alive++
+		srv := loader.Server{PID: uint32(root), Start: start}
+		err = walkTree(root, func(pid int) error {
+			if pid == self {
+				return nil
 			}
-		}
-		if alive == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(100 * time.Millisecond):
+			st, err := procStart(pid)
+			if err != nil {
+				return nil // it exited during the walk
+			}
+			return objs.TrackPID(uint32(pid), st, srv, true)
+		})
+		if err != nil {
+			return err
 		}
 	}
+	return nil
 }

@@ -135,6 +135,12 @@ func TestBurst(t *testing.T) {
 	}
 	if len(in) != 100 || len(out) != 100 {
 		t.Errorf("decoded %d of 100 requests and %d of 100 responses", len(in), len(out))
+		for _, l := range lines {
+			if l.str("kind") == "message" && l["request"] == nil && l.str("direction") == "out" {
+				t.Logf("unpaired: %.300v", l)
+			}
+		}
+		t.Logf("stats: %v", stats(t, lines))
 	}
 	st := stats(t, lines)
 	if st.num("drops") != 0 {

@@ -1,0 +1,132 @@
+package trace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mcpsec/sensor/pkg/contain"
+)
+
+// gracePeriod is how long a stopped command has between SIGTERM and the
+// kill of its whole cgroup.
+const gracePeriod = 5 * time.Second
+
+// runCommand starts the command inside the tracked cgroup, so it is traced
+// from its first instruction, with stdio passed straight through. When ctx
+// ends it sends SIGTERM, then kills the cgroup after a grace period (or at
+// once if o.Force fires), so no descendant survives.
+func runCommand(ctx context.Context, o Options, cg *contain.Cgroup, sink *Sink) (int, error) {
+	cmd := exec.Command(o.Command[0], o.Command[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
+	var relay *os.File
+	if o.RelayStderr {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return -1, fmt.Errorf("relaying the command's stderr: %w", err)
+		}
+		cmd.Stderr, relay = pw, pw
+		relayed := make(chan struct{})
+		go func() { sink.Relay(pr); pr.Close(); close(relayed) }()
+		defer func() { <-relayed }()
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		UseCgroupFD: true,
+		CgroupFD:    cg.FD(),
+		// the server dies with the sensor, as it would with its client
+		Pdeathsig: syscall.SIGKILL,
+	}
+	err := cmd.Start()
+	if relay != nil {
+		relay.Close() // the child holds its own copy
+	}
+	if err != nil {
+		code := 126
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			code = 127
+		}
+		return code, fmt.Errorf("starting %s: %w", o.Command[0], err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err = <-done:
+		case <-time.After(gracePeriod):
+		case <-o.Force:
+		}
+		if cmd.ProcessState == nil {
+			if kerr := cg.Kill(); kerr != nil {
+				o.Log.Warn("killing the command's cgroup", "error", kerr)
+			}
+			err = <-done
+		}
+	}
+	// whatever the command left running in its cgroup goes with it
+	if pids, _ := cg.Procs(); len(pids) > 0 {
+		o.Log.Info("killing processes the command left behind", "pids", pids)
+		_ = cg.Kill()
+	}
+	return exitCode(cmd, err)
+}
+
+func exitCode(cmd *exec.Cmd, err error) (int, error) {
+	if cmd.ProcessState == nil {
+		return -1, err
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), nil
+	}
+	return cmd.ProcessState.ExitCode(), err
+}
+
+// waitPIDs returns when every root process has exited or ctx is done.
+func waitPIDs(ctx context.Context, pids []int) error {
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for _, pid := range pids {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			return fmt.Errorf("watching pid %d: %w", pid, err)
+		}
+		fds = append(fds, fd)
+	}
+	for {
+		alive := 0
+		for _, fd := range fds {
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, err := unix.Poll(pfd, 0)
+			if err != nil && !errors.Is(err, unix.EINTR) {
+				return fmt.Errorf("watching the traced processes: %w", err)
+			}
+			if n == 0 || errors.Is(err, unix.EINTR) {
+				alive++
+			}
+		}
+		if alive == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
