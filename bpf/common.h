@@ -270,8 +270,16 @@ struct {
 	__type(value, struct effect);
 } effect_scratch SEC(".maps");
 
+/* The walk's state sits with its buffer in a per-CPU map value, not on the
+ * stack: map contents are not tracked exactly by the verifier, so the walk's
+ * bpf_loop callback converges in a few states. */
 struct pathbuf {
 	char b[PATHBUF + 256];
+	__u64 d;	/* struct dentry * being walked */
+	__u64 mnt_root;
+	__u64 mnt;	/* struct mount * */
+	__u32 pos;	/* the path occupies b[pos, PATHBUF) */
+	__u32 trunc;
 };
 
 struct {
@@ -467,6 +475,9 @@ static __always_inline void eff_begin(struct effect *e, __u8 kind, __u32 nr,
 /* Appends a NUL-terminated user string to slot `slot` (slots are filled in order). */
 static __always_inline void eff_user_str(struct effect *e, int slot, const void *uptr)
 {
+	/* keep the slot mask below: clang drops it where it knows the range,
+	 * the verifier may not */
+	barrier_var(slot);
 	__u32 off = eff_used(e);
 	long n;
 
@@ -488,6 +499,7 @@ static __always_inline void eff_user_str(struct effect *e, int slot, const void 
 /* Appends `len` raw user bytes to slot `slot`. */
 static __always_inline void eff_user_bytes(struct effect *e, int slot, const void *uptr, __u64 len)
 {
+	barrier_var(slot);
 	__u32 off = eff_used(e);
 
 	if (!uptr || !len || off > SLOT_OFF_MASK)
@@ -507,6 +519,7 @@ static __always_inline void eff_user_bytes(struct effect *e, int slot, const voi
 /* Appends `len` kernel bytes to slot `slot`. */
 static __always_inline void eff_kernel_bytes(struct effect *e, int slot, const void *kptr, __u64 len)
 {
+	barrier_var(slot);
 	__u32 off = eff_used(e);
 
 	if (!kptr || !len || off > SLOT_OFF_MASK)

@@ -11,31 +11,25 @@
 
 #include "common.h"
 
-struct walk_ctx {
-	struct dentry *d;
-	struct dentry *mnt_root;
-	struct mount *mnt;
-	struct pathbuf *buf;
-	__u32 pos;	/* path occupies buf[pos, PATHBUF) */
-	__u32 trunc;
-};
-
 static long walk_step(__u32 i, void *arg)
 {
-	struct walk_ctx *w = arg;
-	/* locals, so CO-RE relocates kernel types and not walk_ctx */
-	struct dentry *d = w->d;
-	struct mount *mnt = w->mnt;
+	__u32 zero = 0;
+	struct pathbuf *w = bpf_map_lookup_elem(&path_scratch, &zero);
+
+	if (!w)
+		return 1;
+	struct dentry *d = (struct dentry *)w->d;
+	struct mount *mnt = (struct mount *)w->mnt;
 	struct dentry *parent = BPF_CORE_READ(d, d_parent);
 
-	if (d == w->mnt_root || d == parent) {
+	if (w->d == w->mnt_root || d == parent) {
 		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
 		if (mp == mnt || !mp)
 			return 1; /* the root of the namespace */
 		/* cross to the mount this one sits on */
-		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = mp;
-		w->mnt_root = BPF_CORE_READ(mp, mnt.mnt_root);
+		w->d = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = (__u64)mp;
+		w->mnt_root = (__u64)BPF_CORE_READ(mp, mnt.mnt_root);
 		return 0;
 	}
 
@@ -49,9 +43,9 @@ static long walk_step(__u32 i, void *arg)
 	}
 	w->pos -= len + 1;
 	__u32 p = w->pos & (PATHBUF - 1);
-	w->buf->b[p] = '/';
-	bpf_probe_read_kernel(&w->buf->b[(p + 1) & (PATHBUF - 1)], len & 255, name.name);
-	w->d = parent;
+	w->b[p] = '/';
+	bpf_probe_read_kernel(&w->b[(p + 1) & (PATHBUF - 1)], len & 255, name.name);
+	w->d = (__u64)parent;
 	return 0;
 }
 
@@ -63,53 +57,63 @@ static __always_inline __u32 build_path(struct vfsmount *vfsmnt, struct dentry *
 					struct pathbuf **out, __u32 *start, int *trunc)
 {
 	__u32 zero = 0;
-	struct pathbuf *buf = bpf_map_lookup_elem(&path_scratch, &zero);
-	struct walk_ctx w = {};
+	struct pathbuf *w = bpf_map_lookup_elem(&path_scratch, &zero);
 
-	if (!buf || !vfsmnt || !d)
+	if (!w || !vfsmnt || !d)
 		return 0;
-	w.d = d;
-	w.mnt = (struct mount *)((char *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
-	w.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	w.buf = buf;
-	w.pos = PATHBUF;
-	long n = bpf_loop(PATH_DEPTH, walk_step, &w, 0);
+	w->d = (__u64)d;
+	w->mnt = (__u64)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	w->mnt_root = (__u64)BPF_CORE_READ(vfsmnt, mnt_root);
+	w->pos = PATHBUF;
+	w->trunc = 0;
+	long n = bpf_loop(PATH_DEPTH, walk_step, NULL, 0);
 	if (n >= PATH_DEPTH)
-		w.trunc = 1;
-	if (w.pos == PATHBUF) {
+		w->trunc = 1;
+	if (w->pos >= PATHBUF) {
 		/* the root itself */
-		w.pos = PATHBUF - 1;
-		buf->b[PATHBUF - 1] = '/';
+		w->pos = PATHBUF - 1;
+		w->b[PATHBUF - 1] = '/';
 	}
-	if (w.trunc) {
+	if (w->trunc) {
 		count(C_PATH_TRUNC, 1);
 		*trunc = 1;
 	}
-	*out = buf;
-	*start = w.pos;
-	return PATHBUF - w.pos;
+	*out = w;
+	*start = w->pos & (PATHBUF - 1);
+	return PATHBUF - *start;
 }
 
-/* Appends the path of a struct path to an effect slot. */
-static __always_inline void eff_path(struct effect *e, int slot, struct vfsmount *mnt, struct dentry *d)
+/*
+ * Appends the path of a (vfsmount, dentry) pair to an effect slot.
+ *
+ * A global function: the verifier checks it once, not once per call site
+ * and per path leading there (inlined, the walk made handle_fileop cost
+ * more than half a million verified instructions and the sensor take
+ * seconds to load). Kernel pointers travel as integers for that reason.
+ */
+__noinline int eff_path(struct effect *e, int slot, __u64 mnt, __u64 dentry)
 {
 	struct pathbuf *buf;
 	__u32 start = 0;
 	int trunc = 0;
-	__u32 len = build_path(mnt, d, &buf, &start, &trunc);
+	__u32 len;
 
+	if (!e || slot < 0 || slot >= NSLOTS)
+		return 0;
+	len = build_path((struct vfsmount *)mnt, (struct dentry *)dentry, &buf, &start, &trunc);
 	if (!len)
-		return;
+		return 0;
 	if (trunc)
 		e->f.h.flags |= (RF_TRUNC_S0 << slot);
 	eff_kernel_bytes(e, slot, &buf->b[start & (PATHBUF - 1)], len);
+	return 0;
 }
 
 static __always_inline void eff_file_path(struct effect *e, int slot, struct file *f)
 {
 	if (!f)
 		return;
-	eff_path(e, slot, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry));
+	eff_path(e, slot, (__u64)BPF_CORE_READ(f, f_path.mnt), (__u64)BPF_CORE_READ(f, f_path.dentry));
 }
 
 static __always_inline void eff_cwd(struct effect *e, int slot)
@@ -117,7 +121,7 @@ static __always_inline void eff_cwd(struct effect *e, int slot)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
 
-	eff_path(e, slot, BPF_CORE_READ(fs, pwd.mnt), BPF_CORE_READ(fs, pwd.dentry));
+	eff_path(e, slot, (__u64)BPF_CORE_READ(fs, pwd.mnt), (__u64)BPF_CORE_READ(fs, pwd.dentry));
 }
 
 #define AT_FDCWD -100

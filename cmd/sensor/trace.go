@@ -148,12 +148,6 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("sensor trace loads eBPF programs and needs root (try sudo)")
 	}
-	if missing := loader.Missing(loader.Probe()); len(missing) > 0 {
-		for _, m := range missing {
-			log.Error("this kernel lacks a required feature", "feature", m.Name, "detail", m.Detail)
-		}
-		return fmt.Errorf("this kernel lacks %d required features (see `sensor probe`)", len(missing))
-	}
 
 	// With a command, stdout belongs to the server; the trace shares stderr
 	// with it, whole lines each.
@@ -188,6 +182,14 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 		PIDs: f.pids, Command: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		RelayStderr: relay, Force: force, StatsEvery: f.statsEvery, OrderWindow: f.order, Log: log,
 	})
+	var le *loader.LoadError
+	if errors.As(err, &le) {
+		// say which kernel feature is missing, if one is
+		for _, m := range loader.Missing(loader.Probe()) {
+			log.Error("this kernel lacks a required feature", "feature", m.Name, "detail", m.Detail)
+		}
+		return fmt.Errorf("%w (see `sensor probe`)", err)
+	}
 	if len(args) == 0 || res.ExitCode < 0 {
 		return err
 	}

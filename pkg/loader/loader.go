@@ -116,12 +116,19 @@ func Load(cfg Config) (*Objects, error) {
 	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("loading eBPF programs: %+v", ve)
+			return nil, &LoadError{fmt.Errorf("loading eBPF programs: %+v", ve)}
 		}
-		return nil, fmt.Errorf("loading eBPF programs: %w", err)
+		return nil, &LoadError{fmt.Errorf("loading eBPF programs: %w", err)}
 	}
 	return o, nil
 }
+
+// LoadError is a failure of the kernel to load or attach the programs:
+// Probe says which kernel feature is missing.
+type LoadError struct{ Err error }
+
+func (e *LoadError) Error() string { return e.Err.Error() }
+func (e *LoadError) Unwrap() error { return e.Err }
 
 func boolU32(b bool) uint32 {
 	if b {
@@ -192,7 +199,7 @@ func (o *Objects) Attach() error {
 		// tp_btf: a BTF-typed raw tracepoint; needs no tracefs and no trampoline
 		l, err := link.AttachTracing(link.TracingOptions{Program: h.prog})
 		if err != nil {
-			return fmt.Errorf("attaching tracepoint %s: %w", h.name, err)
+			return &LoadError{fmt.Errorf("attaching tracepoint %s: %w", h.name, err)}
 		}
 		o.links = append(o.links, l)
 	}

@@ -36,6 +36,9 @@ func runCommand(ctx context.Context, o Options, cg *contain.Cgroup, sink *Sink) 
 		go func() { sink.Relay(pr); pr.Close(); close(relayed) }()
 		defer func() { <-relayed }()
 	}
+	if ctx.Err() != nil {
+		return -1, errors.New("stopped before the command was started")
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		UseCgroupFD: true,
 		CgroupFD:    cg.FD(),
