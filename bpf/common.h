@@ -538,10 +538,9 @@ static __always_inline void eff_kernel_bytes(struct effect *e, int slot, const v
  * it is only asked for big records, the ones that can fill a ring between
  * two wakeups.
  */
-static __always_inline __u64 wake_flags(void *ring, __u32 idx, __u64 size, __u64 threshold)
+static __always_inline __u64 wake_flags(void *ring, __u32 idx, __u64 size, __u64 threshold, __u64 now)
 {
 	__u64 *lw = bpf_map_lookup_elem(&last_wake, &idx);
-	__u64 now = bpf_ktime_get_boot_ns();
 
 	if (!lw)
 		return 0;
@@ -559,7 +558,7 @@ static __always_inline void eff_submit(struct effect *e)
 
 	if (size > sizeof(struct effect))
 		size = sizeof(struct effect);
-	if (bpf_ringbuf_output(&effects, e, size, wake_flags(&effects, 0, size, effect_wake_bytes)))
+	if (bpf_ringbuf_output(&effects, e, size, wake_flags(&effects, 0, size, effect_wake_bytes, e->f.h.ts)))
 		count(C_EFFECT_RB_FULL, 1);
 }
 

@@ -133,7 +133,7 @@ static __always_inline int emit_chunk(struct cap_ctx *c, struct chunk_hdr *tmpl,
 		if (n > DATA)                                                          \
 			n = DATA;                                                      \
 		emit_chunk(c, t, r, n);                                                \
-		bpf_ringbuf_submit(r, wake_flags(&payloads, 1, SIZE, payload_wake_bytes)); \
+		bpf_ringbuf_submit(r, wake_flags(&payloads, 1, SIZE, payload_wake_bytes, r->h.ts)); \
 	} while (0)
 
 static long cap_step(__u32 i, void *arg)
@@ -191,23 +191,17 @@ static __always_inline void emit_gap(struct chunk_hdr *tmpl, __u64 off, __u64 n,
 	r->len = 0;
 	r->skipped = n;
 	r->cflags |= why | CF_FIRST | CF_LAST;
-	bpf_ringbuf_submit(r, wake_flags(&payloads, 1, CHUNK_S, payload_wake_bytes));
+	bpf_ringbuf_submit(r, wake_flags(&payloads, 1, CHUNK_S, payload_wake_bytes, r->h.ts));
 }
 
-/* Fills the chunk template for fd; returns 0 if fd is not a pipe or socket. */
-static __always_inline struct chunk_hdr *chunk_begin(struct sysargs *s, struct proc_info *p,
-						     int fd, __u8 dir)
+/* Fills the chunk template for a stream. */
+static __always_inline struct chunk_hdr *chunk_tmpl_fill(struct sysargs *s, struct proc_info *p, int fd,
+							 __u8 dir, __u64 ino, __u8 ft)
 {
 	__u32 zero = 0;
 	struct chunk_hdr *t = bpf_map_lookup_elem(&chunk_tmpl, &zero);
-	struct file *f = fd_file(fd);
-	__u64 ino = 0;
-	__u8 ft;
 
-	if (!t || !f)
-		return NULL;
-	ft = file_ftype(f, &ino);
-	if (ft == FT_OTHER)
+	if (!t)
 		return NULL;
 	fill_hdr(&t->h, REC_CHUNK, 0, s->nr, p, s->ret);
 	t->ino = ino;
@@ -220,65 +214,120 @@ static __always_inline struct chunk_hdr *chunk_begin(struct sysargs *s, struct p
 	return t;
 }
 
+/* The pipe or socket behind fd: its type, or FT_OTHER. */
+static __always_inline __u8 stream_of(int fd, __u64 *ino)
+{
+	struct file *f = fd_file(fd);
+
+	return f ? file_ftype(f, ino) : FT_OTHER;
+}
+
+/* Fills the chunk template for fd; NULL if fd is not a pipe or socket. */
+static __always_inline struct chunk_hdr *chunk_begin(struct sysargs *s, struct proc_info *p,
+						     int fd, __u8 dir)
+{
+	__u64 ino = 0;
+	__u8 ft = stream_of(fd, &ino);
+
+	if (ft == FT_OTHER)
+		return NULL;
+	return chunk_tmpl_fill(s, p, fd, dir, ino, ft);
+}
+
+/* Fills a reserved record for a syscall whose bytes fit it whole. */
+static __always_inline void one_chunk(struct chunk_hdr *r, struct sysargs *s, struct proc_info *p,
+				      int fd, __u8 dir, __u64 ino, __u8 ft, __u64 off)
+{
+	fill_hdr(&r->h, REC_CHUNK, 0, s->nr, p, s->ret);
+	r->ino = ino;
+	r->off = off;
+	r->fd = fd;
+	r->dir = dir;
+	r->ftype = ft;
+	r->len = s->ret;
+	r->skipped = 0;
+	r->cflags = CF_FIRST | CF_LAST | ((p->flags & P_ATTACHED) ? CF_ATTACHED : 0);
+}
+
+#define ONE_CHUNK(SIZE, DATA)                                                          \
+	do {                                                                           \
+		struct chunk_hdr *r = bpf_ringbuf_reserve(&payloads, SIZE, 0);         \
+		if (!r) {                                                              \
+			count(C_CHUNK_RB_FULL, 1);                                     \
+			count(C_CHUNK_RB_FULL_BYTES, n);                               \
+			return 0;                                                      \
+		}                                                                      \
+		one_chunk(r, &s, p, fd, dir, ino, ft, off);                            \
+		if (n > DATA)                                                          \
+			n = DATA;                                                      \
+		if (bpf_probe_read_user((void *)(r + 1), n, cur)) {                    \
+			r->len = 0;                                                    \
+			r->skipped = n;                                                \
+			r->cflags |= CF_FAULT;                                         \
+			count(C_FAULT, 1);                                             \
+			count(C_FAULT_BYTES, n);                                       \
+		}                                                                      \
+		bpf_ringbuf_submit(r, wake_flags(&payloads, 1, SIZE, payload_wake_bytes, r->h.ts)); \
+	} while (0)
+
 SEC("tp_btf/sys_exit")
 int handle_io(__u64 *ctx)
 {
 	struct sysargs s;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_info *p = current_proc(tgid);
-	__u32 zero = 0;
-	struct cap_ctx *cp = bpf_map_lookup_elem(&cap_state, &zero);
 	struct user_msghdr mh = {};
+	const struct iovec *iov = NULL;
+	const char *cur = NULL;
+	__u64 iovcnt = 0;
 	__u8 dir = 0;
 	__u64 limit = 0; /* buffer size, for flat buffers */
 	__u64 trunc = 0; /* MSG_TRUNC: the result counts bytes not copied */
 
-	if (!p || !(p->flags & P_TRACKED) || !cp)
+	if (!p || !(p->flags & P_TRACKED))
 		return 0;
 	read_args(ctx, &s);
-	__builtin_memset(cp, 0, sizeof(*cp));
-#define c (*cp)
 
 	switch (s.nr) {
 	case NR_read:
 	case NR_pread64:
-		c.cur = (const char *)s.a[1], limit = s.a[2];
+		cur = (const char *)s.a[1], limit = s.a[2];
 		break;
 	case NR_write:
 	case NR_pwrite64:
-		dir = 1, c.cur = (const char *)s.a[1], limit = s.a[2];
+		dir = 1, cur = (const char *)s.a[1], limit = s.a[2];
 		break;
 	case NR_readv:
 	case NR_preadv:
 	case NR_preadv2:
-		c.iov = (const struct iovec *)s.a[1], c.iovcnt = s.a[2];
+		iov = (const struct iovec *)s.a[1], iovcnt = s.a[2];
 		break;
 	case NR_writev:
 	case NR_pwritev:
 	case NR_pwritev2:
-		dir = 1, c.iov = (const struct iovec *)s.a[1], c.iovcnt = s.a[2];
+		dir = 1, iov = (const struct iovec *)s.a[1], iovcnt = s.a[2];
 		break;
 	case NR_recvfrom:
 		if (s.a[3] & MSG_PEEK)
 			return 0;
 		trunc = s.a[3] & MSG_TRUNC;
-		c.cur = (const char *)s.a[1], limit = s.a[2];
+		cur = (const char *)s.a[1], limit = s.a[2];
 		break;
 	case NR_sendto:
 		emit_sendto(&s, p, (const void *)s.a[4], s.a[5]);
-		dir = 1, c.cur = (const char *)s.a[1], limit = s.a[2];
+		dir = 1, cur = (const char *)s.a[1], limit = s.a[2];
 		break;
 	case NR_recvmsg:
 		if (s.a[2] & MSG_PEEK)
 			return 0;
 		trunc = s.a[2] & MSG_TRUNC;
 		bpf_probe_read_user(&mh, sizeof(mh), (const void *)s.a[1]);
-		c.iov = mh.msg_iov, c.iovcnt = mh.msg_iovlen;
+		iov = mh.msg_iov, iovcnt = mh.msg_iovlen;
 		break;
 	case NR_sendmsg:
 		bpf_probe_read_user(&mh, sizeof(mh), (const void *)s.a[1]);
 		emit_sendto(&s, p, mh.msg_name, mh.msg_namelen);
-		dir = 1, c.iov = mh.msg_iov, c.iovcnt = mh.msg_iovlen;
+		dir = 1, iov = mh.msg_iov, iovcnt = mh.msg_iovlen;
 		break;
 	default:
 		return 0;
@@ -286,20 +335,48 @@ int handle_io(__u64 *ctx)
 	if (s.ret <= 0)
 		return 0;
 
-	struct chunk_hdr *t = chunk_begin(&s, p, s.a[0], dir);
+	int fd = s.a[0];
+	__u64 ino = 0;
+	__u8 ft = stream_of(fd, &ino);
+	if (ft == FT_OTHER)
+		return 0;
+	__u64 off = stream_reserve(ino, dir, s.ret);
+	__u64 n = s.ret;
+
+	/* The common case, one buffer whose bytes fit one record: straight
+	 * into the ring, no template, no loop. */
+	if (cur && !trunc && n <= DATA_M && n <= limit && n <= capture_cap) {
+		if (n <= DATA_S)
+			ONE_CHUNK(CHUNK_S, DATA_S);
+		else
+			ONE_CHUNK(CHUNK_M, DATA_M);
+		return 0;
+	}
+
+	struct chunk_hdr *t = chunk_tmpl_fill(&s, p, fd, dir, ino, ft);
 	if (!t)
 		return 0;
-	c.off = stream_reserve(t->ino, dir, s.ret);
 	if (trunc) {
 		/* a TCP recv with MSG_TRUNC discards without copying: nothing to
 		 * capture, but the stream moved on */
-		count(C_BYPASS_BYTES, s.ret);
-		emit_gap(t, c.off, s.ret, CF_BYPASS);
+		count(C_BYPASS_BYTES, n);
+		emit_gap(t, off, n, CF_BYPASS);
 		return 0;
 	}
-	c.left = s.ret;
+
+	__u32 zero = 0;
+	struct cap_ctx *cp = bpf_map_lookup_elem(&cap_state, &zero);
+	if (!cp)
+		return 0;
+	__builtin_memset(cp, 0, sizeof(*cp));
+#define c (*cp)
+	c.iov = iov;
+	c.iovcnt = iovcnt;
+	c.cur = cur;
+	c.off = off;
+	c.left = n;
 	if (!c.iov)
-		c.cur_left = limit < (__u64)s.ret ? limit : (__u64)s.ret;
+		c.cur_left = limit < n ? limit : n;
 	if (c.left > capture_cap) {
 		c.skip = c.left - capture_cap;
 		c.left = capture_cap;
@@ -316,8 +393,8 @@ int handle_io(__u64 *ctx)
 		loops = LOOP_MAX;
 	bpf_loop(loops, cap_step, NULL, 0);
 	if (!c.done && !c.full && c.left) {
-		/* buffers shorter than the return value (MSG_TRUNC), or an
-		 * unreadable iovec array: mark the rest of the syscall */
+		/* buffers shorter than the return value (MSG_TRUNC on a
+		 * datagram), or an unreadable iovec array: mark the rest */
 		if (c.ioverr) {
 			count(C_FAULT, 1);
 			count(C_FAULT_BYTES, c.left);

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,6 +36,7 @@ type traceFlags struct {
 	wakeup      time.Duration
 	order       time.Duration
 	logLevel    string
+	cpuProfile  string
 }
 
 func newTraceCmd() *cobra.Command {
@@ -91,6 +93,8 @@ Needs root (it loads eBPF programs).`,
 	fl.DurationVar(&f.order, "order-window", 20*time.Millisecond, "hold events this long to print them in time order (0: as decoded)")
 	fl.DurationVar(&f.statsEvery, "stats-interval", 0, "also print counters every interval (e.g. 10s); 0: only at the end")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the sensor to this file (for `go tool pprof`)")
+	_ = fl.MarkHidden("cpu-profile")
 	return cmd
 }
 
@@ -176,6 +180,16 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 	dc := decode.DefaultOptions()
 	dc.MaxMessage = int(f.maxMessage)
 
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, force := stopOnSignals(log)
 	res, err := trace.Run(ctx, trace.Options{
 		Loader: lc, Decode: dc, Format: f.output, Color: color, Out: out,

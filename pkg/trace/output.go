@@ -120,8 +120,20 @@ func (j *jsonWriter) write(v any) error {
 	return j.add(b)
 }
 
-func (j *jsonWriter) Event(e decode.Event) error { return j.write(e) }
-func (j *jsonWriter) Stats(s *Stats) error       { return j.write(s) }
+// Event writes one line. Messages, the hottest output, encode themselves
+// without reflection.
+func (j *jsonWriter) Event(e decode.Event) error {
+	if m, ok := e.(*decode.Message); ok {
+		j.buf = m.AppendJSON(j.buf)
+		j.buf = append(j.buf, '\n')
+		if len(j.buf) >= 64<<10 {
+			return j.Flush()
+		}
+		return nil
+	}
+	return j.write(e)
+}
+func (j *jsonWriter) Stats(s *Stats) error { return j.write(s) }
 
 type textWriter struct {
 	lines
