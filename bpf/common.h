@@ -446,6 +446,19 @@ static __always_inline void read_args(__u64 *ctx, struct sysargs *s)
 	s->a[5] = regs->r9;
 }
 
+/* The tracked process making the syscall this handler was tail-called for,
+ * with the syscall's arguments; NULL if it is not a server member. */
+static __always_inline struct proc_info *tracked_syscall(__u64 *ctx, struct sysargs *s)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_info *p = current_proc(tgid);
+
+	if (!p || !(p->flags & P_TRACKED))
+		return NULL;
+	read_args(ctx, s);
+	return p;
+}
+
 /* ---- effect assembly: strings appended into data[] slots ---- */
 #define SLOT_OFF_MASK (16384 - 1)
 #define STR_MASK (MAX_STR - 1)

@@ -60,16 +60,11 @@ SEC("tp_btf/sys_exit")
 int handle_escape(__u64 *ctx)
 {
 	struct sysargs s;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_info *p = current_proc(tgid);
+	struct proc_info *p = tracked_syscall(ctx, &s);
 	struct effect *e;
 
-	if (!p || !(p->flags & P_TRACKED))
+	if (!p || !(e = scratch_effect()))
 		return 0;
-	e = scratch_effect();
-	if (!e)
-		return 0;
-	read_args(ctx, &s);
 	eff_begin(e, 0, s.nr, p, s.ret);
 	/* raw arguments for the kinds that need nothing more */
 	e->f.a[0] = s.a[0];

@@ -44,19 +44,14 @@ SEC("tp_btf/sys_exit")
 int handle_open(__u64 *ctx)
 {
 	struct sysargs s;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_info *p = current_proc(tgid);
+	struct proc_info *p = tracked_syscall(ctx, &s);
 	struct effect *e;
 	const char *name = NULL;
 	int dirfd = AT_FDCWD; /* fds are ints: the kernel ignores the upper half */
 	__u64 flags = 0, mode = 0, resolve = 0;
 
-	if (!p || !(p->flags & P_TRACKED))
+	if (!p || !(e = scratch_effect()))
 		return 0;
-	e = scratch_effect();
-	if (!e)
-		return 0;
-	read_args(ctx, &s);
 	switch (s.nr) {
 	case NR_open:
 		name = (const char *)s.a[0];
@@ -125,19 +120,14 @@ SEC("tp_btf/sys_exit")
 int handle_fileop(__u64 *ctx)
 {
 	struct sysargs s;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_info *p = current_proc(tgid);
+	struct proc_info *p = tracked_syscall(ctx, &s);
 	struct effect *e;
 	const char *p1 = 0, *p2 = 0;
 	int d1 = AT_FDCWD, d2 = AT_FDCWD, fd = -1;
 	__u8 kind;
 
-	if (!p || !(p->flags & P_TRACKED))
+	if (!p || !(e = scratch_effect()))
 		return 0;
-	e = scratch_effect();
-	if (!e)
-		return 0;
-	read_args(ctx, &s);
 	eff_begin(e, 0, s.nr, p, s.ret);
 
 	switch (s.nr) {

@@ -274,8 +274,7 @@ SEC("tp_btf/sys_exit")
 int handle_io(__u64 *ctx)
 {
 	struct sysargs s;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_info *p = current_proc(tgid);
+	struct proc_info *p = tracked_syscall(ctx, &s);
 	struct user_msghdr mh = {};
 	const struct iovec *iov = NULL;
 	const char *cur = NULL;
@@ -284,9 +283,8 @@ int handle_io(__u64 *ctx)
 	__u64 limit = 0; /* buffer size, for flat buffers */
 	__u64 trunc = 0; /* MSG_TRUNC: the result counts bytes not copied */
 
-	if (!p || !(p->flags & P_TRACKED))
+	if (!p)
 		return 0;
-	read_args(ctx, &s);
 
 	switch (s.nr) {
 	case NR_read:
@@ -415,13 +413,11 @@ SEC("tp_btf/sys_exit")
 int handle_bypass(__u64 *ctx)
 {
 	struct sysargs s;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_info *p = current_proc(tgid);
+	struct proc_info *p = tracked_syscall(ctx, &s);
 	int in = -1, out = -1;
 
-	if (!p || !(p->flags & P_TRACKED))
+	if (!p)
 		return 0;
-	read_args(ctx, &s);
 	if (s.ret <= 0)
 		return 0;
 	switch (s.nr) {

@@ -109,17 +109,12 @@ SEC("tp_btf/sys_exit")
 int handle_net(__u64 *ctx)
 {
 	struct sysargs s;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_info *p = current_proc(tgid);
+	struct proc_info *p = tracked_syscall(ctx, &s);
 	struct effect *e;
 	struct sock *sk;
 
-	if (!p || !(p->flags & P_TRACKED))
+	if (!p || !(e = scratch_effect()))
 		return 0;
-	e = scratch_effect();
-	if (!e)
-		return 0;
-	read_args(ctx, &s);
 
 	switch (s.nr) {
 	case NR_connect:

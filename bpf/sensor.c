@@ -23,6 +23,7 @@ SEC("tp_btf/sys_exit")
 int sys_exit(__u64 *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	/* the one lookup an untracked process pays */
 	struct proc_info *p = current_proc(tgid);
 	struct pt_regs *regs;
 	long nr;
@@ -53,12 +54,10 @@ SEC("tp_btf/sys_exit")
 int handle_exec(__u64 *ctx)
 {
 	struct sysargs s;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_info *p = current_proc(tgid);
+	struct proc_info *p = tracked_syscall(ctx, &s);
 
-	if (!p || !(p->flags & P_TRACKED))
+	if (!p)
 		return 0;
-	read_args(ctx, &s);
 	if (s.ret >= 0)
 		return 0;
 	return exec_failed(&s, p);

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 )
@@ -25,21 +24,16 @@ func AttachEmpty() (*Empty, error) {
 	if err := loadEmptyObjects(&e.objs, nil); err != nil {
 		return nil, fmt.Errorf("loading the empty programs: %w", err)
 	}
-	for _, h := range []struct {
-		tp   string
-		prog *ebpf.Program
-	}{
+	links, err := attachAll([]hook{
 		{"sched_process_fork", e.objs.EmptyFork},
 		{"sched_process_exec", e.objs.EmptyExec},
 		{"sched_process_exit", e.objs.EmptyExit},
 		{"sys_exit", e.objs.EmptySysExit},
-	} {
-		l, err := link.AttachTracing(link.TracingOptions{Program: h.prog})
-		if err != nil {
-			e.Close()
-			return nil, fmt.Errorf("attaching empty %s: %w", h.tp, err)
-		}
-		e.links = append(e.links, l)
+	})
+	e.links = links
+	if err != nil {
+		e.Close()
+		return nil, err
 	}
 	return e, nil
 }

@@ -185,25 +185,34 @@ func (o *Objects) Attach() error {
 			}
 		}
 	}
-	hooks := []struct {
-		name string
-		prog *ebpf.Program
-	}{
-		// Lifecycle first, so no child forked during attach escapes tracking.
+	// Lifecycle first, so no child forked during attach escapes tracking.
+	links, err := attachAll([]hook{
 		{"sched_process_fork", o.objs.SchedFork},
 		{"sched_process_exec", o.objs.SchedExec},
 		{"sched_process_exit", o.objs.SchedExit},
 		{"sys_exit", o.objs.SysExit},
-	}
+	})
+	o.links = links
+	return err
+}
+
+type hook struct {
+	name string
+	prog *ebpf.Program
+}
+
+// attachAll attaches tp_btf programs (BTF-typed raw tracepoints: no tracefs,
+// no trampoline), returning the links made before any failure.
+func attachAll(hooks []hook) ([]link.Link, error) {
+	var links []link.Link
 	for _, h := range hooks {
-		// tp_btf: a BTF-typed raw tracepoint; needs no tracefs and no trampoline
 		l, err := link.AttachTracing(link.TracingOptions{Program: h.prog})
 		if err != nil {
-			return &LoadError{fmt.Errorf("attaching tracepoint %s: %w", h.name, err)}
+			return links, &LoadError{fmt.Errorf("attaching tracepoint %s: %w", h.name, err)}
 		}
-		o.links = append(o.links, l)
+		links = append(links, l)
 	}
-	return nil
+	return links, nil
 }
 
 // Detach removes the hooks, so no record is produced after it returns; the

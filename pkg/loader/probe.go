@@ -91,56 +91,43 @@ func kprobes() error {
 	return nil
 }
 
-// fentry tries to attach an empty fentry program: the program type exists
-// on every modern kernel, but attaching needs the BPF trampoline.
-func fentry() error {
+// tryAttach loads an empty program of the given kind, attaches it and
+// detaches it at once: whether a hook really works here, not only whether
+// its program type exists. why explains a failed attach.
+func tryAttach(typ ebpf.ProgramType, at ebpf.AttachType, to, why string) error {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFEntry, AttachTo: "do_exit",
-		License: "GPL", Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+		Type: typ, AttachType: at, AttachTo: to, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
 	})
 	if err != nil {
 		return refused(err)
 	}
 	defer prog.Close()
-	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	var l link.Link
+	if typ == ebpf.LSM {
+		l, err = link.AttachLSM(link.LSMOptions{Program: prog})
+	} else {
+		l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+	}
 	if err != nil {
-		return fmt.Errorf("cannot attach (no BPF trampoline): %w", err)
+		return fmt.Errorf("cannot attach (%s): %w", why, err)
 	}
 	return l.Close()
 }
 
-// tpBTF loads and attaches an empty tp_btf program on sys_exit: the hook
-// the sensor uses, which needs no trampoline (unlike fentry).
+// fentry: the program type exists on every modern kernel, but attaching
+// needs the BPF trampoline.
+func fentry() error {
+	return tryAttach(ebpf.Tracing, ebpf.AttachTraceFEntry, "do_exit", "no BPF trampoline")
+}
+
+// tpBTF: the hook the sensor uses, which needs no trampoline.
 func tpBTF() error {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: "sys_exit",
-		License: "GPL", Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	})
-	if err != nil {
-		return refused(err)
-	}
-	defer prog.Close()
-	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
-	if err != nil {
-		return fmt.Errorf("cannot attach: %w", err)
-	}
-	return l.Close()
+	return tryAttach(ebpf.Tracing, ebpf.AttachTraceRawTp, "sys_exit", "BTF tracepoints unsupported")
 }
 
 func lsm() error {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.LSM, AttachType: ebpf.AttachLSMMac, AttachTo: "file_open",
-		License: "GPL", Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	})
-	if err != nil {
-		return refused(err)
-	}
-	defer prog.Close()
-	l, err := link.AttachLSM(link.LSMOptions{Program: prog})
-	if err != nil {
-		return fmt.Errorf("cannot attach (bpf not in the active LSM list, or no trampoline): %w", err)
-	}
-	return l.Close()
+	return tryAttach(ebpf.LSM, ebpf.AttachLSMMac, "file_open", "bpf not in the active LSM list, or no trampoline")
 }
 
 func cgroup2() error {
