@@ -13,8 +13,17 @@ BENCHCOUNT ?= 6
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
+# bpf2go hands clang the source's absolute path, and clang's BTF string order
+# follows it: generating in one fixed directory keeps the objects the same
+# bytes wherever the checkout is, so CI can compare them.
+GENDIR := /tmp/mcpsec-sensor-generate
+
 generate: ## regenerate the eBPF objects and Go bindings (needs clang-19)
-	cd pkg/loader && $(GO) generate ./...
+	rm -rf $(GENDIR) && mkdir -p $(GENDIR)
+	cp -r go.mod go.sum bpf pkg $(GENDIR)/
+	cd $(GENDIR)/pkg/loader && $(GO) generate ./...
+	cp $(GENDIR)/pkg/loader/*_bpfel.go $(GENDIR)/pkg/loader/*_bpfel.o pkg/loader/
+	rm -rf $(GENDIR)
 
 check-generate: generate ## fail if the committed eBPF objects differ from a fresh build
 	git diff --exit-code -- pkg/loader/ || { echo "bpf2go output is stale: run make generate and commit"; exit 1; }
