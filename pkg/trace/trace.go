@@ -195,7 +195,7 @@ func (s *session) announce(cg *contain.Cgroup) {
 	case len(s.o.PIDs) > 0:
 		s.o.Log.Info("tracing", "pids", s.o.PIDs)
 	default:
-		s.o.Log.Info("tracing: discovering MCP servers (new processes with a pipe or socket for stdin that read JSON-RPC)")
+		s.o.Log.Info("tracing: discovering MCP servers (new processes with a pipe or socket for stdin that read an MCP handshake there)")
 	}
 }
 
