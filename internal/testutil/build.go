@@ -49,7 +49,15 @@ func Binary(tb testing.TB, pkg string) string {
 	return out
 }
 
-// CleanupBinaries removes what Binary built; call it from TestMain.
+// Main runs a package's tests, then removes what Binary built: the TestMain
+// of packages that build binaries.
+func Main(m *testing.M) {
+	code := m.Run()
+	CleanupBinaries()
+	os.Exit(code)
+}
+
+// CleanupBinaries removes what Binary built.
 func CleanupBinaries() {
 	buildMu.Lock()
 	defer buildMu.Unlock()

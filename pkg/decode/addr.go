@@ -60,11 +60,3 @@ func trimNul(b []byte) []byte {
 	}
 	return b
 }
-
-// SockaddrFamily returns the family of raw sockaddr bytes, 0 if too short.
-func SockaddrFamily(b []byte) uint16 {
-	if len(b) < 2 {
-		return 0
-	}
-	return binary.LittleEndian.Uint16(b[:2])
-}

@@ -261,7 +261,7 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 		} else {
 			d.stats.MessagesIn++
 		}
-		m.Session = d.sess.stdioSession(m.Server, m.PID, k)
+		m.Session = d.sess.stdioSession(m.ServerPID, m.PID, k)
 		d.sess.pair(m)
 		emit(m)
 	}

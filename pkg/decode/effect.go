@@ -22,6 +22,8 @@ type Proc struct {
 	Server string `json:"server"`
 	// Start is the process's start time (boot ns): (PID, Start) is unique.
 	Start uint64 `json:"-"`
+	// ServerPID is the server's root process, Server's first part.
+	ServerPID uint32 `json:"-"`
 }
 
 // ServerID formats a server's identity: root pid and root start time (boot
@@ -36,7 +38,7 @@ func ServerID(pid uint32, start uint64) string {
 func procOf(h *loader.Header) Proc {
 	return Proc{
 		PID: h.Tgid, TID: h.Tid, PPID: h.Ppid, Comm: h.CommString(),
-		Server: ServerID(h.Server, h.ServerStart), Start: h.Start,
+		Server: ServerID(h.Server, h.ServerStart), Start: h.Start, ServerPID: h.Server,
 	}
 }
 

@@ -3,7 +3,6 @@ package decode
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -43,8 +42,7 @@ type Sessions struct {
 	pending    map[pendingKey]pendingReq
 	order      []queued          // requests by age; entries whose seq no longer matches are stale
 	input      map[uint32]uint64 // pid -> inode of the stdin it reads requests from
-	latest     map[string]string // server -> its most recent stdio session
-	roots      map[uint32]string // server root pid -> server, to forget latest on exit
+	latest     map[uint32]string // server root pid -> its most recent stdio session
 	seq        uint64
 	Stats      SessionStats
 }
@@ -53,7 +51,7 @@ type Sessions struct {
 func NewSessions(maxPending int) *Sessions {
 	return &Sessions{
 		MaxPending: maxPending, pending: map[pendingKey]pendingReq{},
-		input: map[uint32]uint64{}, latest: map[string]string{}, roots: map[uint32]string{},
+		input: map[uint32]uint64{}, latest: map[uint32]string{},
 	}
 }
 
@@ -62,24 +60,18 @@ func (s *Sessions) sawInput(pid uint32, ino uint64) { s.input[pid] = ino }
 
 func (s *Sessions) processExited(pid uint32) {
 	delete(s.input, pid)
-	if server, ok := s.roots[pid]; ok {
-		delete(s.latest, server)
-		delete(s.roots, pid)
-	}
+	delete(s.latest, pid) // if pid was a server's root
 }
 
 // stdioSession names the stdio session of a message: the conversation on
 // the stream the server reads requests from. What a process writes belongs
 // to the session of its own stdin; failing that (it has not read yet), to
 // its server's latest session.
-func (s *Sessions) stdioSession(server string, pid uint32, k StreamKey) string {
+func (s *Sessions) stdioSession(server, pid uint32, k StreamKey) string {
 	if k.Dir == 0 {
 		id := "stdio:" + strconv.FormatUint(k.Ino, 10)
-		if server != "" {
+		if server != 0 {
 			s.latest[server] = id
-			if root, err := strconv.ParseUint(strings.SplitN(server, "-", 2)[0], 10, 32); err == nil {
-				s.roots[uint32(root)] = server
-			}
 		}
 		return id
 	}

@@ -55,11 +55,11 @@ func (o *Objects) Counters() (map[string]uint64, error) {
 	return out, nil
 }
 
-// LossCounters names the counters that mean data was lost or cut; the rest
-// (candidates, discovered...) are informational.
-var LossCounters = []string{
-	"effect_ring_full", "payload_ring_full", "payload_ring_full_bytes", "capture_cap_cut",
-	"capture_cap_cut_bytes", "payload_fault", "payload_fault_bytes", "bypass_bytes",
-	"process_map_full", "stream_map_full", "path_cut", "string_cut",
-	"compat_syscalls_skipped", "scratch_miss", "recursion_misses", "mmsg_uncaptured",
+// Losses sums counters by what they mean: records dropped before userspace
+// saw them (rings full, programs skipped), and data cut short (capture cap,
+// faults, path and string limits).
+func Losses(k map[string]uint64) (drops, cut uint64) {
+	drops = k["effect_ring_full"] + k["payload_ring_full"] + k["recursion_misses"] + k["scratch_miss"]
+	cut = k["capture_cap_cut"] + k["payload_fault"] + k["path_cut"] + k["string_cut"]
+	return drops, cut
 }

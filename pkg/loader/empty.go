@@ -40,10 +40,5 @@ func AttachEmpty() (*Empty, error) {
 
 // Close detaches and unloads.
 func (e *Empty) Close() error {
-	var errs []error
-	for i := len(e.links) - 1; i >= 0; i-- {
-		errs = append(errs, e.links[i].Close())
-	}
-	errs = append(errs, e.objs.Close())
-	return errors.Join(errs...)
+	return errors.Join(closeLinks(e.links), e.objs.Close())
 }

@@ -218,11 +218,17 @@ func attachAll(hooks []hook) ([]link.Link, error) {
 // Detach removes the hooks, so no record is produced after it returns; the
 // maps and rings stay readable. Close calls it too.
 func (o *Objects) Detach() error {
-	var errs []error
-	for i := len(o.links) - 1; i >= 0; i-- {
-		errs = append(errs, o.links[i].Close())
-	}
+	err := closeLinks(o.links)
 	o.links = nil
+	return err
+}
+
+// closeLinks detaches links in reverse order of attachment.
+func closeLinks(links []link.Link) error {
+	var errs []error
+	for i := len(links) - 1; i >= 0; i-- {
+		errs = append(errs, links[i].Close())
+	}
 	return errors.Join(errs...)
 }
 

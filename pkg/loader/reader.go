@@ -19,7 +19,6 @@ type Reader struct {
 	wg       sync.WaitGroup
 	errMu    sync.Mutex
 	err      error
-	seen     [2]uint64
 }
 
 // NewReader opens both rings. Start it (Run) before Attach so nothing
@@ -78,7 +77,6 @@ func (r *Reader) Run(fn func(b []byte)) {
 					deadline = time.Now().Add(r.interval)
 				}
 				r.mu.Lock()
-				r.seen[i]++
 				fn(rec.RawSample)
 				r.mu.Unlock()
 			}
@@ -92,13 +90,6 @@ func (r *Reader) Do(fn func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fn()
-}
-
-// Records returns how many effect and payload records were read so far.
-func (r *Reader) Records() (effects, payloads uint64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.seen[0], r.seen[1]
 }
 
 // Drain waits until both rings have stayed empty for quiet, or until max.

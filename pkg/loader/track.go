@@ -57,21 +57,3 @@ func (o *Objects) UntrackCgroup(id uint64) error {
 	}
 	return nil
 }
-
-// Tracked reports the process map: pid to server, and whether each process
-// is a tracked server member (true) or a discovery candidate (false).
-func (o *Objects) Tracked() (map[uint32]Server, map[uint32]bool, error) {
-	servers := map[uint32]Server{}
-	member := map[uint32]bool{}
-	var pid uint32
-	var v sensorProcInfo
-	it := o.objs.Tracked.Iterate()
-	for it.Next(&pid, &v) {
-		servers[pid] = Server{PID: v.Server, Start: v.ServerStart}
-		member[pid] = v.Flags&uint32(sensorProcFlagsP_TRACKED) != 0
-	}
-	if err := it.Err(); err != nil {
-		return nil, nil, fmt.Errorf("reading the process map: %w", err)
-	}
-	return servers, member, nil
-}

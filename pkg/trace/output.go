@@ -79,7 +79,12 @@ type lines struct {
 }
 
 func (l *lines) add(line []byte) error {
-	l.buf = append(l.buf, line...)
+	return l.addWith(func(b []byte) []byte { return append(b, line...) })
+}
+
+// addWith lets appendLine write one line straight into the buffer.
+func (l *lines) addWith(appendLine func([]byte) []byte) error {
+	l.buf = appendLine(l.buf)
 	l.buf = append(l.buf, '\n')
 	if len(l.buf) >= 64<<10 {
 		return l.Flush()
@@ -124,12 +129,7 @@ func (j *jsonWriter) write(v any) error {
 // without reflection.
 func (j *jsonWriter) Event(e decode.Event) error {
 	if m, ok := e.(*decode.Message); ok {
-		j.buf = m.AppendJSON(j.buf)
-		j.buf = append(j.buf, '\n')
-		if len(j.buf) >= 64<<10 {
-			return j.Flush()
-		}
-		return nil
+		return j.addWith(m.AppendJSON)
 	}
 	return j.write(e)
 }

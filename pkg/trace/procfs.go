@@ -14,21 +14,28 @@ import (
 // userHZ is the unit of /proc/PID/stat's start time (USER_HZ, 100 on Linux).
 const userHZ = 100
 
-// procStart returns a process's start time since boot in ns, from
-// /proc/PID/stat (field 22, in clock ticks).
-func procStart(pid int) (uint64, error) {
+// statFields returns the fields of /proc/PID/stat from field 3 (state) on:
+// comm may hold spaces and parentheses, so they start after the last ')'.
+func statFields(pid int) ([]string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("reading /proc/%d/stat: %w", pid, err)
+		return nil, fmt.Errorf("reading /proc/%d/stat: %w", pid, err)
 	}
-	// comm may hold spaces and parentheses: fields start after the last ')'
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
+		return nil, fmt.Errorf("parsing /proc/%d/stat", pid)
 	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); starttime is field 22
+	return strings.Fields(s[i+1:]), nil
+}
+
+// procStart returns a process's start time since boot in ns, from
+// /proc/PID/stat (field 22, in clock ticks).
+func procStart(pid int) (uint64, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
 	if len(f) < 20 {
 		return 0, fmt.Errorf("parsing /proc/%d/stat: %d fields", pid, len(f))
 	}
@@ -127,19 +134,10 @@ func existingServers(self int) map[int]string {
 }
 
 func ppid(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	f, err := statFields(pid)
+	if err != nil || len(f) < 2 {
 		return 0
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	p, _ := strconv.Atoi(f[1])
+	p, _ := strconv.Atoi(f[1]) // field 4
 	return p
 }

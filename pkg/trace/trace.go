@@ -271,8 +271,9 @@ func (s *session) stats() Stats {
 	st.Effects = st.Decoder.Effects
 	st.Messages = st.Decoder.MessagesIn + st.Decoder.MessagesOut
 	st.Events = st.Effects + st.Messages
-	st.Drops = k["effect_ring_full"] + k["payload_ring_full"] + k["recursion_misses"] + k["scratch_miss"]
-	st.Cut = k["capture_cap_cut"] + k["payload_fault"] + k["path_cut"] + k["string_cut"] + st.Decoder.Truncated
+	drops, cut := loader.Losses(k)
+	st.Drops = drops
+	st.Cut = cut + st.Decoder.Truncated
 	return st
 }
 

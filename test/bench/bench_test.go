@@ -37,11 +37,7 @@ import (
 	"github.com/mcpsec/sensor/pkg/loader"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testutil.CleanupBinaries()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 type hooks struct {
 	name  string

@@ -21,11 +21,7 @@ import (
 	"github.com/mcpsec/sensor/internal/testutil"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testutil.CleanupBinaries()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // bin returns a binary of this module, built once.
 func bin(t testing.TB, name string) string {
