@@ -158,6 +158,7 @@ enum ftype {
 	FT_OTHER = 0,
 	FT_PIPE = 1,
 	FT_SOCK = 2,
+	FT_TLS = 3,	/* plaintext of a TLS session, from the SSL_* uprobes */
 };
 
 /* chunk_hdr.cflags */

@@ -50,18 +50,18 @@ type Stats struct {
 	// dropped rather than risk a spliced message.
 	Fragments uint64 `json:"gap_fragments"`
 	Truncated uint64 `json:"truncated_messages"`
-	// Bytes on channels other than stdio: network sockets (HTTP transports,
-	// not decoded yet) and pipes on other fds (stderr, a child's pipes).
-	SocketBytes uint64       `json:"socket_bytes_undecoded"`
-	PipeBytes   uint64       `json:"pipe_bytes_undecoded"`
-	Lines       LineStats    `json:"lines"`
-	Sessions    SessionStats `json:"sessions"`
+	// Bytes on pipes other than stdio (stderr, a child's pipes).
+	PipeBytes uint64       `json:"pipe_bytes_undecoded"`
+	Lines     LineStats    `json:"lines"`
+	HTTP      HTTPStats    `json:"http"`
+	Sessions  SessionStats `json:"sessions"`
 }
 
 // Decoder turns records into events. Not safe for concurrent use.
 type Decoder struct {
 	opts  Options
 	split *Splitter
+	http  *httpLayer
 	sess  *Sessions
 	stats Stats
 	eff   loader.Effect
@@ -89,7 +89,7 @@ func NewDecoder(o Options) *Decoder {
 	if o.MaxPending <= 0 {
 		o.MaxPending = 65536
 	}
-	return &Decoder{opts: o, split: NewSplitter(o.MaxMessage), sess: NewSessions(o.MaxPending)}
+	return &Decoder{opts: o, split: NewSplitter(o.MaxMessage), http: newHTTPLayer(o.MaxMessage), sess: NewSessions(o.MaxPending)}
 }
 
 // chunkMeta travels with a piece to the lines that start in it.
@@ -138,7 +138,7 @@ func (d *Decoder) Record(b []byte, emit func(Event)) error {
 
 // isStdio: a server reads requests on fd 0 and writes on fd 1, be they
 // pipes or the socketpair a Node client hands its child. Other pipes
-// (stderr, a child's pipes) and network sockets are not stdio.
+// (stderr, a child's pipes) are not decoded; other sockets carry HTTP.
 func isStdio(c *loader.Chunk) bool {
 	return (c.Dir == loader.DirIn && c.Fd == 0) || (c.Dir == loader.DirOut && c.Fd == 1)
 }
@@ -146,28 +146,39 @@ func isStdio(c *loader.Chunk) bool {
 func (d *Decoder) feedChunk(c *loader.Chunk, emit func(Event)) {
 	d.stats.Chunks++
 	d.stats.ChunkBytes += uint64(len(c.Data))
-	if !isStdio(c) {
-		if c.Ftype == loader.FileSock {
-			d.stats.SocketBytes += uint64(len(c.Data))
-		} else {
-			d.stats.PipeBytes += uint64(len(c.Data))
-		}
-		return
-	}
 	k := StreamKey{Ino: c.Ino, Dir: c.Dir}
-	if c.Dir == loader.DirIn {
-		d.sess.sawInput(c.H.Tgid, c.Ino)
-	}
 	p := Piece{
 		Off: c.Off, Data: c.Data, Skipped: uint64(c.Skipped), TS: c.H.Ts, PID: c.H.Tgid,
 		Attached: c.Cflags&loader.ChunkAttached != 0,
 		Meta:     &chunkMeta{ts: c.H.Ts, proc: procOf(&c.H), ftype: c.Ftype},
 	}
-	d.lines = d.split.Feed(k, p, d.lines[:0])
-	d.lines = d.split.Expire(c.H.Ts, ReorderWindow, d.lines)
+	switch {
+	case isStdio(c):
+		if c.Dir == loader.DirIn {
+			d.sess.sawInput(c.H.Tgid, c.Ino)
+		}
+		d.lines = d.split.Feed(k, p, d.lines[:0])
+		d.lines = d.split.Expire(c.H.Ts, ReorderWindow, d.lines)
+	case c.Ftype == loader.FileSock || c.Ftype == loader.FileTLS:
+		d.http.out = d.lines[:0]
+		d.http.feed(k, p)
+		d.http.expire(c.H.Ts, ReorderWindow)
+		d.lines = d.http.take()
+	default:
+		d.stats.PipeBytes += uint64(len(c.Data))
+		return
+	}
+	d.emitLines(emit)
+}
+
+func (d *Decoder) emitLines(emit func(Event)) {
 	for _, l := range d.lines {
 		d.emitLine(l, emit)
 	}
+	for _, s := range d.http.ended {
+		d.sess.end(s)
+	}
+	d.http.ended = d.http.ended[:0]
 }
 
 // forget drops what the decoder kept for processes that ended a while
@@ -179,6 +190,7 @@ func (d *Decoder) forget(now uint64) {
 			break
 		}
 		d.split.ProcessExited(x.pid)
+		d.http.processExited(x.pid)
 		d.sess.processExited(x.pid)
 		n++
 	}
@@ -195,18 +207,21 @@ const ReorderWindow = 50 * uint64(time.Millisecond)
 func (d *Decoder) Tick(now uint64, emit func(Event)) {
 	d.forget(now)
 	d.lines = d.split.Expire(now, ReorderWindow, d.lines[:0])
-	for _, l := range d.lines {
-		d.emitLine(l, emit)
-	}
+	d.http.out = d.lines
+	d.http.expire(now, ReorderWindow)
+	d.lines = d.http.take()
+	d.emitLines(emit)
 }
 
 // Flush gives up waiting for every out-of-order piece and emits what follows
 // the gaps; partial lines left are counted as discarded. Call it at the end.
 func (d *Decoder) Flush(emit func(Event)) {
 	d.lines = d.split.Flush(d.lines[:0])
-	for _, l := range d.lines {
-		d.emitLine(l, emit)
-	}
+	d.http.out = d.lines
+	d.http.flush()
+	d.http.closeAll() // a body delimited by its connection's end completes
+	d.lines = d.http.take()
+	d.emitLines(emit)
 	d.split.CloseAll()
 }
 
@@ -247,8 +262,11 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 			m.Time = d.opts.Clock.Wall(meta.ts)
 			m.Proc = meta.proc
 			kind := "pipe"
-			if meta.ftype == loader.FileSock {
+			switch meta.ftype {
+			case loader.FileSock:
 				kind = "socket"
+			case loader.FileTLS:
+				kind = "tls"
 			}
 			m.Stream = kind + ":" + strconv.FormatUint(k.Ino, 10)
 		} else {
@@ -261,7 +279,12 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 		} else {
 			d.stats.MessagesIn++
 		}
-		m.Session = d.sess.stdioSession(m.ServerPID, m.PID, k)
+		if l.HTTP != nil {
+			m.HTTP = l.HTTP
+			m.Session = l.session
+		} else {
+			m.Session = d.sess.stdioSession(m.ServerPID, m.PID, k)
+		}
 		d.sess.pair(m)
 		emit(m)
 	}
@@ -279,6 +302,7 @@ func (d *Decoder) dropLine(l Line) {
 func (d *Decoder) Stats() Stats {
 	s := d.stats
 	s.Lines = d.split.Stats
+	s.HTTP = d.http.Stats
 	s.Sessions = d.sess.Stats
 	return s
 }

@@ -38,6 +38,13 @@ func (m *Message) AppendJSON(b []byte) []byte {
 		b = strconv.AppendFloat(b, r.LatencyMS, 'f', -1, 64)
 		b = append(b, '}')
 	}
+	b = appendField(b, "protocol_version", m.ProtocolVersion, true)
+	if m.InputRequired {
+		b = append(b, `,"input_required":true`...)
+	}
+	if h := m.HTTP; h != nil {
+		b = appendHTTP(b, h)
+	}
 	if m.Batch != 0 {
 		b = append(b, `,"batch":`...)
 		b = strconv.AppendInt(b, int64(m.Batch), 10)
@@ -50,6 +57,28 @@ func (m *Message) AppendJSON(b []byte) []byte {
 	if m.AfterGap {
 		b = append(b, `,"after_gap":true`...)
 	}
+	return append(b, '}')
+}
+
+func appendHTTP(b []byte, h *HTTPInfo) []byte {
+	b = append(b, `,"http":{"transport":`...)
+	b = appendString(b, h.Transport)
+	b = appendField(b, "method", h.Method, true)
+	b = appendField(b, "target", h.Target, true)
+	if h.Status != 0 {
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(h.Status), 10)
+	}
+	b = appendField(b, "host", h.Host, true)
+	b = appendField(b, "origin", h.Origin, true)
+	b = appendField(b, "session_id", h.SessionID, true)
+	b = appendField(b, "protocol_version", h.ProtocolVersion, true)
+	b = appendField(b, "mcp_method", h.McpMethod, true)
+	b = appendField(b, "mcp_name", h.McpName, true)
+	b = appendField(b, "content_type", h.ContentType, true)
+	b = appendField(b, "event", h.Event, true)
+	b = appendField(b, "event_id", h.EventID, true)
+	b = appendField(b, "last_event_id", h.LastEventID, true)
 	return append(b, '}')
 }
 

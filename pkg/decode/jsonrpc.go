@@ -28,11 +28,19 @@ type Message struct {
 	Error     json.RawMessage `json:"error,omitempty"`
 	// Request is set on responses: the method (and tool) of the request they
 	// answer, and how long it took.
-	Request   *RequestRef `json:"request,omitempty"`
-	Batch     int         `json:"batch,omitempty"`     // position+1 within a JSON-RPC batch
-	Size      int         `json:"size"`                // bytes of the line
-	Truncated bool        `json:"truncated,omitempty"` // cut at the message cap: fields may be missing
-	AfterGap  bool        `json:"after_gap,omitempty"` // bytes were lost just before it
+	Request *RequestRef `json:"request,omitempty"`
+	// ProtocolVersion: the MCP version the message is spoken in: the
+	// request's own (_meta, 2026-07-28), else the session's negotiated
+	// one (from the initialize response), else the HTTP header's.
+	ProtocolVersion string `json:"protocol_version,omitempty"`
+	// InputRequired: a result that asks the client for input (2026-07-28).
+	InputRequired bool `json:"input_required,omitempty"`
+	// HTTP: the exchange that carried it, on the HTTP transports.
+	HTTP      *HTTPInfo `json:"http,omitempty"`
+	Batch     int       `json:"batch,omitempty"`     // position+1 within a JSON-RPC batch
+	Size      int       `json:"size"`                // bytes of the line
+	Truncated bool      `json:"truncated,omitempty"` // cut at the message cap: fields may be missing
+	AfterGap  bool      `json:"after_gap,omitempty"` // bytes were lost just before it
 }
 
 // RequestRef points a response back at its request.

@@ -1,6 +1,9 @@
 package decode
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -13,6 +16,26 @@ type SessionStats struct {
 	Unmatched uint64 `json:"unmatched_responses"` // responses with no request seen
 	Cancelled uint64 `json:"cancelled"`           // requests closed by notifications/cancelled
 	Evicted   uint64 `json:"evicted_requests"`    // requests forgotten to bound memory
+	// Sessions forgotten to bound memory (their negotiated version and
+	// tool list), and sessions ended by the client (HTTP DELETE).
+	EvictedSessions uint64 `json:"evicted_sessions"`
+	Ended           uint64 `json:"ended_sessions"`
+}
+
+// ToolDef is a tool as a server declared it in a tools/list result.
+type ToolDef struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	InputSchema json.RawMessage `json:"inputSchema,omitempty"`
+	// Hash is the SHA-256 of the definition's JSON as the server sent it:
+	// a changed definition (a rug pull) changes it.
+	Hash string `json:"hash"`
+}
+
+// sessionState is what is kept per session.
+type sessionState struct {
+	version string
+	tools   map[string]ToolDef
 }
 
 type pendingKey struct {
@@ -43,8 +66,12 @@ type Sessions struct {
 	order      []queued          // requests by age; entries whose seq no longer matches are stale
 	input      map[uint32]uint64 // pid -> inode of the stdin it reads requests from
 	latest     map[uint32]string // server root pid -> its most recent stdio session
-	seq        uint64
-	Stats      SessionStats
+	// MaxSessions bounds the per-session state; the oldest is forgotten.
+	MaxSessions int
+	state       map[string]*sessionState
+	stateOrder  []string
+	seq         uint64
+	Stats       SessionStats
 }
 
 // NewSessions returns an empty pairing table.
@@ -52,6 +79,7 @@ func NewSessions(maxPending int) *Sessions {
 	return &Sessions{
 		MaxPending: maxPending, pending: map[pendingKey]pendingReq{},
 		input: map[uint32]uint64{}, latest: map[uint32]string{},
+		MaxSessions: 4096, state: map[string]*sessionState{},
 	}
 }
 
@@ -91,8 +119,123 @@ func opposite(dir string) string {
 	return "in"
 }
 
+// session returns the state of a session, creating it if create.
+func (s *Sessions) session(name string, create bool) *sessionState {
+	st := s.state[name]
+	if st != nil || !create {
+		return st
+	}
+	for len(s.state) >= s.MaxSessions && len(s.stateOrder) > 0 {
+		old := s.stateOrder[0]
+		s.stateOrder = s.stateOrder[1:]
+		if _, ok := s.state[old]; ok {
+			delete(s.state, old)
+			s.Stats.EvictedSessions++
+		}
+	}
+	st = &sessionState{}
+	s.state[name] = st
+	s.stateOrder = append(s.stateOrder, name)
+	return st
+}
+
+// end forgets a session its client ended.
+func (s *Sessions) end(name string) {
+	if _, ok := s.state[name]; ok {
+		delete(s.state, name)
+	}
+	s.Stats.Ended++
+}
+
+// Version returns a session's negotiated protocol version.
+func (s *Sessions) Version(session string) string {
+	if st := s.state[session]; st != nil {
+		return st.version
+	}
+	return ""
+}
+
+// Tools returns the tools a session's server declared, by name.
+func (s *Sessions) Tools(session string) map[string]ToolDef {
+	if st := s.state[session]; st != nil {
+		return st.tools
+	}
+	return nil
+}
+
+const metaVersionKey = "io.modelcontextprotocol/protocolVersion"
+
+// version sets m.ProtocolVersion: the request's own _meta (2026-07-28),
+// the session's negotiated version, or the HTTP header.
+func (s *Sessions) version(m *Message) {
+	if len(m.Params) > 0 && bytes.Contains(m.Params, []byte(metaVersionKey)) {
+		var p struct {
+			Meta map[string]json.RawMessage `json:"_meta"`
+		}
+		if json.Unmarshal(m.Params, &p) == nil {
+			var v string
+			if json.Unmarshal(p.Meta[metaVersionKey], &v) == nil && v != "" {
+				m.ProtocolVersion = v
+				return
+			}
+		}
+	}
+	if v := s.Version(m.Session); v != "" {
+		m.ProtocolVersion = v
+	} else if m.HTTP != nil {
+		m.ProtocolVersion = m.HTTP.ProtocolVersion
+	}
+}
+
+// learn keeps what a response says about its session: the negotiated
+// version (initialize) and the declared tools (tools/list).
+func (s *Sessions) learn(m *Message, method string) {
+	if len(m.Result) == 0 {
+		return
+	}
+	if bytes.Contains(m.Result, []byte(`"inputRequests"`)) {
+		m.InputRequired = true
+	}
+	switch method {
+	case "initialize":
+		var r struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		}
+		if json.Unmarshal(m.Result, &r) != nil || r.ProtocolVersion == "" {
+			return
+		}
+		m.ProtocolVersion = r.ProtocolVersion
+		s.session(m.Session, true).version = r.ProtocolVersion
+		if m.HTTP != nil && m.HTTP.SessionID != "" {
+			// later exchanges carry the session id the response assigned
+			s.session("http:"+m.HTTP.SessionID, true).version = r.ProtocolVersion
+		}
+	case "tools/list":
+		var r struct {
+			Tools []json.RawMessage `json:"tools"`
+		}
+		if json.Unmarshal(m.Result, &r) != nil {
+			return
+		}
+		st := s.session(m.Session, true)
+		if st.tools == nil {
+			st.tools = map[string]ToolDef{}
+		}
+		for _, raw := range r.Tools {
+			var t ToolDef
+			if json.Unmarshal(raw, &t) != nil || t.Name == "" {
+				continue
+			}
+			sum := sha256.Sum256(raw)
+			t.Hash = hex.EncodeToString(sum[:])
+			st.tools[t.Name] = t
+		}
+	}
+}
+
 // pair records requests, closes cancelled ones and annotates responses.
 func (s *Sessions) pair(m *Message) {
+	s.version(m)
 	if m.Method == "notifications/cancelled" {
 		s.cancel(m)
 		return
@@ -123,6 +266,7 @@ func (s *Sessions) pair(m *Message) {
 			Method: req.method, Tool: req.tool,
 			LatencyMS: float64(m.Time.Sub(req.at).Microseconds()) / 1000,
 		}
+		s.learn(m, req.method)
 	}
 	s.compact()
 }
