@@ -100,6 +100,9 @@ enum counter {
 	C_SCRATCH_MISS,		/* per-CPU scratch unavailable (cannot happen; counted anyway) */
 	C_MMSG_UNCAPTURED,	/* recvmmsg/sendmmsg calls on pipes or sockets: payload not captured */
 	C_STALE_ENTRIES,	/* process-map entries dropped: their pid had been reused */
+	C_TLS_CIPHER_BYTES,	/* TLS record bytes on sockets: not captured (the uprobes give plaintext) */
+	C_TLS_CALLS,		/* SSL_read/SSL_write calls of tracked processes captured */
+	C_TLS_CALL_MAP_FULL,	/* SSL_* calls missed: the per-thread call map was full */
 	C_MAX,
 };
 

@@ -255,9 +255,9 @@ static __always_inline void one_chunk(struct chunk_hdr *r, struct sysargs *s, st
 		if (!r) {                                                              \
 			count(C_CHUNK_RB_FULL, 1);                                     \
 			count(C_CHUNK_RB_FULL_BYTES, n);                               \
-			return 0;                                                      \
+			return;                                                        \
 		}                                                                      \
-		one_chunk(r, &s, p, fd, dir, ino, ft, off);                            \
+		one_chunk(r, s, p, fd, dir, ino, ft, off);                             \
 		if (n > DATA)                                                          \
 			n = DATA;                                                      \
 		if (bpf_probe_read_user((void *)(r + 1), n, cur)) {                    \
@@ -270,111 +270,57 @@ static __always_inline void one_chunk(struct chunk_hdr *r, struct sysargs *s, st
 		bpf_ringbuf_submit(r, wake_flags(&payloads, 1, SIZE, payload_wake_bytes, r->h.ts)); \
 	} while (0)
 
-SEC("tp_btf/sys_exit")
-int handle_io(__u64 *ctx)
+/* Where captured bytes are: one flat buffer (cur, limit) or an iovec array. */
+struct capsrc {
+	const char *cur;
+	__u64 limit;	/* size of the flat buffer */
+	const struct iovec *iov;
+	__u64 iovcnt;
+	__u64 trunc;	/* MSG_TRUNC: the result counts bytes not copied */
+};
+
+/* Sends the s->ret bytes of a syscall (or an SSL_* call) on stream
+ * (ino, dir) to the payload ring, at stream offset off. */
+static __always_inline void capture(struct sysargs *s, struct proc_info *p, int fd, __u8 dir,
+				    __u64 ino, __u8 ft, __u64 off, struct capsrc *src)
 {
-	struct sysargs s;
-	struct proc_info *p = tracked_syscall(ctx, &s);
-	struct user_msghdr mh = {};
-	const struct iovec *iov = NULL;
-	const char *cur = NULL;
-	__u64 iovcnt = 0;
-	__u8 dir = 0;
-	__u64 limit = 0; /* buffer size, for flat buffers */
-	__u64 trunc = 0; /* MSG_TRUNC: the result counts bytes not copied */
-
-	if (!p)
-		return 0;
-
-	switch (s.nr) {
-	case NR_read:
-	case NR_pread64:
-		cur = (const char *)s.a[1], limit = s.a[2];
-		break;
-	case NR_write:
-	case NR_pwrite64:
-		dir = 1, cur = (const char *)s.a[1], limit = s.a[2];
-		break;
-	case NR_readv:
-	case NR_preadv:
-	case NR_preadv2:
-		iov = (const struct iovec *)s.a[1], iovcnt = s.a[2];
-		break;
-	case NR_writev:
-	case NR_pwritev:
-	case NR_pwritev2:
-		dir = 1, iov = (const struct iovec *)s.a[1], iovcnt = s.a[2];
-		break;
-	case NR_recvfrom:
-		if (s.a[3] & MSG_PEEK)
-			return 0;
-		trunc = s.a[3] & MSG_TRUNC;
-		cur = (const char *)s.a[1], limit = s.a[2];
-		break;
-	case NR_sendto:
-		emit_sendto(&s, p, (const void *)s.a[4], s.a[5]);
-		dir = 1, cur = (const char *)s.a[1], limit = s.a[2];
-		break;
-	case NR_recvmsg:
-		if (s.a[2] & MSG_PEEK)
-			return 0;
-		trunc = s.a[2] & MSG_TRUNC;
-		bpf_probe_read_user(&mh, sizeof(mh), (const void *)s.a[1]);
-		iov = mh.msg_iov, iovcnt = mh.msg_iovlen;
-		break;
-	case NR_sendmsg:
-		bpf_probe_read_user(&mh, sizeof(mh), (const void *)s.a[1]);
-		emit_sendto(&s, p, mh.msg_name, mh.msg_namelen);
-		dir = 1, iov = mh.msg_iov, iovcnt = mh.msg_iovlen;
-		break;
-	default:
-		return 0;
-	}
-	if (s.ret <= 0)
-		return 0;
-
-	int fd = s.a[0];
-	__u64 ino = 0;
-	__u8 ft = stream_of(fd, &ino);
-	if (ft == FT_OTHER)
-		return 0;
-	__u64 off = stream_reserve(ino, dir, s.ret);
-	__u64 n = s.ret;
+	__u64 n = s->ret;
+	const char *cur = src->cur;
 
 	/* The common case, one buffer whose bytes fit one record: straight
 	 * into the ring, no template, no loop. */
-	if (cur && !trunc && n <= DATA_M && n <= limit && n <= capture_cap) {
+	if (cur && !src->trunc && n <= DATA_M && n <= src->limit && n <= capture_cap) {
 		if (n <= DATA_S)
 			ONE_CHUNK(CHUNK_S, DATA_S);
 		else
 			ONE_CHUNK(CHUNK_M, DATA_M);
-		return 0;
+		return;
 	}
 
-	struct chunk_hdr *t = chunk_tmpl_fill(&s, p, fd, dir, ino, ft);
+	struct chunk_hdr *t = chunk_tmpl_fill(s, p, fd, dir, ino, ft);
 	if (!t)
-		return 0;
-	if (trunc) {
+		return;
+	if (src->trunc) {
 		/* a TCP recv with MSG_TRUNC discards without copying: nothing to
 		 * capture, but the stream moved on */
 		count(C_BYPASS_BYTES, n);
 		emit_gap(t, off, n, CF_BYPASS);
-		return 0;
+		return;
 	}
 
 	__u32 zero = 0;
 	struct cap_ctx *cp = bpf_map_lookup_elem(&cap_state, &zero);
 	if (!cp)
-		return 0;
+		return;
 	__builtin_memset(cp, 0, sizeof(*cp));
 #define c (*cp)
-	c.iov = iov;
-	c.iovcnt = iovcnt;
+	c.iov = src->iov;
+	c.iovcnt = src->iovcnt;
 	c.cur = cur;
 	c.off = off;
 	c.left = n;
 	if (!c.iov)
-		c.cur_left = limit < n ? limit : n;
+		c.cur_left = src->limit < n ? src->limit : n;
 	if (c.left > capture_cap) {
 		c.skip = c.left - capture_cap;
 		c.left = capture_cap;
@@ -402,8 +348,112 @@ int handle_io(__u64 *ctx)
 		}
 		emit_gap(t, c.off, c.left + c.skip, c.ioverr ? CF_FAULT : CF_CAP);
 	}
-	return 0;
 #undef c
+}
+
+#define TLS_HANDSHAKE 0x16
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);	/* socket inode */
+	__type(value, __u8);
+} tls_socks SEC(".maps");
+
+/*
+ * TLS ciphertext is of no use to the decoder: a socket whose first bytes
+ * (either way) are a TLS handshake record is marked, and its bytes are
+ * counted, not captured. The SSL_* uprobes deliver the plaintext.
+ */
+static __always_inline int tls_socket(__u64 ino, __u8 ft, struct stream_key *k, const char *cur, long n)
+{
+	if (ft != FT_SOCK)
+		return 0;
+	if (bpf_map_lookup_elem(&tls_socks, &ino)) {
+		count(C_TLS_CIPHER_BYTES, n);
+		return 1;
+	}
+	if (!cur || n < 3 || bpf_map_lookup_elem(&stream_off, k))
+		return 0; /* not the stream's first bytes */
+	__u8 rec[3] = {};
+	if (bpf_probe_read_user(rec, sizeof(rec), cur) || rec[0] != TLS_HANDSHAKE || rec[1] != 3)
+		return 0;
+	__u8 one = 1;
+	bpf_map_update_elem(&tls_socks, &ino, &one, BPF_ANY);
+	count(C_TLS_CIPHER_BYTES, n);
+	return 1;
+}
+
+SEC("tp_btf/sys_exit")
+int handle_io(__u64 *ctx)
+{
+	struct sysargs s;
+	struct proc_info *p = tracked_syscall(ctx, &s);
+	struct user_msghdr mh = {};
+	struct capsrc src = {};
+	__u8 dir = 0;
+
+	if (!p)
+		return 0;
+
+	switch (s.nr) {
+	case NR_read:
+	case NR_pread64:
+		src.cur = (const char *)s.a[1], src.limit = s.a[2];
+		break;
+	case NR_write:
+	case NR_pwrite64:
+		dir = 1, src.cur = (const char *)s.a[1], src.limit = s.a[2];
+		break;
+	case NR_readv:
+	case NR_preadv:
+	case NR_preadv2:
+		src.iov = (const struct iovec *)s.a[1], src.iovcnt = s.a[2];
+		break;
+	case NR_writev:
+	case NR_pwritev:
+	case NR_pwritev2:
+		dir = 1, src.iov = (const struct iovec *)s.a[1], src.iovcnt = s.a[2];
+		break;
+	case NR_recvfrom:
+		if (s.a[3] & MSG_PEEK)
+			return 0;
+		src.trunc = s.a[3] & MSG_TRUNC;
+		src.cur = (const char *)s.a[1], src.limit = s.a[2];
+		break;
+	case NR_sendto:
+		emit_sendto(&s, p, (const void *)s.a[4], s.a[5]);
+		dir = 1, src.cur = (const char *)s.a[1], src.limit = s.a[2];
+		break;
+	case NR_recvmsg:
+		if (s.a[2] & MSG_PEEK)
+			return 0;
+		src.trunc = s.a[2] & MSG_TRUNC;
+		bpf_probe_read_user(&mh, sizeof(mh), (const void *)s.a[1]);
+		src.iov = mh.msg_iov, src.iovcnt = mh.msg_iovlen;
+		break;
+	case NR_sendmsg:
+		bpf_probe_read_user(&mh, sizeof(mh), (const void *)s.a[1]);
+		emit_sendto(&s, p, mh.msg_name, mh.msg_namelen);
+		dir = 1, src.iov = mh.msg_iov, src.iovcnt = mh.msg_iovlen;
+		break;
+	default:
+		return 0;
+	}
+	if (s.ret <= 0)
+		return 0;
+
+	int fd = s.a[0];
+	__u64 ino = 0;
+	__u8 ft = stream_of(fd, &ino);
+	if (ft == FT_OTHER)
+		return 0;
+	struct stream_key k = { .ino = ino, .dir = dir };
+	if (tls_socket(ino, ft, &k, src.cur, s.ret))
+		return 0;
+	__u64 off = stream_reserve(ino, dir, s.ret);
+	capture(&s, p, fd, dir, ino, ft, off, &src);
+	return 0;
 }
 
 /* sendfile, splice, tee, vmsplice, copy_file_range: the bytes move inside the

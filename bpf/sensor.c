@@ -13,6 +13,7 @@
 #include "net.h"
 #include "escape.h"
 #include "io.h"
+#include "tls.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

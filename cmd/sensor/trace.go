@@ -35,6 +35,7 @@ type traceFlags struct {
 	statsEvery  time.Duration
 	wakeup      time.Duration
 	order       time.Duration
+	noTLS       bool
 	logLevel    string
 	cpuProfile  string
 }
@@ -90,6 +91,7 @@ Needs root (it loads eBPF programs).`,
 	fl.Var(newSize(&f.effectRing, 8<<20), "effect-ring", "effect ring buffer size (power of two)")
 	fl.Uint32Var(&f.maxTracked, "max-tracked", 32768, "size of the kernel's tracked-process map (when full, tracking falls back to cgroups: fail closed)")
 	fl.DurationVar(&f.wakeup, "wakeup-interval", 2*time.Millisecond, "while records flow, read the rings at most this often (a record waits at most about this long); shorter costs the traced servers more")
+	fl.BoolVar(&f.noTLS, "no-tls", false, "do not put uprobes on the OpenSSL that traced processes map (no TLS plaintext)")
 	fl.DurationVar(&f.order, "order-window", 20*time.Millisecond, "hold events this long to print them in time order (0: as decoded)")
 	fl.DurationVar(&f.statsEvery, "stats-interval", 0, "also print counters every interval (e.g. 10s); 0: only at the end")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
@@ -194,7 +196,7 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 	res, err := trace.Run(ctx, trace.Options{
 		Loader: lc, Decode: dc, Format: f.output, Color: color, Out: out,
 		PIDs: f.pids, Command: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		RelayStderr: relay, Force: force, StatsEvery: f.statsEvery, OrderWindow: f.order, Log: log,
+		RelayStderr: relay, Force: force, StatsEvery: f.statsEvery, OrderWindow: f.order, NoTLS: f.noTLS, Log: log,
 	})
 	var le *loader.LoadError
 	if errors.As(err, &le) {

@@ -25,6 +25,9 @@ var counterNames = map[sensorCounter]string{
 	sensorCounterC_SCRATCH_MISS:        "scratch_miss",
 	sensorCounterC_MMSG_UNCAPTURED:     "mmsg_uncaptured",
 	sensorCounterC_STALE_ENTRIES:       "stale_entries",
+	sensorCounterC_TLS_CIPHER_BYTES:    "tls_ciphertext_bytes",
+	sensorCounterC_TLS_CALLS:           "tls_calls",
+	sensorCounterC_TLS_CALL_MAP_FULL:   "tls_call_map_full",
 }
 
 // Counters are the kernel-side counters summed over CPUs, by name, plus the
@@ -59,7 +62,7 @@ func (o *Objects) Counters() (map[string]uint64, error) {
 // saw them (rings full, programs skipped), and data cut short (capture cap,
 // faults, path and string limits).
 func Losses(k map[string]uint64) (drops, cut uint64) {
-	drops = k["effect_ring_full"] + k["payload_ring_full"] + k["recursion_misses"] + k["scratch_miss"]
+	drops = k["effect_ring_full"] + k["payload_ring_full"] + k["recursion_misses"] + k["scratch_miss"] + k["tls_call_map_full"]
 	cut = k["capture_cap_cut"] + k["payload_fault"] + k["path_cut"] + k["string_cut"]
 	return drops, cut
 }

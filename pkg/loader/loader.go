@@ -10,6 +10,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -78,6 +79,9 @@ type Objects struct {
 	cfg   Config
 	objs  sensorObjects
 	links []link.Link
+	// uprobes on TLS libraries, attached while running
+	mu       sync.Mutex
+	tlsLinks []link.Link
 }
 
 // Load sets the constants, sizes the maps and loads everything into the
@@ -218,7 +222,11 @@ func attachAll(hooks []hook) ([]link.Link, error) {
 // Detach removes the hooks, so no record is produced after it returns; the
 // maps and rings stay readable. Close calls it too.
 func (o *Objects) Detach() error {
-	err := closeLinks(o.links)
+	o.mu.Lock()
+	tls := o.tlsLinks
+	o.tlsLinks = nil
+	o.mu.Unlock()
+	err := errors.Join(closeLinks(o.links), closeLinks(tls))
 	o.links = nil
 	return err
 }
@@ -242,6 +250,7 @@ func (o *Objects) programs() map[string]*ebpf.Program {
 	p := &o.objs.sensorPrograms
 	return map[string]*ebpf.Program{
 		"sys_exit": p.SysExit, "sched_fork": p.SchedFork, "sched_exec": p.SchedExec,
-		"sched_exit": p.SchedExit,
+		"sched_exit": p.SchedExit, "tls_read": p.TlsRead, "tls_read_ex": p.TlsReadEx,
+		"tls_write": p.TlsWrite, "tls_write_ex": p.TlsWriteEx, "tls_ret": p.TlsRet, "tls_free": p.TlsFree,
 	}
 }

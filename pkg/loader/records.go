@@ -40,7 +40,7 @@ const (
 const (
 	FilePipe = uint8(sensorFtypeFT_PIPE)
 	FileSock = uint8(sensorFtypeFT_SOCK)
-	FileTLS  = uint8(3) // sensorFtypeFT_TLS once regenerated
+	FileTLS  = uint8(sensorFtypeFT_TLS)
 )
 
 // Chunk directions.

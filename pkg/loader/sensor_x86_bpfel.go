@@ -59,7 +59,10 @@ const (
 	sensorCounterC_SCRATCH_MISS        sensorCounter = 16
 	sensorCounterC_MMSG_UNCAPTURED     sensorCounter = 17
 	sensorCounterC_STALE_ENTRIES       sensorCounter = 18
-	sensorCounterC_MAX                 sensorCounter = 19
+	sensorCounterC_TLS_CIPHER_BYTES    sensorCounter = 19
+	sensorCounterC_TLS_CALLS           sensorCounter = 20
+	sensorCounterC_TLS_CALL_MAP_FULL   sensorCounter = 21
+	sensorCounterC_MAX                 sensorCounter = 22
 )
 
 type sensorEffectFixed struct {
@@ -118,6 +121,7 @@ const (
 	sensorFtypeFT_OTHER sensorFtype = 0
 	sensorFtypeFT_PIPE  sensorFtype = 1
 	sensorFtypeFT_SOCK  sensorFtype = 2
+	sensorFtypeFT_TLS   sensorFtype = 3
 )
 
 type sensorProcFlags uint32
@@ -190,6 +194,8 @@ const (
 	sensorMapPayloads          = "payloads"
 	sensorMapStreamOff         = "stream_off"
 	sensorMapSysExitProgs      = "sys_exit_progs"
+	sensorMapTlsCalls          = "tls_calls"
+	sensorMapTlsSocks          = "tls_socks"
 	sensorMapTracked           = "tracked"
 	sensorMapTrackedCgroups    = "tracked_cgroups"
 	sensorProgCandidate        = "candidate"
@@ -204,6 +210,12 @@ const (
 	sensorProgSchedExit        = "sched_exit"
 	sensorProgSchedFork        = "sched_fork"
 	sensorProgSysExit          = "sys_exit"
+	sensorProgTlsFree          = "tls_free"
+	sensorProgTlsRead          = "tls_read"
+	sensorProgTlsReadEx        = "tls_read_ex"
+	sensorProgTlsRet           = "tls_ret"
+	sensorProgTlsWrite         = "tls_write"
+	sensorProgTlsWriteEx       = "tls_write_ex"
 	sensorVarCandidateBudget   = "candidate_budget"
 	sensorVarCandidateWindow   = "candidate_window"
 	sensorVarCaptureCap        = "capture_cap"
@@ -279,6 +291,12 @@ type sensorProgramSpecs struct {
 	SchedExit    *ebpf.ProgramSpec `ebpf:"sched_exit"`
 	SchedFork    *ebpf.ProgramSpec `ebpf:"sched_fork"`
 	SysExit      *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	TlsFree      *ebpf.ProgramSpec `ebpf:"tls_free"`
+	TlsRead      *ebpf.ProgramSpec `ebpf:"tls_read"`
+	TlsReadEx    *ebpf.ProgramSpec `ebpf:"tls_read_ex"`
+	TlsRet       *ebpf.ProgramSpec `ebpf:"tls_ret"`
+	TlsWrite     *ebpf.ProgramSpec `ebpf:"tls_write"`
+	TlsWriteEx   *ebpf.ProgramSpec `ebpf:"tls_write_ex"`
 }
 
 // sensorMapSpecs contains maps before they are loaded into the kernel.
@@ -295,6 +313,8 @@ type sensorMapSpecs struct {
 	Payloads       *ebpf.MapSpec `ebpf:"payloads"`
 	StreamOff      *ebpf.MapSpec `ebpf:"stream_off"`
 	SysExitProgs   *ebpf.MapSpec `ebpf:"sys_exit_progs"`
+	TlsCalls       *ebpf.MapSpec `ebpf:"tls_calls"`
+	TlsSocks       *ebpf.MapSpec `ebpf:"tls_socks"`
 	Tracked        *ebpf.MapSpec `ebpf:"tracked"`
 	TrackedCgroups *ebpf.MapSpec `ebpf:"tracked_cgroups"`
 }
@@ -354,6 +374,8 @@ type sensorMaps struct {
 	Payloads       *ebpf.Map `ebpf:"payloads"`
 	StreamOff      *ebpf.Map `ebpf:"stream_off"`
 	SysExitProgs   *ebpf.Map `ebpf:"sys_exit_progs"`
+	TlsCalls       *ebpf.Map `ebpf:"tls_calls"`
+	TlsSocks       *ebpf.Map `ebpf:"tls_socks"`
 	Tracked        *ebpf.Map `ebpf:"tracked"`
 	TrackedCgroups *ebpf.Map `ebpf:"tracked_cgroups"`
 }
@@ -370,6 +392,8 @@ func (m *sensorMaps) Close() error {
 		m.Payloads,
 		m.StreamOff,
 		m.SysExitProgs,
+		m.TlsCalls,
+		m.TlsSocks,
 		m.Tracked,
 		m.TrackedCgroups,
 	)
@@ -416,6 +440,12 @@ type sensorPrograms struct {
 	SchedExit    *ebpf.Program `ebpf:"sched_exit"`
 	SchedFork    *ebpf.Program `ebpf:"sched_fork"`
 	SysExit      *ebpf.Program `ebpf:"sys_exit"`
+	TlsFree      *ebpf.Program `ebpf:"tls_free"`
+	TlsRead      *ebpf.Program `ebpf:"tls_read"`
+	TlsReadEx    *ebpf.Program `ebpf:"tls_read_ex"`
+	TlsRet       *ebpf.Program `ebpf:"tls_ret"`
+	TlsWrite     *ebpf.Program `ebpf:"tls_write"`
+	TlsWriteEx   *ebpf.Program `ebpf:"tls_write_ex"`
 }
 
 func (p *sensorPrograms) Close() error {
@@ -432,6 +462,12 @@ func (p *sensorPrograms) Close() error {
 		p.SchedExit,
 		p.SchedFork,
 		p.SysExit,
+		p.TlsFree,
+		p.TlsRead,
+		p.TlsReadEx,
+		p.TlsRet,
+		p.TlsWrite,
+		p.TlsWriteEx,
 	)
 }
 

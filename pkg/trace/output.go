@@ -32,6 +32,8 @@ type Stats struct {
 	// KernelError says why the kernel counters could not be read.
 	KernelError string       `json:"kernel_error,omitempty"`
 	Decoder     decode.Stats `json:"decoder"`
+	// TLSFiles are the files whose SSL_* functions carry uprobes.
+	TLSFiles []string `json:"tls_uprobes,omitempty"`
 }
 
 // Writer prints events in one of the output formats.
@@ -300,13 +302,18 @@ func (t *textWriter) Stats(s *Stats) error {
 	fmt.Fprintf(&b, "--- %d events: %d effects, %d messages (%d in, %d out); %d kernel drops, %d truncations\n",
 		s.Events, s.Effects, s.Messages, s.Decoder.MessagesIn, s.Decoder.MessagesOut, s.Drops, s.Cut)
 	d := s.Decoder
-	fmt.Fprintf(&b, "    decoder: %d records (%d bad), %d chunks / %d bytes, %d non-JSON lines, %d truncated messages, %d gap fragments, %d undecoded socket bytes\n",
-		d.Records, d.BadRecords, d.Chunks, d.ChunkBytes, d.NonJSON, d.Truncated, d.Fragments, d.SocketBytes)
+	fmt.Fprintf(&b, "    decoder: %d records (%d bad), %d chunks / %d bytes, %d non-JSON lines, %d truncated messages, %d gap fragments\n",
+		d.Records, d.BadRecords, d.Chunks, d.ChunkBytes, d.NonJSON, d.Truncated, d.Fragments)
 	fmt.Fprintf(&b, "    streams: %d lines, %d gaps (%d bytes), %d bytes discarded resyncing, %d oversized, %d reordered, %d resets, %d evicted\n",
 		d.Lines.Lines, d.Lines.Gaps, d.Lines.GapBytes, d.Lines.DiscardedBytes, d.Lines.Oversized,
 		d.Lines.Reordered, d.Lines.Resets, d.Lines.Evicted)
-	fmt.Fprintf(&b, "    calls: %d requests, %d responses, %d unmatched, %d evicted\n",
-		d.Sessions.Requests, d.Sessions.Responses, d.Sessions.Unmatched, d.Sessions.Evicted)
+	h := d.HTTP
+	fmt.Fprintf(&b, "    http: %d connections, %d requests, %d responses (%d unpaired), %d SSE events, %d gaps (%d bytes), %d resyncs (%d bytes discarded), %d lost bodies, %d oversized, %d malformed, %d not-HTTP bytes, %d TLS ciphertext bytes, %d evicted\n",
+		h.Connections, h.Requests, h.Responses, h.Unpaired, h.SSEEvents, h.Gaps, h.GapBytes, h.Resyncs, h.Discarded,
+		h.LostBodies, h.Oversized, h.Malformed, h.NotHTTPBytes, h.TLSBytes, h.Evicted)
+	fmt.Fprintf(&b, "    calls: %d requests, %d responses, %d unmatched, %d cancelled, %d evicted; sessions: %d ended, %d evicted\n",
+		d.Sessions.Requests, d.Sessions.Responses, d.Sessions.Unmatched, d.Sessions.Cancelled, d.Sessions.Evicted,
+		d.Sessions.Ended, d.Sessions.EvictedSessions)
 	keys := make([]string, 0, len(s.Kernel))
 	for k := range s.Kernel {
 		keys = append(keys, k)

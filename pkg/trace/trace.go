@@ -46,7 +46,9 @@ type Options struct {
 	// OrderWindow holds events this long to print them in time order
 	// (0: print as decoded).
 	OrderWindow time.Duration
-	Log         hclog.Logger
+	// NoTLS leaves OpenSSL alone: no uprobes, no TLS plaintext.
+	NoTLS bool
+	Log   hclog.Logger
 }
 
 // Result is how a trace ended.
@@ -64,8 +66,10 @@ type session struct {
 	rd     *loader.Reader
 	dec    *decode.Decoder
 	ord    *orderer
+	tls    *tlsWatcher
 	w      Writer
 	sink   *Sink
+	roots  []int // processes tracked at the start, with their trees
 	stop   context.CancelFunc
 	werr   error
 	failed bool
@@ -100,8 +104,17 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	s.dec = decode.NewDecoder(o.Decode)
 	s.ord = newOrderer(o.OrderWindow, 100000, s.print)
+	emit := s.ord.push
+	if !o.NoTLS {
+		s.tls = newTLSWatcher(s.objs, o.Log)
+		defer s.tls.close()
+		emit = func(e decode.Event) {
+			s.tls.event(e)
+			s.ord.push(e)
+		}
+	}
 	s.rd.Run(func(b []byte) {
-		if err := s.dec.Record(b, s.ord.push); err != nil {
+		if err := s.dec.Record(b, emit); err != nil {
 			o.Log.Debug("bad record", "error", err)
 		}
 	})
@@ -128,6 +141,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			o.Log.Warn("re-walking process trees", "error", err)
 		}
 	}
+	if s.tls != nil {
+		for _, root := range s.roots {
+			_ = walkTree(root, func(pid int) error { s.tls.watch(uint32(pid)); return nil })
+		}
+	}
 	s.announce(cg)
 
 	stopped := make(chan struct{})
@@ -147,6 +165,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 	// No record after the hooks are gone; read what is in the rings, stop
 	// the readers, and only then flush what the decoder and orderer hold.
+	if s.tls != nil {
+		s.tls.close() // before the uprobes go: it may be adding some
+	}
 	derr := s.objs.Detach()
 	s.rd.Drain(20*time.Millisecond, 5*time.Second)
 	cerr := s.rd.Close()
@@ -177,13 +198,16 @@ func (s *session) track() (*contain.Cgroup, error) {
 		}
 		return cg, nil
 	case len(o.PIDs) > 0:
+		s.roots = o.PIDs
 		return nil, trackTrees(s.objs, o.PIDs)
 	}
 	for pid, cmd := range existingServers(os.Getpid()) {
 		o.Log.Info("tracking a running process that looks like an MCP server (it started before the sensor: matched by its command line, not its initialize)", "pid", pid, "cmd", cmd)
 		if err := trackTrees(s.objs, []int{pid}); err != nil {
 			o.Log.Warn("could not track", "pid", pid, "error", err)
+			continue
 		}
+		s.roots = append(s.roots, pid)
 	}
 	return nil, nil
 }
@@ -268,6 +292,9 @@ func (s *session) stats() Stats {
 		st.KernelError = err.Error()
 	}
 	st.Kernel = k
+	if s.tls != nil {
+		st.TLSFiles = s.tls.Attached()
+	}
 	st.Effects = st.Decoder.Effects
 	st.Messages = st.Decoder.MessagesIn + st.Decoder.MessagesOut
 	st.Events = st.Effects + st.Messages
