@@ -30,9 +30,13 @@ type Options struct {
 	Clock      Clock
 }
 
-// DefaultOptions keeps messages up to 16 MiB.
+// DefaultMaxMessage is the default message cap: a 16 MiB resource in its
+// JSON-RPC envelope, with room to spare.
+const DefaultMaxMessage = 32 << 20
+
+// DefaultOptions keeps messages up to DefaultMaxMessage.
 func DefaultOptions() Options {
-	return Options{MaxMessage: 16 << 20, MaxPending: 65536, Clock: NewClock()}
+	return Options{MaxMessage: DefaultMaxMessage, MaxPending: 65536, Clock: NewClock()}
 }
 
 // Stats counts what the decoder saw, kept and lost.
@@ -84,7 +88,7 @@ const forgetAfter = uint64(2 * time.Second)
 // NewDecoder returns a decoder with the given options.
 func NewDecoder(o Options) *Decoder {
 	if o.MaxMessage <= 0 {
-		o.MaxMessage = 16 << 20
+		o.MaxMessage = DefaultMaxMessage
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = 65536

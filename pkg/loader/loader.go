@@ -46,7 +46,7 @@ type Config struct {
 // DefaultConfig is what `sensor trace` runs with when given no flags.
 func DefaultConfig() Config {
 	return Config{
-		CaptureCap:      16 << 20,
+		CaptureCap:      32 << 20,
 		CandidateWindow: 60 * time.Second,
 		CandidateBudget: 8,
 		EffectRing:      8 << 20,

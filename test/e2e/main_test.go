@@ -133,29 +133,45 @@ func traced(t *testing.T, ctx context.Context, version string, dir string, argv 
 // npmServers installs the pinned npm packages of testdata/npm once per
 // lockfile, in a cache directory, and returns that directory.
 func npmServers(t *testing.T) string {
+	return npmFixture(t, "npm", filepath.Join("node_modules", ".bin", "mcp-server-filesystem"))
+}
+
+// npmFixture copies testdata/NAME (package.json, its lockfile and scripts)
+// to a cache directory keyed by their contents, runs `npm ci` there once,
+// and returns the directory: scripts import from its node_modules.
+func npmFixture(t *testing.T, name, probe string) string {
 	t.Helper()
-	src := filepath.Join(testutil.RepoRoot(), "test", "e2e", "testdata", "npm")
-	lock, err := os.ReadFile(filepath.Join(src, "package-lock.json"))
+	src := filepath.Join(testutil.RepoRoot(), "test", "e2e", "testdata", name)
+	ents, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(lock)
+	files := map[string][]byte{}
+	h := sha256.New()
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = b
+		h.Write([]byte(e.Name()))
+		h.Write(b)
+	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
 	}
-	dir := filepath.Join(cache, "mcpsec-e2e", "npm-"+hex.EncodeToString(sum[:8]))
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", "mcp-server-filesystem")); err == nil {
+	dir := filepath.Join(cache, "mcpsec-e2e", name+"-"+hex.EncodeToString(h.Sum(nil)[:8]))
+	if _, err := os.Stat(filepath.Join(dir, probe)); err == nil {
 		return dir
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"package.json", "package-lock.json"} {
-		b, err := os.ReadFile(filepath.Join(src, f))
-		if err != nil {
-			t.Fatal(err)
-		}
+	for f, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +179,7 @@ func npmServers(t *testing.T) string {
 	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
 	cmd.Dir = dir
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci of the pinned MCP servers: %v\n%s", err, b)
+		t.Fatalf("npm ci of %s: %v\n%s", name, err, b)
 	}
 	return dir
 }

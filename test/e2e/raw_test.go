@@ -148,12 +148,13 @@ func TestBurst(t *testing.T) {
 	}
 }
 
-// TestLargeMessages: a 4 MiB request (many reads for the server) and a
-// 4 MiB response (one write, many chunks) both arrive whole.
+// TestLargeMessages: a 4 MiB request (many reads for the server; the Go
+// SDK refuses longer lines) and a 16 MiB response (one write, many chunks)
+// both arrive whole.
 func TestLargeMessages(t *testing.T) {
-	const size = 4 << 20
+	const size, reqSize = 16 << 20, 4 << 20
 	p := startRaw(t, bin(t, "toolbox"))
-	big := strings.Repeat("y", size)
+	big := strings.Repeat("y", reqSize)
 	p.send(callLine(1, "echo", fmt.Sprintf(`{"text":%q}`, big)))
 	p.send(callLine(2, "big", fmt.Sprintf(`{"bytes":%d}`, size)))
 	if got := p.recv(2); len(got) != 2 {
@@ -188,7 +189,7 @@ func TestLargeMessages(t *testing.T) {
 		}
 	}
 	if !reqOK || !echoOK || !bigOK {
-		t.Errorf("4 MiB messages whole: request %v, echo response %v, big response %v", reqOK, echoOK, bigOK)
+		t.Errorf("large messages whole: 4 MiB request %v, echo response %v, big response %v", reqOK, echoOK, bigOK)
 	}
 	st := stats(t, lines)
 	if st.num("drops") != 0 || st.num("truncations") != 0 {

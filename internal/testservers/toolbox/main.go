@@ -3,15 +3,21 @@
 // (read files under its root, dial TCP, return large results) so the trace
 // can be checked against what really happened.
 //
-// Usage: toolbox ROOT
+// Usage: toolbox [-http ADDR [-json] [-stateless] | -sse ADDR] ROOT
+//
+// With -http it serves the Streamable HTTP transport at /mcp (-json: JSON
+// replies instead of SSE streams), with -sse the legacy HTTP+SSE transport
+// of 2024-11-05 at /sse; it then prints "LISTENING host:port" on stdout.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,10 +52,42 @@ func text(s string) *mcp.CallToolResult {
 }
 
 func main() {
+	httpAddr := flag.String("http", "", "serve Streamable HTTP at /mcp on this address")
+	sseAddr := flag.String("sse", "", "serve the legacy HTTP+SSE transport at /sse on this address")
+	jsonReplies := flag.Bool("json", false, "Streamable HTTP: answer POSTs with application/json")
+	stateless := flag.Bool("stateless", false, "Streamable HTTP: no sessions")
+	flag.Parse()
 	root := "."
-	if len(os.Args) > 1 {
-		root = os.Args[1]
+	if flag.NArg() > 0 {
+		root = flag.Arg(0)
 	}
+	s := newServer(root)
+	switch {
+	case *httpAddr != "":
+		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s },
+			&mcp.StreamableHTTPOptions{JSONResponse: *jsonReplies, Stateless: *stateless})
+		serve(*httpAddr, "/mcp", h)
+	case *sseAddr != "":
+		serve(*sseAddr, "/sse", mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	default:
+		if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+			log.Printf("toolbox: %v", err)
+		}
+	}
+}
+
+func serve(addr, path string, h http.Handler) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Fatalf("toolbox: %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	fmt.Printf("LISTENING %s\n", ln.Addr())
+	log.Fatal(http.Serve(ln, mux))
+}
+
+func newServer(root string) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "toolbox", Version: "1.0.0"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "read_file", Description: "Read a file under the root"},
 		func(ctx context.Context, _ *mcp.CallToolRequest, a readArgs) (*mcp.CallToolResult, any, error) {
@@ -96,7 +134,5 @@ func main() {
 			fmt.Fprintln(os.Stdout, "debug: this line is not JSON-RPC")
 			return text("noisy"), nil, nil
 		})
-	if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
-		log.Printf("toolbox: %v", err)
-	}
+	return s
 }
