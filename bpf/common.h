@@ -67,6 +67,7 @@ enum effect_kind {
 	K_IO_URING,
 	K_PROCESS_VM,
 	K_BYPASS, /* sendfile/splice/tee/vmsplice/copy_file_range moved stream bytes we cannot see */
+	K_MMAP_EXEC, /* a file mapped executable: a library loaded (and where TLS uprobes may go) */
 };
 
 /* rec_hdr.flags */

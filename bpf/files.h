@@ -40,6 +40,38 @@
 #define NR_fchmodat2 452
 #define NR_open_by_handle_at 304
 
+#define NR_mmap 9
+#define PROT_EXEC 0x4
+
+/* A file mapped executable: ld.so loading a library, dlopen, or code loaded
+ * by hand. Userspace looks for OpenSSL in it at once. */
+SEC("tp_btf/sys_exit")
+int handle_mmap(__u64 *ctx)
+{
+	struct sysargs s;
+	struct proc_info *p = tracked_syscall(ctx, &s);
+	struct effect *e;
+
+	if (!p || s.nr != NR_mmap || !(s.a[2] & PROT_EXEC) || (int)s.a[4] < 0)
+		return 0;
+	if ((unsigned long)s.ret >= (unsigned long)-4095)
+		return 0; /* failed: nothing was mapped */
+	struct file *f = fd_file((int)s.a[4]);
+	if (!f || !(e = scratch_effect()))
+		return 0;
+	eff_begin(e, K_MMAP_EXEC, s.nr, p, 0);
+	e->f.a[0] = s.a[2]; /* prot */
+	e->f.a[1] = s.a[3]; /* flags */
+	e->f.a[2] = s.a[5]; /* offset */
+	eff_file_path(e, 0, f);
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	e->f.ino = BPF_CORE_READ(inode, i_ino);
+	e->f.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	e->f.imode = BPF_CORE_READ(inode, i_mode);
+	eff_submit(e);
+	return 0;
+}
+
 SEC("tp_btf/sys_exit")
 int handle_open(__u64 *ctx)
 {

@@ -392,3 +392,65 @@ func TestDecoderLateChunksAfterExit(t *testing.T) {
 		t.Fatalf("state of the exited process kept: %v %v", d.sess.input, d.exits)
 	}
 }
+
+// TestDecoderServerRequestsAndProgress: on stdio, a server asks the client
+// (sampling, elicitation) in the middle of a tool call and reports progress
+// on it; each answer pairs with its request, and progress points at the
+// call it reports on.
+func TestDecoderServerRequestsAndProgress(t *testing.T) {
+	d := NewDecoder(Options{})
+	in := []string{
+		`{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"summarise","arguments":{},"_meta":{"progressToken":"tok-1"}}}`,
+		`{"jsonrpc":"2.0","id":0,"result":{"role":"assistant","content":{"type":"text","text":"ok"}}}`,
+		`{"jsonrpc":"2.0","id":1,"result":{"action":"accept","content":{"name":"x"}}}`,
+	}
+	out := []string{
+		`{"jsonrpc":"2.0","id":0,"method":"sampling/createMessage","params":{"messages":[],"maxTokens":10}}`,
+		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok-1","progress":1,"total":2}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"elicitation/create","params":{"message":"name?","requestedSchema":{}}}`,
+		`{"jsonrpc":"2.0","id":"c1","result":{"content":[]}}`,
+		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok-1","progress":2}}`,
+	}
+	var recs [][]byte
+	var offIn, offOut uint64
+	push := func(dir uint8, s string) {
+		if dir == loader.DirIn {
+			recs = append(recs, chunk(7, 400, dir, loader.FilePipe, 0, offIn, s+"\n"))
+			offIn += uint64(len(s) + 1)
+		} else {
+			recs = append(recs, chunk(7, 401, dir, loader.FilePipe, 1, offOut, s+"\n"))
+			offOut += uint64(len(s) + 1)
+		}
+	}
+	push(loader.DirIn, in[0])
+	push(loader.DirOut, out[0])
+	push(loader.DirOut, out[1])
+	push(loader.DirIn, in[1])
+	push(loader.DirOut, out[2])
+	push(loader.DirIn, in[2])
+	push(loader.DirOut, out[3])
+	push(loader.DirOut, out[4])
+	ms := messages(decodeAll(t, d, recs...))
+	if len(ms) != 8 {
+		t.Fatalf("%d messages", len(ms))
+	}
+	byOrder := func(i int) *RequestRef { return ms[i].Request }
+	if r := byOrder(2); r == nil || r.Tool != "summarise" || string(r.ID) != `"c1"` {
+		t.Fatalf("progress not linked to its call: %+v", r)
+	}
+	if r := byOrder(3); r == nil || r.Method != "sampling/createMessage" || ms[3].Direction != "in" {
+		t.Fatalf("sampling answer: %+v", ms[3])
+	}
+	if r := byOrder(5); r == nil || r.Method != "elicitation/create" {
+		t.Fatalf("elicitation answer: %+v", ms[5])
+	}
+	if r := byOrder(6); r == nil || r.Tool != "summarise" {
+		t.Fatalf("call answer: %+v", ms[6])
+	}
+	if byOrder(7) != nil {
+		t.Fatalf("progress after the call ended still linked: %+v", byOrder(7))
+	}
+	if d.sess.Pending() != 0 || len(d.sess.progress) != 0 {
+		t.Fatalf("pending %d, tokens %d", d.sess.Pending(), len(d.sess.progress))
+	}
+}

@@ -93,7 +93,7 @@ var effectTypes = map[loader.Kind]string{
 	loader.KindModule: "module", loader.KindBpf: "bpf", loader.KindMemfd: "memfd_create",
 	loader.KindSetuid: "setuid", loader.KindCapset: "capset", loader.KindChroot: "chroot",
 	loader.KindKexec: "kexec", loader.KindIoUring: "io_uring_setup",
-	loader.KindProcessVm: "process_vm", loader.KindBypass: "bypass",
+	loader.KindProcessVm: "process_vm", loader.KindBypass: "bypass", loader.KindMmapExec: "mmap_exec",
 }
 
 // joinBase resolves a path string against the directory it was relative to.
@@ -170,6 +170,8 @@ func decodeEffect(clk Clock, r *loader.Effect) (*Effect, error) {
 		loader.KindChown, loader.KindTruncate, loader.KindRename, loader.KindLink,
 		loader.KindSymlink:
 		fileop(e, r)
+	case loader.KindMmapExec:
+		e.Path = string(s[0])
 	case loader.KindConnect, loader.KindBind, loader.KindListen, loader.KindAccept, loader.KindSendto:
 		e.Socket = SocketKind(r.A[1], r.A[2], r.A[3])
 		e.Addr = FormatSockaddr(s[0])

@@ -34,6 +34,7 @@ func (m *Message) AppendJSON(b []byte) []byte {
 		b = append(b, `,"request":{"method":`...)
 		b = appendString(b, r.Method)
 		b = appendField(b, "tool", r.Tool, true)
+		b = appendRaw(b, "id", r.ID)
 		b = append(b, `,"latency_ms":`...)
 		b = strconv.AppendFloat(b, r.LatencyMS, 'f', -1, 64)
 		b = append(b, '}')

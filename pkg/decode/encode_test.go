@@ -24,7 +24,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 				ContentType: "text/event-stream", Event: "message", EventID: "7", LastEventID: "6"}},
 		{Kind: "message", Time: base, Direction: "in", Type: "request", HTTP: &HTTPInfo{Transport: "sse"}},
 		{Kind: "message", Time: base, Direction: "out", Type: "error", Error: json.RawMessage(`{"code":-32601}`),
-			Request: &RequestRef{Method: "x", LatencyMS: 0}},
+			Request: &RequestRef{Method: "x", LatencyMS: 0, ID: json.RawMessage(`"p"`)}},
 	}
 	for i, m := range msgs {
 		want, err := json.Marshal(m)

@@ -43,11 +43,15 @@ type Message struct {
 	AfterGap  bool      `json:"after_gap,omitempty"` // bytes were lost just before it
 }
 
-// RequestRef points a response back at its request.
+// RequestRef points a response, or a progress notification, back at its
+// request.
 type RequestRef struct {
-	Method    string  `json:"method"`
-	Tool      string  `json:"tool,omitempty"`
-	LatencyMS float64 `json:"latency_ms"`
+	Method string `json:"method"`
+	Tool   string `json:"tool,omitempty"`
+	// ID of the request: set on progress notifications, which carry a
+	// token instead.
+	ID        json.RawMessage `json:"id,omitempty"`
+	LatencyMS float64         `json:"latency_ms"`
 }
 
 // rawMessage is the union of JSON-RPC request, notification and response.

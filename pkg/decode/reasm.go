@@ -40,7 +40,11 @@ type ReasmStats struct {
 	Resets    uint64 `json:"resets"`    // stream offsets that restarted at 0 (state evicted in the kernel)
 	Late      uint64 `json:"late"`      // pieces that arrived after their bytes were declared lost
 	LateBytes uint64 `json:"late_bytes"`
-	Evicted   uint64 `json:"evicted_streams"` // streams dropped to bound memory
+	// Streams forgotten to bound memory (least recently used first):
+	// Evicted ones held partial data, which is lost; Retired ones were
+	// idle (a closed connection, a finished process), so nothing is lost.
+	Evicted uint64 `json:"evicted_streams"`
+	Retired uint64 `json:"retired_streams"`
 }
 
 // consumer takes one stream's bytes in order from a Reassembler.
@@ -232,15 +236,18 @@ func (r *Reassembler) stream(k StreamKey, p *Piece) *rstream {
 }
 
 func (r *Reassembler) evictOldest() {
-	var oldest StreamKey
-	var min uint64 = ^uint64(0)
-	for k, st := range r.streams {
-		if st.used < min {
-			oldest, min = k, st.used
+	var oldest *rstream
+	for _, st := range r.streams {
+		if oldest == nil || st.used < oldest.used {
+			oldest = st
 		}
 	}
-	r.counts.Evicted++
-	r.closeStream(oldest)
+	if oldest.c.idle() && len(oldest.pending) == 0 {
+		r.counts.Retired++
+	} else {
+		r.counts.Evicted++
+	}
+	r.closeStream(oldest.key)
 }
 
 // skipTo marks bytes [st.next, off) as lost.

@@ -47,8 +47,15 @@ type pendingKey struct {
 type pendingReq struct {
 	method string
 	tool   string
+	id     json.RawMessage
+	token  string // _meta.progressToken, if the request asked for progress
 	at     time.Time
 	seq    uint64
+}
+
+type tokenKey struct {
+	session string
+	token   string
 }
 
 type queued struct {
@@ -70,6 +77,7 @@ type Sessions struct {
 	MaxSessions int
 	state       map[string]*sessionState
 	stateOrder  []string
+	progress    map[tokenKey]pendingKey // progress tokens of pending requests
 	seq         uint64
 	Stats       SessionStats
 }
@@ -79,7 +87,7 @@ func NewSessions(maxPending int) *Sessions {
 	return &Sessions{
 		MaxPending: maxPending, pending: map[pendingKey]pendingReq{},
 		input: map[uint32]uint64{}, latest: map[uint32]string{},
-		MaxSessions: 4096, state: map[string]*sessionState{},
+		MaxSessions: 4096, state: map[string]*sessionState{}, progress: map[tokenKey]pendingKey{},
 	}
 }
 
@@ -236,8 +244,12 @@ func (s *Sessions) learn(m *Message, method string) {
 // pair records requests, closes cancelled ones and annotates responses.
 func (s *Sessions) pair(m *Message) {
 	s.version(m)
-	if m.Method == "notifications/cancelled" {
+	switch m.Method {
+	case "notifications/cancelled":
 		s.cancel(m)
+		return
+	case "notifications/progress":
+		s.progressOf(m)
 		return
 	}
 	if m.ID == nil || string(m.ID) == "null" {
@@ -251,7 +263,13 @@ func (s *Sessions) pair(m *Message) {
 			s.evictOldest()
 		}
 		k := pendingKey{m.Session, m.Direction, string(m.ID)}
-		s.pending[k] = pendingReq{method: m.Method, tool: m.Tool, at: m.Time, seq: s.seq}
+		req := pendingReq{method: m.Method, tool: m.Tool, id: m.ID, at: m.Time, seq: s.seq}
+		if tok := progressToken(m.Params, true); tok != "" {
+			req.token = tok
+			s.progress[tokenKey{m.Session, tok}] = k
+		}
+		s.forget(k)
+		s.pending[k] = req
 		s.order = append(s.order, queued{k, s.seq})
 	case "response", "error":
 		s.Stats.Responses++
@@ -261,7 +279,7 @@ func (s *Sessions) pair(m *Message) {
 			s.Stats.Unmatched++
 			return
 		}
-		delete(s.pending, k)
+		s.forget(k)
 		m.Request = &RequestRef{
 			Method: req.method, Tool: req.tool,
 			LatencyMS: float64(m.Time.Sub(req.at).Microseconds()) / 1000,
@@ -282,9 +300,56 @@ func (s *Sessions) cancel(m *Message) {
 	}
 	k := pendingKey{m.Session, m.Direction, string(p.RequestID)}
 	if _, ok := s.pending[k]; ok {
-		delete(s.pending, k)
+		s.forget(k)
 		s.Stats.Cancelled++
 	}
+}
+
+// forget drops a pending request and its progress token.
+func (s *Sessions) forget(k pendingKey) {
+	if req, ok := s.pending[k]; ok {
+		if req.token != "" {
+			delete(s.progress, tokenKey{k.session, req.token})
+		}
+		delete(s.pending, k)
+	}
+}
+
+// progressToken returns the progress token of a request's params._meta
+// (inMeta) or of a progress notification's params, as raw JSON.
+func progressToken(params json.RawMessage, inMeta bool) string {
+	if len(params) == 0 || !bytes.Contains(params, []byte(`"progressToken"`)) {
+		return ""
+	}
+	var p struct {
+		Token json.RawMessage `json:"progressToken"`
+		Meta  struct {
+			Token json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return ""
+	}
+	if inMeta {
+		return string(p.Meta.Token)
+	}
+	return string(p.Token)
+}
+
+// progressOf points a progress notification at the request it reports on.
+// Progress goes the other way from the request.
+func (s *Sessions) progressOf(m *Message) {
+	tok := progressToken(m.Params, false)
+	if tok == "" {
+		return
+	}
+	k, ok := s.progress[tokenKey{m.Session, tok}]
+	if !ok || k.dir != opposite(m.Direction) {
+		return
+	}
+	req := s.pending[k]
+	m.Request = &RequestRef{Method: req.method, Tool: req.tool, ID: req.id,
+		LatencyMS: float64(m.Time.Sub(req.at).Microseconds()) / 1000}
 }
 
 func (s *Sessions) evictOldest() {
@@ -292,7 +357,7 @@ func (s *Sessions) evictOldest() {
 		q := s.order[0]
 		s.order = s.order[1:]
 		if req, ok := s.pending[q.key]; ok && req.seq == q.seq {
-			delete(s.pending, q.key)
+			s.forget(q.key)
 			s.Stats.Evicted++
 			return
 		}

@@ -37,4 +37,5 @@ const (
 	KindIoUring   = sensorEffectKindK_IO_URING
 	KindProcessVm = sensorEffectKindK_PROCESS_VM
 	KindBypass    = sensorEffectKindK_BYPASS
+	KindMmapExec  = sensorEffectKindK_MMAP_EXEC
 )

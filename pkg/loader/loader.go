@@ -172,6 +172,7 @@ func (o *Objects) handlers() map[*ebpf.Program][]uint32 {
 			unix.SYS_FSOPEN, unix.SYS_FSCONFIG, unix.SYS_FSMOUNT, unix.SYS_FSPICK,
 			unix.SYS_MOUNT_SETATTR},
 		p.HandleExec: {unix.SYS_EXECVE, unix.SYS_EXECVEAT},
+		p.HandleMmap: {unix.SYS_MMAP},
 		p.Candidate:  {candidateSlot},
 	}
 }

@@ -113,6 +113,7 @@ const (
 	sensorEffectKindK_IO_URING   sensorEffectKind = 33
 	sensorEffectKindK_PROCESS_VM sensorEffectKind = 34
 	sensorEffectKindK_BYPASS     sensorEffectKind = 35
+	sensorEffectKindK_MMAP_EXEC  sensorEffectKind = 36
 )
 
 type sensorFtype uint32
@@ -204,6 +205,7 @@ const (
 	sensorProgHandleExec       = "handle_exec"
 	sensorProgHandleFileop     = "handle_fileop"
 	sensorProgHandleIo         = "handle_io"
+	sensorProgHandleMmap       = "handle_mmap"
 	sensorProgHandleNet        = "handle_net"
 	sensorProgHandleOpen       = "handle_open"
 	sensorProgSchedExec        = "sched_exec"
@@ -285,6 +287,7 @@ type sensorProgramSpecs struct {
 	HandleExec   *ebpf.ProgramSpec `ebpf:"handle_exec"`
 	HandleFileop *ebpf.ProgramSpec `ebpf:"handle_fileop"`
 	HandleIo     *ebpf.ProgramSpec `ebpf:"handle_io"`
+	HandleMmap   *ebpf.ProgramSpec `ebpf:"handle_mmap"`
 	HandleNet    *ebpf.ProgramSpec `ebpf:"handle_net"`
 	HandleOpen   *ebpf.ProgramSpec `ebpf:"handle_open"`
 	SchedExec    *ebpf.ProgramSpec `ebpf:"sched_exec"`
@@ -434,6 +437,7 @@ type sensorPrograms struct {
 	HandleExec   *ebpf.Program `ebpf:"handle_exec"`
 	HandleFileop *ebpf.Program `ebpf:"handle_fileop"`
 	HandleIo     *ebpf.Program `ebpf:"handle_io"`
+	HandleMmap   *ebpf.Program `ebpf:"handle_mmap"`
 	HandleNet    *ebpf.Program `ebpf:"handle_net"`
 	HandleOpen   *ebpf.Program `ebpf:"handle_open"`
 	SchedExec    *ebpf.Program `ebpf:"sched_exec"`
@@ -456,6 +460,7 @@ func (p *sensorPrograms) Close() error {
 		p.HandleExec,
 		p.HandleFileop,
 		p.HandleIo,
+		p.HandleMmap,
 		p.HandleNet,
 		p.HandleOpen,
 		p.SchedExec,

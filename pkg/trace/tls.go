@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/mcpsec/sensor/pkg/decode"
 	"github.com/mcpsec/sensor/pkg/loader"
@@ -30,6 +33,7 @@ type tlsWatcher struct {
 
 	mu       sync.Mutex
 	files    map[string]bool // dev:inode -> has OpenSSL (probed if so)
+	inodes   map[uint64]bool // inodes of the files looked at
 	pids     map[uint32]time.Time
 	attached []string
 }
@@ -37,10 +41,35 @@ type tlsWatcher struct {
 func newTLSWatcher(objs *loader.Objects, log hclog.Logger) *tlsWatcher {
 	w := &tlsWatcher{
 		objs: objs, log: log, in: make(chan uint32, 1024), stop: make(chan struct{}), done: make(chan struct{}),
-		files: map[string]bool{}, pids: map[uint32]time.Time{},
+		files: map[string]bool{}, inodes: map[uint64]bool{}, pids: map[uint32]time.Time{},
 	}
+	w.warm()
 	go w.run()
 	return w
+}
+
+// warm probes the libssl the dynamic linker resolves by default, before
+// any traced process maps it: a server that loads it and serves at once
+// would otherwise speak before its maps are scanned. Processes' maps stay
+// the authority; this only saves the race for the common library.
+func (w *tlsWatcher) warm() {
+	out, err := exec.Command("ldconfig", "-p").Output()
+	if err != nil {
+		w.log.Debug("no ldconfig cache to warm the TLS probes from", "error", err)
+		return
+	}
+	for _, ln := range strings.Split(string(out), "\n") {
+		name, target, ok := strings.Cut(strings.TrimSpace(ln), " => ")
+		if !ok || !strings.HasPrefix(name, "libssl.so.") || !strings.Contains(name, "x86-64") {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat(target, &st) != nil {
+			continue
+		}
+		key := fmt.Sprintf("%02x:%02x %d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+		w.probe(key, st.Ino, target, target, 0)
+	}
 }
 
 // event looks at a decoded event for processes to scan. It must not block:
@@ -53,6 +82,14 @@ func (w *tlsWatcher) event(e decode.Event) {
 	switch ef.Type {
 	case "exec", "discover":
 		w.watch(ef.PID)
+	case "mmap_exec":
+		// a library was loaded: look at it now, not at the next rescan
+		w.mu.Lock()
+		seen := w.inodes[ef.Inode]
+		w.mu.Unlock()
+		if !seen {
+			w.watch(ef.PID)
+		}
 	}
 }
 
@@ -135,34 +172,41 @@ func (w *tlsWatcher) scan(pid uint32) bool {
 		if len(fields) < 6 || !strings.Contains(fields[1], "x") || fields[4] == "0" || !strings.HasPrefix(fields[5], "/") {
 			continue
 		}
-		key := fields[3] + ":" + fields[4]
-		w.mu.Lock()
-		_, seen := w.files[key]
-		w.mu.Unlock()
-		if seen {
-			continue
-		}
+		ino, _ := strconv.ParseUint(fields[4], 10, 64)
+		name := strings.Join(fields[5:], " ")
 		// the file as the process sees it (its mount namespace)
-		path := fmt.Sprintf("/proc/%d/root%s", pid, strings.Join(fields[5:], " "))
-		has, err := loader.HasOpenSSL(path)
-		if err != nil {
-			w.log.Debug("not an ELF file", "path", path, "error", err)
-		}
-		w.mu.Lock()
-		w.files[key] = has
-		w.mu.Unlock()
-		if !has {
-			continue
-		}
-		probed, err := w.objs.AttachTLS(path)
-		if err != nil {
-			w.log.Warn("TLS plaintext of this library will not be seen", "file", fields[5], "error", err)
-			continue
-		}
-		w.mu.Lock()
-		w.attached = append(w.attached, fields[5])
-		w.mu.Unlock()
-		w.log.Info("TLS: uprobes on OpenSSL", "file", fields[5], "functions", probed, "pid", pid)
+		w.probe(fields[3]+" "+fields[4], ino, fmt.Sprintf("/proc/%d/root%s", pid, name), name, pid)
 	}
 	return true
+}
+
+// probe puts the uprobes on a file once, if it carries OpenSSL. key is
+// "major:minor inode" (hex device numbers, as /proc/PID/maps writes them).
+func (w *tlsWatcher) probe(key string, ino uint64, path, name string, pid uint32) {
+	w.mu.Lock()
+	_, seen := w.files[key]
+	w.mu.Unlock()
+	if seen {
+		return
+	}
+	has, err := loader.HasOpenSSL(path)
+	if err != nil {
+		w.log.Debug("not an ELF file", "path", path, "error", err)
+	}
+	w.mu.Lock()
+	w.files[key] = has
+	w.inodes[ino] = true
+	w.mu.Unlock()
+	if !has {
+		return
+	}
+	probed, err := w.objs.AttachTLS(path)
+	if err != nil {
+		w.log.Warn("TLS plaintext of this library will not be seen", "file", name, "error", err)
+		return
+	}
+	w.mu.Lock()
+	w.attached = append(w.attached, name)
+	w.mu.Unlock()
+	w.log.Info("TLS: uprobes on OpenSSL", "file", name, "functions", probed, "pid", pid)
 }

@@ -36,27 +36,7 @@ import (
 // its lines.
 func tracedListener(t *testing.T, dir string, env []string, argv ...string) (string, func() []line) {
 	t.Helper()
-	testutil.RequireBPF(t)
-	out := filepath.Join(t.TempDir(), "trace.jsonl")
-	args := append([]string{"trace", "-o", "json", "--out", out, "--"}, argv...)
-	cmd := exec.Command(bin(t, "sensor"), args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("sensor stderr:\n%s", stderr.String())
-		}
-	})
+	stdout, stderr, stop := startTraced(t, dir, env, argv...)
 	addr := make(chan string, 1)
 	go func() {
 		br := bufio.NewReader(stdout)
@@ -76,6 +56,35 @@ func tracedListener(t *testing.T, dir string, env []string, argv ...string) (str
 	if !strings.Contains(a, ":") {
 		a = "127.0.0.1:" + a
 	}
+	return a, stop
+}
+
+// startTraced starts `sensor trace -o json --out FILE -- argv...` and
+// returns the command's stdout, the sensor's stderr, and a function that
+// ends the trace (SIGINT) and returns its lines.
+func startTraced(t *testing.T, dir string, env []string, argv ...string) (io.Reader, *bytes.Buffer, func() []line) {
+	t.Helper()
+	testutil.RequireBPF(t)
+	out := filepath.Join(t.TempDir(), "trace.jsonl")
+	args := append([]string{"trace", "-o", "json", "--out", out, "--"}, argv...)
+	cmd := exec.Command(bin(t, "sensor"), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	stderr := &bytes.Buffer{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("sensor stderr:\n%s", stderr.String())
+		}
+	})
 	var once sync.Once
 	var lines []line
 	stop := func() []line {
@@ -92,7 +101,7 @@ func tracedListener(t *testing.T, dir string, env []string, argv ...string) (str
 		})
 		return lines
 	}
-	return a, stop
+	return stdout, stderr, stop
 }
 
 func (l line) obj(k string) line {
@@ -419,5 +428,77 @@ func TestTLSNodeServer(t *testing.T) {
 	// no ciphertext reached the HTTP parser
 	if h := st.obj("decoder").obj("http"); h.num("tls_ciphertext_bytes") != 0 || h.num("malformed") != 0 {
 		t.Errorf("http stats: %v", h)
+	}
+}
+
+// pyTLSServer is a one-file HTTPS JSON-RPC responder on Python's ssl
+// module, which dlopens the system's libssl.so.3 (through _ssl) and uses
+// SSL_read_ex / SSL_write_ex.
+const pyTLSServer = `
+import http.server, json, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": {"content": [{"type": "text", "text": "answered over libssl"}]}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print("LISTENING %d" % srv.server_address[1], flush=True)
+srv.serve_forever()
+`
+
+// TestTLSLibssl: a server whose OpenSSL is the system's libssl.so.3,
+// loaded as a library (Python's ssl module), gets its uprobes from the file
+// its maps show; a tools/call sent over TLS and its response are decoded
+// from plaintext and paired.
+func TestTLSLibssl(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is needed for this test")
+	}
+	cert, key, pool := selfSigned(t)
+	addr, stop := tracedListener(t, t.TempDir(), nil, python, "-c", pyTLSServer, cert, key)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"over_libssl","arguments":{}}}`
+	req, _ := http.NewRequest("POST", "https://"+addr+"/mcp", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Mcp-Session-Id", "L")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "answered over libssl") {
+		t.Fatalf("response %s", b)
+	}
+	ls := stop()
+	var got, answer line
+	for _, m := range httpMessages(ls) {
+		if m.str("tool") == "over_libssl" {
+			got = m
+		}
+		if m.obj("request").str("tool") == "over_libssl" {
+			answer = m
+		}
+	}
+	if got == nil || !strings.HasPrefix(got.str("stream"), "tls:") || got.str("session") != "http:L" {
+		t.Fatalf("the request over libssl is not in the trace: %v; stats %v", got, stats(t, ls))
+	}
+	if answer == nil || answer.obj("http").num("status") != 200 {
+		t.Errorf("the response over libssl is not paired: %v", answer)
+	}
+	files, _ := stats(t, ls)["tls_uprobes"].([]any)
+	if !strings.Contains(fmt.Sprint(files), "libssl.so") {
+		t.Errorf("uprobes not on libssl: %v", files)
 	}
 }
