@@ -70,7 +70,7 @@ type httpLayer struct {
 
 func newHTTPLayer(maxMessage int) *httpLayer {
 	h := &httpLayer{maxMessage: maxMessage, conns: map[uint64]*httpConn{}}
-	h.Reassembler = newReassembler(&h.Stats.ReasmStats, func(k StreamKey, _ *Piece) consumer {
+	h.Reassembler = newReassembler(&h.Stats.ReasmStats, func(k StreamKey) consumer {
 		c := h.conns[k.Ino]
 		if c == nil {
 			h.Stats.Connections++

@@ -73,7 +73,7 @@ type Reassembler struct {
 	MaxPending int
 	MaxStreams int
 	counts     *ReasmStats
-	open       func(StreamKey, *Piece) consumer
+	open       func(StreamKey) consumer
 	streams    map[StreamKey]*rstream
 	tick       uint64
 	waiting    int // streams holding pieces out of order
@@ -90,14 +90,14 @@ type rstream struct {
 	c       consumer
 }
 
-func newReassembler(counts *ReasmStats, open func(StreamKey, *Piece) consumer) Reassembler {
+func newReassembler(counts *ReasmStats, open func(StreamKey) consumer) Reassembler {
 	return Reassembler{MaxPending: 64, MaxStreams: 4096, counts: counts, open: open, streams: map[StreamKey]*rstream{}}
 }
 
 // feed adds a piece of stream k. Every stream starts at offset 0: the kernel
 // numbers a stream's bytes from the first syscall it captures.
 func (r *Reassembler) feed(k StreamKey, p Piece) {
-	st := r.stream(k, &p)
+	st := r.stream(k)
 	if !st.started {
 		st.started = true
 		if p.Attached {
@@ -221,14 +221,14 @@ func (r *Reassembler) processExited(pid uint32) {
 	}
 }
 
-func (r *Reassembler) stream(k StreamKey, p *Piece) *rstream {
+func (r *Reassembler) stream(k StreamKey) *rstream {
 	r.tick++
 	st, ok := r.streams[k]
 	if !ok {
 		if len(r.streams) >= r.MaxStreams {
 			r.evictOldest()
 		}
-		st = &rstream{key: k, c: r.open(k, p)}
+		st = &rstream{key: k, c: r.open(k)}
 		r.streams[k] = st
 	}
 	st.used = r.tick

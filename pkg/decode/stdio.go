@@ -54,7 +54,7 @@ type lineStream struct {
 // NewSplitter returns a splitter with the given per-line cap.
 func NewSplitter(maxLine int) *Splitter {
 	s := &Splitter{MaxLine: maxLine}
-	s.Reassembler = newReassembler(&s.Stats.ReasmStats, func(k StreamKey, _ *Piece) consumer {
+	s.Reassembler = newReassembler(&s.Stats.ReasmStats, func(k StreamKey) consumer {
 		return &lineStream{s: s, key: k}
 	})
 	return s
