@@ -8,17 +8,24 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/mcpsec/sensor/pkg/loader"
 )
 
-// Event is an *Effect or a *Message.
-type Event interface{ isEvent() }
+// Event is an *Effect, a *Message, or an event built on them (an alert).
+type Event interface {
+	// EventTime is when it happened (the kernel's clock, as wall time).
+	EventTime() time.Time
+}
 
-func (*Effect) isEvent()  {}
-func (*Message) isEvent() {}
+// EventTime is when the kernel saw the effect.
+func (e *Effect) EventTime() time.Time { return e.Time }
+
+// EventTime is when the kernel saw the message's last byte.
+func (m *Message) EventTime() time.Time { return m.Time }
 
 // Options bound the decoder.
 type Options struct {
@@ -245,18 +252,21 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 	meta, _ := l.Meta.(*chunkMeta)
 	var msgs []Message
 	if !acceptable(l) {
-		d.dropLine(l)
-		return
-	}
-	if l.Truncated {
+		if !d.dropLine(l) {
+			return
+		}
+		msgs = []Message{invalid(l)}
+	} else if l.Truncated {
 		d.stats.Truncated++
 		msgs = []Message{parsePartial(l.Data)}
 		msgs[0].Size = l.Size
 	} else {
 		var err error
 		if msgs, err = parseLine(l.Data); err != nil {
-			d.dropLine(l)
-			return
+			if !d.dropLine(l) {
+				return
+			}
+			msgs = []Message{invalid(l)}
 		}
 	}
 	for i := range msgs {
@@ -294,12 +304,32 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 	}
 }
 
-func (d *Decoder) dropLine(l Line) {
+// dropLine counts a line that is not a JSON-RPC message, and says whether
+// to report it as an invalid message: a whole line on stdio, or a body or
+// event that claimed to be JSON, is a protocol violation worth a rule; a
+// fragment after a gap, or a plain-text HTTP body, is not.
+func (d *Decoder) dropLine(l Line) bool {
 	if l.AfterGap {
 		d.stats.Fragments++
-	} else {
-		d.stats.NonJSON++
+		return false
 	}
+	d.stats.NonJSON++
+	if l.HTTP == nil {
+		return true
+	}
+	ct := strings.ToLower(l.HTTP.ContentType)
+	return strings.Contains(ct, "json") || strings.Contains(ct, "event-stream")
+}
+
+// invalidPreview is how much of an invalid line a message keeps.
+const invalidPreview = 256
+
+func invalid(l Line) Message {
+	raw := l.Data
+	if len(raw) > invalidPreview {
+		raw = raw[:invalidPreview]
+	}
+	return Message{Kind: "message", Type: "invalid", Raw: strings.ToValidUTF8(string(raw), "\ufffd"), Size: l.Size}
 }
 
 // Stats returns the counters so far.

@@ -78,6 +78,15 @@ type Effect struct {
 	Overflow bool `json:"overflow,omitempty"`
 	// Fault: a user pointer could not be read; a field may be missing.
 	Fault bool `json:"fault,omitempty"`
+	// Call is the tool call the effect is attributed to (set by the
+	// correlator). Ambiguous: several calls were in flight and nothing
+	// singled one out; Calls lists them all.
+	Call      *CallRef  `json:"call,omitempty"`
+	Calls     []CallRef `json:"calls,omitempty"`
+	Ambiguous bool      `json:"ambiguous,omitempty"`
+	// Named: the call's arguments name what the effect touched (the path,
+	// an argv element, the address), which is what singled the call out.
+	Named bool `json:"named,omitempty"`
 }
 
 // effectTypes names kinds whose type is fixed; opens are "open" or "write".

@@ -22,6 +22,7 @@ func (m *Message) AppendJSON(b []byte) []byte {
 	b = appendField(b, "session", m.Session, true)
 	b = appendField(b, "stream", m.Stream, false)
 	b = appendField(b, "type", m.Type, false)
+	b = appendField(b, "raw", m.Raw, true)
 	b = appendField(b, "jsonrpc", m.JSONRPC, true)
 	b = appendField(b, "method", m.Method, true)
 	b = appendRaw(b, "id", m.ID)
@@ -42,6 +43,12 @@ func (m *Message) AppendJSON(b []byte) []byte {
 	b = appendField(b, "protocol_version", m.ProtocolVersion, true)
 	if m.InputRequired {
 		b = append(b, `,"input_required":true`...)
+	}
+	if m.DuplicateID {
+		b = append(b, `,"duplicate_id":true`...)
+	}
+	if m.Unmatched {
+		b = append(b, `,"unmatched":true`...)
 	}
 	if h := m.HTTP; h != nil {
 		b = appendHTTP(b, h)

@@ -18,7 +18,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			Session: "stdio:1", Size: 80, Proc: Proc{PID: 1, TID: 2, PPID: 3, Comm: "no\x01de\xff", Server: "1-2"}},
 		{Kind: "message", Time: base, Direction: "out", Stream: "socket:9", Type: "response", ID: json.RawMessage(`7`),
 			Result: json.RawMessage(`{"content":[]}`), Request: &RequestRef{Method: "tools/call", Tool: "t", LatencyMS: 1.25},
-			Batch: 2, Truncated: true, AfterGap: true, ProtocolVersion: "2026-07-28", InputRequired: true,
+			Batch: 2, Truncated: true, AfterGap: true, ProtocolVersion: "2026-07-28", InputRequired: true, DuplicateID: true, Unmatched: true,
 			HTTP: &HTTPInfo{Transport: "streamable-http", Method: "POST", Target: "/mcp?x=<1>", Status: 200, Host: "127.0.0.1:8080",
 				Origin: "http://evil", SessionID: "abc", ProtocolVersion: "2025-11-25", McpMethod: "tools/call", McpName: "t",
 				ContentType: "text/event-stream", Event: "message", EventID: "7", LastEventID: "6"}},

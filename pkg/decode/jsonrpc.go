@@ -15,8 +15,10 @@ type Message struct {
 	Direction string `json:"direction"` // "in": to the server, "out": from it
 	Session   string `json:"session,omitempty"`
 	Stream    string `json:"stream"`
-	// Type is "request", "notification", "response" or "error".
+	// Type is "request", "notification", "response" or "error"; "invalid"
+	// for a line that is not JSON-RPC (Raw holds its start).
 	Type    string          `json:"type"`
+	Raw     string          `json:"raw,omitempty"`
 	JSONRPC string          `json:"jsonrpc,omitempty"`
 	Method  string          `json:"method,omitempty"`
 	ID      json.RawMessage `json:"id,omitempty"`
@@ -35,12 +37,24 @@ type Message struct {
 	ProtocolVersion string `json:"protocol_version,omitempty"`
 	// InputRequired: a result that asks the client for input (2026-07-28).
 	InputRequired bool `json:"input_required,omitempty"`
+	// DuplicateID: a request reused the id of one still pending in its
+	// session. Unmatched: a response whose request was never seen.
+	DuplicateID bool `json:"duplicate_id,omitempty"`
+	Unmatched   bool `json:"unmatched,omitempty"`
 	// HTTP: the exchange that carried it, on the HTTP transports.
 	HTTP      *HTTPInfo `json:"http,omitempty"`
 	Batch     int       `json:"batch,omitempty"`     // position+1 within a JSON-RPC batch
 	Size      int       `json:"size"`                // bytes of the line
 	Truncated bool      `json:"truncated,omitempty"` // cut at the message cap: fields may be missing
 	AfterGap  bool      `json:"after_gap,omitempty"` // bytes were lost just before it
+}
+
+// CallRef names a call: its session, request id, method and tool.
+type CallRef struct {
+	Session string          `json:"session"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method,omitempty"`
+	Tool    string          `json:"tool,omitempty"`
 }
 
 // RequestRef points a response, or a progress notification, back at its

@@ -264,6 +264,9 @@ func (s *Sessions) pair(m *Message) {
 		}
 		k := pendingKey{m.Session, m.Direction, string(m.ID)}
 		req := pendingReq{method: m.Method, tool: m.Tool, id: m.ID, at: m.Time, seq: s.seq}
+		if _, dup := s.pending[k]; dup {
+			m.DuplicateID = true
+		}
 		if tok := progressToken(m.Params, true); tok != "" {
 			req.token = tok
 			s.progress[tokenKey{m.Session, tok}] = k
@@ -277,6 +280,7 @@ func (s *Sessions) pair(m *Message) {
 		req, ok := s.pending[k]
 		if !ok {
 			s.Stats.Unmatched++
+			m.Unmatched = true
 			return
 		}
 		s.forget(k)

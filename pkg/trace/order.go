@@ -50,15 +50,7 @@ func newOrderer(window time.Duration, max int, out func(decode.Event)) *orderer 
 	return &orderer{window: window, max: max, out: out}
 }
 
-func eventTime(e decode.Event) time.Time {
-	switch v := e.(type) {
-	case *decode.Message:
-		return v.Time
-	case *decode.Effect:
-		return v.Time
-	}
-	return time.Time{}
-}
+func eventTime(e decode.Event) time.Time { return e.EventTime() }
 
 // push adds an event and releases what is old enough.
 func (o *orderer) push(e decode.Event) {

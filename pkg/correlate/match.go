@@ -1,0 +1,175 @@
+package correlate
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// globRE compiles a path glob: `*` and `?` stay within one path element,
+// `**` spans any number, and a leading `~/` stands for any home directory
+// (/root or /home/NAME): a server may run as any user.
+func globRE(pat string) *regexp.Regexp {
+	if re, ok := globCache.Load(pat); ok {
+		return re.(*regexp.Regexp)
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	p := pat
+	if strings.HasPrefix(p, "~/") {
+		b.WriteString(`(?:/root|/home/[^/]+)/`)
+		p = p[2:]
+	}
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; c {
+		case '*':
+			if i+1 < len(p) && p[i+1] == '*' {
+				b.WriteString(".*")
+				i++
+			} else {
+				b.WriteString("[^/]*")
+			}
+		case '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	re := regexp.MustCompile(b.String())
+	globCache.Store(pat, re)
+	return re
+}
+
+var globCache sync.Map
+
+func globAny(p string, pats []string) bool {
+	if p == "" {
+		return false
+	}
+	for _, pat := range pats {
+		if globRE(pat).MatchString(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// underAny: p is one of roots or inside one (by whole path elements, so
+// /srv/notes-evil is not under /srv/notes).
+func underAny(p string, roots []string) bool {
+	if p == "" {
+		return false
+	}
+	p = path.Clean(p)
+	for _, r := range roots {
+		if r == "" {
+			continue
+		}
+		r = path.Clean(r)
+		if p == r || r == "/" || strings.HasPrefix(p, r+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// secretPatterns are the formats of private keys and of cloud and API
+// tokens, written from their public descriptions.
+var secretPatterns = []struct {
+	name string
+	re   *regexp.Regexp
+}{
+	{"private_key", regexp.MustCompile(`-----BEGIN ((RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----`)},
+	{"aws_access_key_id", regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)},
+	{"aws_secret_access_key", regexp.MustCompile(`(?i)aws_secret_access_key\s*[=:]\s*["']?[A-Za-z0-9/+=]{40}`)},
+	{"github_token", regexp.MustCompile(`\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})`)},
+	{"gitlab_token", regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}`)},
+	{"slack_token", regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9-]{10,}`)},
+	{"anthropic_key", regexp.MustCompile(`\bsk-ant-[A-Za-z0-9_-]{20,}`)},
+	{"openai_key", regexp.MustCompile(`\bsk-(proj-)?[A-Za-z0-9_-]{32,}`)},
+	{"google_api_key", regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}`)},
+	{"stripe_key", regexp.MustCompile(`\b[rs]k_live_[0-9A-Za-z]{24,}`)},
+	{"npm_token", regexp.MustCompile(`\bnpm_[A-Za-z0-9]{36}`)},
+	{"jwt", regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}`)},
+	{"gcp_service_account", regexp.MustCompile(`"type"\s*:\s*"service_account"`)},
+}
+
+// Secrets names the kinds of secret found in s.
+func Secrets(s string) []string {
+	out := []string{}
+	if len(s) < 16 {
+		return out
+	}
+	for _, p := range secretPatterns {
+		if p.re.MatchString(s) {
+			out = append(out, p.name)
+		}
+	}
+	return out
+}
+
+// shellMeta: s holds characters a shell gives meaning to.
+func shellMeta(s string) bool {
+	return strings.ContainsAny(s, ";|&`$<>\n") || strings.Contains(s, "$(")
+}
+
+// template is an output line with %var.field references (Falco's style).
+type template []tmplPart
+
+type tmplPart struct {
+	text string
+	ref  []string // var, field, subfield...
+}
+
+var refRE = regexp.MustCompile(`%([a-z_]+(?:\.[A-Za-z0-9_]+)+)`)
+
+func parseTemplate(s string) (template, error) {
+	var t template
+	last := 0
+	for _, m := range refRE.FindAllStringSubmatchIndex(s, -1) {
+		t = append(t, tmplPart{text: s[last:m[0]]})
+		ref := strings.Split(s[m[2]:m[3]], ".")
+		ok := false
+		for _, v := range ruleVars {
+			ok = ok || v == ref[0]
+		}
+		if !ok {
+			return nil, fmt.Errorf("%%%s: unknown variable %q (one of %s)", s[m[2]:m[3]], ref[0], strings.Join(ruleVars, ", "))
+		}
+		t = append(t, tmplPart{ref: ref})
+		last = m[1]
+	}
+	t = append(t, tmplPart{text: s[last:]})
+	return t, nil
+}
+
+func (t template) render(vars map[string]map[string]any) string {
+	var b strings.Builder
+	for _, p := range t {
+		if p.ref == nil {
+			b.WriteString(p.text)
+			continue
+		}
+		var v any = vars[p.ref[0]]
+		for _, f := range p.ref[1:] {
+			m, ok := v.(map[string]any)
+			if !ok {
+				v = nil
+				break
+			}
+			v = m[f]
+		}
+		switch x := v.(type) {
+		case nil:
+			b.WriteString("<none>")
+		case []string:
+			b.WriteString(strings.Join(x, " "))
+		default:
+			fmt.Fprint(&b, x)
+		}
+	}
+	return b.String()
+}
