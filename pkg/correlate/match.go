@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"fmt"
+	"net"
 	"path"
 	"regexp"
 	"strings"
@@ -172,4 +173,32 @@ func (t template) render(vars map[string]map[string]any) string {
 		}
 	}
 	return b.String()
+}
+
+// EgressAllowed: addr (host:port) matches an allow-list entry: a CIDR
+// ("10.0.0.0/8"), an address or host name (any port), or host:port.
+func EgressAllowed(addr string, allow []string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	ip := net.ParseIP(host)
+	for _, a := range allow {
+		switch {
+		case strings.Contains(a, "/"):
+			if _, n, err := net.ParseCIDR(a); err == nil && ip != nil && n.Contains(ip) {
+				return true
+			}
+		case strings.HasPrefix(a, "[") || strings.Count(a, ":") == 1:
+			h, p, err := net.SplitHostPort(a)
+			if err == nil && p == port && (h == host || (ip != nil && net.ParseIP(h).Equal(ip))) {
+				return true
+			}
+		default:
+			if a == host || (ip != nil && net.ParseIP(a).Equal(ip)) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -48,6 +48,7 @@ type Rule struct {
 	File     string
 	Line     int
 	prg      cel.Program
+	tmpl     template
 	fixtures fixtures
 }
 
@@ -60,6 +61,7 @@ type fixtures struct {
 type RuleSet struct {
 	Rules []*Rule
 	Dir   string
+	lists map[string][]string
 	// by event kind, then type ("" for rules that look at every type)
 	index map[string]map[string][]*Rule
 }
@@ -156,7 +158,7 @@ func Compile(names []string, srcs map[string][]byte) (*RuleSet, error) {
 	}
 	defs := map[string]string{} // list and macro names -> CEL text
 	kinds := map[string]string{}
-	rs := &RuleSet{index: map[string]map[string][]*Rule{}}
+	rs := &RuleSet{index: map[string]map[string][]*Rule{}, lists: map[string][]string{}}
 	seen := map[string]*item{}
 	for i := range items {
 		it := &items[i]
@@ -185,6 +187,7 @@ func Compile(names []string, srcs map[string][]byte) (*RuleSet, error) {
 				quoted[j] = strconv.Quote(s)
 			}
 			defs[it.List], kinds[it.List] = "["+strings.Join(quoted, ", ")+"]", "list"
+			rs.lists[it.List] = it.Items
 		case it.Macro != "":
 			if !identRE.MatchString(it.Macro) {
 				return nil, errf("macro %q: names are identifiers", it.Macro)
@@ -259,12 +262,16 @@ func compileRule(env *cel.Env, it *item, defs map[string]string) (*Rule, error) 
 	if err != nil {
 		return nil, fmt.Errorf("condition: %v", err)
 	}
-	if _, err := parseTemplate(it.Output); err != nil {
+	tmpl, err := parseTemplate(it.Output)
+	if err != nil {
 		return nil, fmt.Errorf("output: %v", err)
+	}
+	if err := checkFixtures(it.Fixtures); err != nil {
+		return nil, err
 	}
 	return &Rule{
 		Name: it.Rule, Desc: it.Desc, When: it.When, Types: it.Types, Severity: it.Severity, Tags: it.Tags,
-		Output: it.Output, Action: it.Action, File: it.file, Line: it.line, prg: prg, fixtures: it.Fixtures,
+		Output: it.Output, Action: it.Action, File: it.file, Line: it.line, prg: prg, tmpl: tmpl, fixtures: it.Fixtures,
 	}, nil
 }
 
@@ -281,6 +288,15 @@ func (rs *RuleSet) add(r *Rule) {
 	for _, t := range r.Types {
 		m[t] = append(m[t], r)
 	}
+}
+
+// List returns a list the rule files define (the correlator taints a
+// server that reads a file of `credential_paths`).
+func (rs *RuleSet) List(name string) []string {
+	if rs == nil {
+		return nil
+	}
+	return rs.lists[name]
 }
 
 // candidates are the rules that look at events of this kind and type.
@@ -360,6 +376,8 @@ func newEnv() (*cel.Env, error) {
 			cel.UnaryBinding(func(s ref.Val) ref.Val { return types.Bool(shellMeta(string(s.(types.String)))) }))),
 		cel.Function("base", cel.Overload("base_string", []*cel.Type{cel.StringType}, cel.StringType,
 			cel.UnaryBinding(func(s ref.Val) ref.Val { return types.String(filepath.Base(string(s.(types.String)))) }))),
+		cel.Function("egress_allowed", cel.Overload("egress_allowed_string_list", []*cel.Type{cel.StringType, strList}, cel.BoolType,
+			cel.BinaryBinding(func(a, l ref.Val) ref.Val { return types.Bool(EgressAllowed(string(a.(types.String)), strs(l))) }))),
 		cel.Function("any_in", cel.Overload("any_in_list_list", []*cel.Type{strList, strList}, cel.BoolType,
 			cel.BinaryBinding(func(a, b ref.Val) ref.Val { return types.Bool(anyIn(strs(a), strs(b))) }))),
 	)

@@ -135,6 +135,7 @@ type httpHalf struct {
 	state    httpState
 	known    bool // what the half carries is known
 	requests bool // carries requests (else responses)
+	resynced bool // responses: found again after a loss
 	buf      []byte
 	remain   uint64
 	meta     any
@@ -149,7 +150,7 @@ type httpHalf struct {
 
 const maxHead = 64 << 10
 
-var methods = []string{"GET ", "POST ", "DELETE ", "PUT ", "HEAD ", "OPTIONS ", "PATCH "}
+var methods = []string{"GET ", "POST ", "DELETE ", "PUT ", "HEAD ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "}
 
 // startKind says whether b begins an HTTP request (1), a response (2), may
 // still become one with more bytes (0), or cannot be either (-1).
@@ -297,6 +298,7 @@ func (h *httpHalf) lose() {
 	h.buf = h.buf[:0]
 	h.state = hsSeek
 	h.afterGap = true
+	h.resynced = !h.requests
 }
 
 // seek discards bytes up to a start line of this half's kind (anywhere:
@@ -306,7 +308,7 @@ func (h *httpHalf) seek(b []byte) []byte {
 	l := h.c.l
 	for i := 0; i < len(h.buf); i++ {
 		c := h.buf[i]
-		if c != 'G' && c != 'P' && c != 'D' && c != 'H' && c != 'O' {
+		if c != 'G' && c != 'P' && c != 'D' && c != 'H' && c != 'O' && c != 'C' && c != 'T' {
 			continue
 		}
 		switch k := startLine(h.buf[i:]); {
@@ -389,7 +391,7 @@ func (h *httpHalf) readHead(b []byte) []byte {
 		return rest
 	}
 	h.buf = h.buf[:0]
-	if len(h.buf) > 0 && cap(h.buf) > maxHead {
+	if cap(h.buf) > maxHead {
 		h.buf = nil
 	}
 	return rest
@@ -442,10 +444,6 @@ func (h *httpHalf) parseHead(head []byte) bool {
 		ex.head = ex.info.Method == "HEAD"
 		l.seq++
 		ex.session = sessionOf(&ex.info, h.c.ino, l.seq)
-		if ex.info.Method == "DELETE" && ex.info.SessionID != "" {
-			l.Stats.Terminated++
-			l.ended = append(l.ended, ex.session)
-		}
 		h.c.queue = append(h.c.queue, ex)
 		if len(h.c.queue) > 64 { // a peer that never answers: bound the queue
 			h.c.queue = h.c.queue[1:]
@@ -475,6 +473,13 @@ func (h *httpHalf) parseHead(head []byte) bool {
 	}
 	l.Stats.Responses++
 	var ex *exchange
+	if h.resynced && len(h.c.queue) > 1 {
+		// responses were lost with the gap: the one found after it
+		// answers the latest request (MCP clients do not pipeline)
+		l.Stats.Unpaired += uint64(len(h.c.queue) - 1)
+		h.c.queue = h.c.queue[len(h.c.queue)-1:]
+	}
+	h.resynced = false
 	if len(h.c.queue) > 0 {
 		ex = h.c.queue[0]
 		h.c.queue = h.c.queue[1:]
@@ -495,9 +500,18 @@ func (h *httpHalf) parseHead(head []byte) bool {
 	}
 	h.ex = &exchange{info: info, session: ex.session}
 	h.status = status
+	if ex.info.Method == "DELETE" && ex.info.SessionID != "" && status >= 200 && status < 300 {
+		// the client ended the session, and the server agreed
+		l.Stats.Terminated++
+		l.ended = append(l.ended, ex.session)
+	}
 	if status == 101 {
+		// another protocol (a WebSocket) on both halves from here
 		l.Stats.Upgrades++
 		h.state = hsIgnore
+		if o := h.c.halves[(h.key.Dir+1)&1]; o != nil {
+			o.state, o.buf = hsIgnore, nil
+		}
 		return true
 	}
 	if strings.HasPrefix(strings.ToLower(ctype), "text/event-stream") {
@@ -589,6 +603,7 @@ func (h *httpHalf) endBody() {
 	h.bodySize, h.bodyCut = 0, false
 	h.state = hsHead
 	h.remain = 0
+	h.afterGap = false
 }
 
 // emit hands a body or an event's data to the decoder as one frame.
@@ -611,16 +626,14 @@ func (h *httpHalf) emit(data []byte, size int, truncated, afterGap bool, ev *sse
 // missing); anywhere else the parser searches for the next start line.
 func (h *httpHalf) gap(n uint64) {
 	switch h.state {
-	case hsStart:
-		if n == 0 {
-			// picked up mid-life: the first bytes may be in a message
-			h.state = hsSeek
-			h.afterGap = true
-			return
-		}
+	case hsStart, hsSeek:
+		// what was held (the start of a start line, perhaps) cannot be
+		// joined to what follows the gap
+		h.c.l.Stats.Discarded += uint64(len(h.buf))
+		h.buf = h.buf[:0]
 		h.state = hsSeek
 		h.afterGap = true
-	case hsIgnore, hsSeek:
+	case hsIgnore:
 		h.afterGap = true
 	case hsBody, hsChunkData:
 		if n > h.remain {
@@ -643,8 +656,20 @@ func (h *httpHalf) gap(n uint64) {
 	}
 }
 
+// restart: the stream began again (a reused SSL*, or kernel state lost):
+// a body delimited by the connection's end is complete; anything else in
+// progress is lost.
 func (h *httpHalf) restart() {
-	h.lose()
+	switch {
+	case h.state == hsToClose:
+		h.endBody()
+	case h.state != hsHead && h.state != hsStart && h.state != hsIgnore || len(h.buf) > 0:
+		h.lose()
+	}
+	h.c.l.Stats.Discarded += uint64(len(h.buf))
+	h.buf = h.buf[:0]
+	h.state, h.known, h.afterGap, h.resynced = hsStart, false, false, false
+	h.c.queue = nil
 }
 
 func (h *httpHalf) close() {
@@ -657,6 +682,9 @@ func (h *httpHalf) close() {
 }
 
 func (h *httpHalf) idle() bool {
+	if h.sse != nil && !h.sse.idle() {
+		return false
+	}
 	if len(h.buf) == 0 && h.bodySize == 0 {
 		h.buf, h.body = nil, nil
 		return true

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -146,8 +147,9 @@ func TestHTTPGetStreamServerRequest(t *testing.T) {
 	c.send(1, loader.DirOut, fmt.Sprintf("%x\r\n%s\r\n", len(ev), ev))
 	c.send(1, loader.DirOut, "2\r\n: \r\n") // a keep-alive comment, split oddly
 	c.send(2, loader.DirIn, post("S", `{"jsonrpc":"2.0","id":1,"result":{"roots":[{"uri":"file:///w"}]}}`))
-	c.send(2, loader.DirOut, "HTTP/1.1 202 Accepted\r\n\r\n")
+	c.send(2, loader.DirOut, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
 	c.send(2, loader.DirIn, "DELETE /mcp HTTP/1.1\r\nMcp-Session-Id: S\r\n\r\n")
+	c.send(2, loader.DirOut, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 	ms := c.messages()
 	if len(ms) != 2 {
 		t.Fatalf("%+v", ms)
@@ -321,4 +323,112 @@ func TestHTTPAttachedMidStream(t *testing.T) {
 	if len(ms) != 1 || ms[0].Tool != "echo" || !ms[0].AfterGap {
 		t.Fatalf("%+v", ms)
 	}
+}
+
+// Regressions found in review: each asserts the fixed behaviour.
+func TestHTTPReviewRegressions(t *testing.T) {
+	t.Run("start line not spliced across a gap", func(t *testing.T) {
+		c := newConv(t, 1<<20)
+		c.send(1, loader.DirIn, "PO")
+		c.lose(1, loader.DirIn, 100)
+		c.send(1, loader.DirIn, "ST /evil HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"+post("S", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		ms := c.messages()
+		if len(ms) != 1 || ms[0].HTTP.Target != "/mcp" || ms[0].Method != "ping" {
+			t.Fatalf("%+v", ms)
+		}
+	})
+	t.Run("a refused DELETE keeps the session", func(t *testing.T) {
+		c := newConv(t, 1<<20)
+		c.send(1, loader.DirIn, post("S", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+		c.send(1, loader.DirOut, jsonResp("", `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"t"}]}}`))
+		c.send(1, loader.DirIn, "DELETE /mcp HTTP/1.1\r\nMcp-Session-Id: S\r\n\r\n")
+		c.send(1, loader.DirOut, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+		if len(c.d.sess.Tools("http:S")) != 1 || c.d.Stats().HTTP.Terminated != 0 {
+			t.Fatal("a 405 to DELETE ended the session")
+		}
+	})
+	t.Run("pairing recovers after a lost response", func(t *testing.T) {
+		c := newConv(t, 1<<20)
+		body := func(id int) string { return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/list"}`, id) }
+		resp := func(id int) string { return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":{"tools":[]}}`, id) }
+		c.send(1, loader.DirIn, post("", body(1)))
+		r1 := jsonResp("", resp(1))
+		c.send(1, loader.DirOut, r1[:10])
+		c.lose(1, loader.DirOut, uint64(len(r1)-10))
+		for i := 2; i < 5; i++ {
+			c.send(1, loader.DirIn, post("", body(i)))
+			c.send(1, loader.DirOut, jsonResp("", resp(i)))
+		}
+		paired := 0
+		for _, m := range c.messages() {
+			if m.Direction == "out" && m.Request != nil {
+				paired++
+			}
+		}
+		if paired != 3 {
+			t.Fatalf("%d of 3 responses after the loss paired", paired)
+		}
+	})
+	t.Run("progress token of a reused request id", func(t *testing.T) {
+		s := NewSessions(8)
+		req := &Message{Type: "request", Direction: "in", Session: "s", ID: json.RawMessage("1"), Method: "tools/call",
+			Params: json.RawMessage(`{"_meta":{"progressToken":"t"}}`)}
+		s.pair(req)
+		s.pair(req)
+		p := &Message{Type: "notification", Direction: "out", Session: "s", Method: "notifications/progress", Params: json.RawMessage(`{"progressToken":"t"}`)}
+		s.pair(p)
+		if p.Request == nil || !req.DuplicateID {
+			t.Fatalf("progress not linked after a duplicate request: %+v", p)
+		}
+	})
+	t.Run("sse: comments do not count toward an event's size", func(t *testing.T) {
+		c := newConv(t, 256)
+		c.send(1, loader.DirIn, "GET /mcp HTTP/1.1\r\n\r\n")
+		c.send(1, loader.DirOut, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n:"+strings.Repeat("k", 1000)+"\n\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"x\"}\n\n")
+		ms := c.messages()
+		if len(ms) != 1 || ms[0].Truncated || ms[0].Size != len(`{"jsonrpc":"2.0","method":"x"}`) {
+			t.Fatalf("%d %+v", len(ms), *ms[0])
+		}
+	})
+	t.Run("sse: byte order mark, CR line ends, ids carry over", func(t *testing.T) {
+		c := newConv(t, 1<<20)
+		c.step = 1
+		c.send(1, loader.DirIn, "GET /mcp HTTP/1.1\r\n\r\n")
+		c.send(1, loader.DirOut, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n\xef\xbb\xbfid: 7\rdata: {\"jsonrpc\":\"2.0\",\"method\":\"a\"}\r\rdata: {\"jsonrpc\":\"2.0\",\"method\":\"b\"}\r\n\r\n")
+		ms := c.messages()
+		if len(ms) != 2 || ms[0].Method != "a" || ms[1].HTTP.EventID != "7" {
+			t.Fatalf("%+v %+v %+v", *ms[0], *ms[1], *ms[1].HTTP)
+		}
+	})
+	t.Run("an upgrade leaves both halves alone", func(t *testing.T) {
+		c := newConv(t, 1<<20)
+		c.send(1, loader.DirIn, "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n")
+		c.send(1, loader.DirOut, "HTTP/1.1 101 Switching Protocols\r\n\r\n\x81\x05hello")
+		c.send(1, loader.DirIn, "\x81\x85"+strings.Repeat("x", 100))
+		c.messages()
+		if st := c.d.Stats().HTTP; st.Malformed != 0 || st.Upgrades != 1 || st.NotHTTPBytes == 0 {
+			t.Fatalf("%+v", st)
+		}
+	})
+	t.Run("after a gap only the next exchange is marked", func(t *testing.T) {
+		c := newConv(t, 1<<20)
+		c.send(1, loader.DirIn, "GET /x HTTP/1.1\r\n")
+		c.lose(1, loader.DirIn, 10)
+		c.send(1, loader.DirIn, "GET /mcp HTTP/1.1\r\n\r\n"+post("S", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		ms := c.messages()
+		if len(ms) != 1 || ms[0].AfterGap {
+			t.Fatalf("%+v", ms)
+		}
+	})
+	t.Run("ended sessions do not grow the age queue", func(t *testing.T) {
+		s := NewSessions(8)
+		for i := 0; i < 10000; i++ {
+			name := fmt.Sprint("http:", i)
+			s.session(name, true)
+			s.end(name)
+		}
+		if len(s.stateOrder) > 200 {
+			t.Fatalf("age queue %d for %d sessions", len(s.stateOrder), len(s.state))
+		}
+	})
 }

@@ -36,6 +36,12 @@ type ToolDef struct {
 type sessionState struct {
 	version string
 	tools   map[string]ToolDef
+	seq     uint64
+}
+
+type stateRef struct {
+	name string
+	seq  uint64
 }
 
 type pendingKey struct {
@@ -76,7 +82,8 @@ type Sessions struct {
 	// MaxSessions bounds the per-session state; the oldest is forgotten.
 	MaxSessions int
 	state       map[string]*sessionState
-	stateOrder  []string
+	stateOrder  []stateRef // sessions by age; stale refs (ended, re-created) skipped
+	stateSeq    uint64
 	progress    map[tokenKey]pendingKey // progress tokens of pending requests
 	seq         uint64
 	Stats       SessionStats
@@ -136,14 +143,25 @@ func (s *Sessions) session(name string, create bool) *sessionState {
 	for len(s.state) >= s.MaxSessions && len(s.stateOrder) > 0 {
 		old := s.stateOrder[0]
 		s.stateOrder = s.stateOrder[1:]
-		if _, ok := s.state[old]; ok {
-			delete(s.state, old)
+		if st, ok := s.state[old.name]; ok && st.seq == old.seq {
+			delete(s.state, old.name)
 			s.Stats.EvictedSessions++
 		}
 	}
-	st = &sessionState{}
+	s.stateSeq++
+	st = &sessionState{seq: s.stateSeq}
 	s.state[name] = st
-	s.stateOrder = append(s.stateOrder, name)
+	s.stateOrder = append(s.stateOrder, stateRef{name, s.stateSeq})
+	if len(s.stateOrder) > 2*len(s.state)+64 {
+		// mostly stale (ended sessions): keep the live refs only
+		live := s.stateOrder[:0]
+		for _, r := range s.stateOrder {
+			if st, ok := s.state[r.name]; ok && st.seq == r.seq {
+				live = append(live, r)
+			}
+		}
+		s.stateOrder = live
+	}
 	return st
 }
 
@@ -267,11 +285,11 @@ func (s *Sessions) pair(m *Message) {
 		if _, dup := s.pending[k]; dup {
 			m.DuplicateID = true
 		}
+		s.forget(k)
 		if tok := progressToken(m.Params, true); tok != "" {
 			req.token = tok
 			s.progress[tokenKey{m.Session, tok}] = k
 		}
-		s.forget(k)
 		s.pending[k] = req
 		s.order = append(s.order, queued{k, s.seq})
 	case "response", "error":

@@ -11,14 +11,18 @@ import (
 // reported truncated. After a gap the event in progress is dropped and the
 // parser resumes at the next blank line: an event is never spliced.
 type sseParser struct {
-	h       *httpHalf
-	line    []byte
-	ev      sseEvent
-	data    []byte
-	size    int
-	hasData bool
-	resync  bool // skipping to the end of the event a gap cut
-	lost    bool // the next event follows lost bytes
+	h        *httpHalf
+	line     []byte
+	lineOver int // bytes of the current line beyond its buffer
+	ev       sseEvent
+	lastID   string // the last event ID: it carries over to later events
+	data     []byte
+	size     int
+	hasData  bool
+	resync   bool // skipping to the end of the event a gap cut
+	lost     bool // the next event follows lost bytes
+	started  bool // past a leading byte order mark
+	skipLF   bool // the last line ended in CR: a LF right after belongs to it
 }
 
 type sseEvent struct {
@@ -28,18 +32,42 @@ type sseEvent struct {
 
 func newSSE(h *httpHalf) *sseParser { return &sseParser{h: h, lost: h.afterGap} }
 
+// feed takes body bytes. Lines end in CRLF, LF or CR alone.
 func (p *sseParser) feed(b []byte) {
+	if !p.started {
+		head := append(p.line, b...)
+		if len(head) < 3 && bytes.HasPrefix(bom, head) {
+			p.line = head // maybe a BOM: wait for it whole
+			return
+		}
+		p.started = true
+		p.line = nil
+		b = bytes.TrimPrefix(head, bom)
+	}
 	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
+		if p.skipLF {
+			p.skipLF = false
+			if b[0] == '\n' {
+				b = b[1:]
+				continue
+			}
+		}
+		i := bytes.IndexAny(b, "\r\n")
 		if i < 0 {
 			p.appendLine(b)
 			return
 		}
 		p.appendLine(b[:i])
+		p.skipLF = b[i] == '\r'
 		p.endLine()
 		b = b[i+1:]
 	}
 }
+
+var bom = []byte("\xef\xbb\xbf")
+
+// idle: no event is in progress.
+func (p *sseParser) idle() bool { return !p.hasData && len(p.line) == 0 }
 
 func (p *sseParser) appendLine(b []byte) {
 	if p.resync {
@@ -47,21 +75,23 @@ func (p *sseParser) appendLine(b []byte) {
 		return
 	}
 	// a data line can be as long as the message cap; other fields are short
-	if len(p.line) < p.h.c.l.maxMessage+16 {
-		room := p.h.c.l.maxMessage + 16 - len(p.line)
-		if len(b) > room {
-			p.size += len(b) - room
-			b = b[:room]
-		}
-		p.line = append(p.line, b...)
-	} else {
-		p.size += len(b)
+	room := max(p.h.c.l.maxMessage+16-len(p.line), 0)
+	if len(b) > room {
+		p.lineOver += len(b) - room
+		b = b[:room]
 	}
+	p.line = append(p.line, b...)
 }
 
 func (p *sseParser) endLine() {
-	line := bytes.TrimSuffix(p.line, []byte("\r"))
-	p.line = p.line[:0]
+	line := p.line
+	over := p.lineOver
+	p.line, p.lineOver = p.line[:0], 0
+	defer func() {
+		if cap(p.line) > 1<<20 {
+			p.line = nil // a large event passed: do not keep its buffer
+		}
+	}()
 	if p.resync {
 		if len(line) == 0 {
 			p.resync = false
@@ -87,7 +117,7 @@ func (p *sseParser) endLine() {
 			p.size++
 		}
 		p.hasData = true
-		p.size += len(value)
+		p.size += len(value) + over
 		room := p.h.c.l.maxMessage - len(p.data)
 		if len(value) > room {
 			value = value[:max(room, 0)]
@@ -96,13 +126,17 @@ func (p *sseParser) endLine() {
 	case "event":
 		p.ev.event = string(value)
 	case "id":
-		p.ev.id = string(value)
+		if bytes.IndexByte(value, 0) < 0 { // an id with NUL is ignored
+			p.lastID = string(value)
+		}
 	}
 }
 
 func (p *sseParser) dispatch() {
+	p.ev.id = p.lastID
 	if !p.hasData {
 		p.ev = sseEvent{}
+		p.size = 0
 		return
 	}
 	l := p.h.c.l
