@@ -309,7 +309,7 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 // event that claimed to be JSON, is a protocol violation worth a rule; a
 // fragment after a gap, or a plain-text HTTP body, is not.
 func (d *Decoder) dropLine(l Line) bool {
-	if l.AfterGap {
+	if l.AfterGap || l.Lost {
 		d.stats.Fragments++
 		return false
 	}

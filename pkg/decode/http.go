@@ -593,7 +593,7 @@ func (h *httpHalf) endBody() {
 		if h.bodySize > h.c.l.maxMessage {
 			h.c.l.Stats.Oversized++
 		}
-		h.emit(h.body, h.bodySize, truncated, h.afterGap, nil)
+		h.emit(h.body, h.bodySize, truncated, h.afterGap, h.bodyCut, nil)
 		h.afterGap = false
 	}
 	h.body = h.body[:0]
@@ -607,7 +607,7 @@ func (h *httpHalf) endBody() {
 }
 
 // emit hands a body or an event's data to the decoder as one frame.
-func (h *httpHalf) emit(data []byte, size int, truncated, afterGap bool, ev *sseEvent) {
+func (h *httpHalf) emit(data []byte, size int, truncated, afterGap, lost bool, ev *sseEvent) {
 	if h.ex == nil {
 		return
 	}
@@ -617,7 +617,7 @@ func (h *httpHalf) emit(data []byte, size int, truncated, afterGap bool, ev *sse
 	}
 	h.c.l.out = append(h.c.l.out, Line{
 		Key: h.key, Data: bytes.Clone(data), Meta: h.meta, AfterGap: afterGap,
-		Truncated: truncated, Size: size, HTTP: &info, session: h.ex.session,
+		Truncated: truncated, Lost: lost, Size: size, HTTP: &info, session: h.ex.session,
 	})
 }
 

@@ -78,7 +78,7 @@ func FuzzHTTPNoSplice(f *testing.F) {
 			}
 			want, ok := sent[m.Direction+string(m.ID)]
 			if !ok || string(body) != want {
-				t.Fatalf("spliced or corrupt message: %s id %s body %s", m.Direction, m.ID, body)
+				t.Fatalf("spliced or corrupt message: %s id %s body %s type %s raw %q gap %v", m.Direction, m.ID, body, m.Type, m.Raw, m.AfterGap)
 			}
 		}
 		if drop == 0 && len(got) != 2*int(n) {

@@ -149,7 +149,7 @@ func (p *sseParser) dispatch() {
 		if p.size > l.maxMessage {
 			l.Stats.Oversized++
 		}
-		p.h.emit(p.data, p.size, p.size > len(p.data), p.lost, &p.ev)
+		p.h.emit(p.data, p.size, p.size > len(p.data), p.lost, false, &p.ev)
 		p.lost = false
 	}
 	p.data = p.data[:0]

@@ -17,6 +17,9 @@ type Line struct {
 	Truncated bool
 	// Size is the line's full length, including bytes cut by the cap.
 	Size int
+	// Lost: bytes inside it were lost (an HTTP body cut by a gap); Data
+	// holds what came before the gap.
+	Lost bool
 	// HTTP is set on bodies and events of the HTTP transports, with the
 	// session their exchange belongs to.
 	HTTP    *HTTPInfo
