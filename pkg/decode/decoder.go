@@ -329,7 +329,7 @@ func invalid(l Line) Message {
 	if len(raw) > invalidPreview {
 		raw = raw[:invalidPreview]
 	}
-	return Message{Kind: "message", Type: "invalid", Raw: strings.ToValidUTF8(string(raw), "\ufffd"), Size: l.Size}
+	return Message{Kind: "message", Type: "invalid", Raw: strings.ToValidUTF8(string(raw), "\ufffd"), Size: l.Size, Truncated: l.Truncated}
 }
 
 // Stats returns the counters so far.
