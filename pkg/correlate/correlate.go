@@ -576,7 +576,7 @@ func messageVars(m *decode.Message, si *sessionInfo) map[string]any {
 		"size": int64(m.Size), "truncated": m.Truncated, "batch": int64(m.Batch),
 		"protocol_version": m.ProtocolVersion, "duplicate_id": m.DuplicateID, "unmatched": m.Unmatched,
 		"raw": m.Raw, "session": m.Session, "schema_errors": []string{}, "arg_strings": []string{},
-		"text": "", "http": map[string]any{}, "request_method": "", "request_tool": "",
+		"text": "", "request_method": "", "request_tool": "",
 	}
 	if m.Request != nil {
 		v["request_method"], v["request_tool"] = m.Request.Method, m.Request.Tool
@@ -596,10 +596,12 @@ func messageVars(m *decode.Message, si *sessionInfo) map[string]any {
 		text = text[:256<<10]
 	}
 	v["text"] = string(text)
-	if h := m.HTTP; h != nil {
-		v["http"] = map[string]any{"transport": h.Transport, "method": h.Method, "target": h.Target,
-			"status": int64(h.Status), "host": h.Host, "origin": h.Origin, "session_id": h.SessionID,
-			"protocol_version": h.ProtocolVersion, "mcp_method": h.McpMethod, "mcp_name": h.McpName}
+	h := m.HTTP
+	if h == nil {
+		h = &decode.HTTPInfo{}
 	}
+	v["http"] = map[string]any{"transport": h.Transport, "method": h.Method, "target": h.Target,
+		"status": int64(h.Status), "host": h.Host, "origin": h.Origin, "session_id": h.SessionID,
+		"protocol_version": h.ProtocolVersion, "mcp_method": h.McpMethod, "mcp_name": h.McpName}
 	return v
 }

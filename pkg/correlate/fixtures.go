@@ -91,6 +91,18 @@ func fixtureVars(fx map[string]any) map[string]map[string]any {
 			merged[k] = x
 		}
 		for k, x := range m {
+			sub, ok1 := x.(map[string]any)
+			under, ok2 := base[k].(map[string]any)
+			if ok1 && ok2 {
+				deep := make(map[string]any, len(under)+len(sub))
+				for kk, xx := range under {
+					deep[kk] = xx
+				}
+				for kk, xx := range sub {
+					deep[kk] = xx
+				}
+				x = deep
+			}
 			merged[k] = x
 		}
 		vars[name] = merged
@@ -123,3 +135,6 @@ func checkFixtures(f fixtures) error {
 	}
 	return nil
 }
+
+// FireFixtures are the rule's fixtures that must make it fire.
+func (r *Rule) FireFixtures() []map[string]any { return r.fixtures.Fire }

@@ -3,6 +3,7 @@ package correlate
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -421,4 +422,31 @@ func anyIn(a, b []string) bool {
 		}
 	}
 	return false
+}
+
+// LoadFS reads and compiles every *.yaml file at the top of fsys (the
+// shipped, embedded set); name labels it in errors.
+func LoadFS(fsys fs.FS, name string) (*RuleSet, error) {
+	files, err := fs.Glob(fsys, "*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	srcs := map[string][]byte{}
+	var names []string
+	for _, f := range files {
+		b, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, err
+		}
+		n := name + "/" + f
+		names = append(names, n)
+		srcs[n] = b
+	}
+	rs, err := Compile(names, srcs)
+	if err != nil {
+		return nil, err
+	}
+	rs.Dir = name
+	return rs, nil
 }
