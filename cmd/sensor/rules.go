@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpsec/sensor/pkg/correlate"
-	"github.com/mcpsec/sensor/rules"
 )
 
 func newRulesCmd() *cobra.Command {
@@ -92,10 +91,10 @@ func ruleFixtures(r *correlate.Rule) []map[string]any { return r.FireFixtures() 
 // loadRules loads DIR, or the built-in set.
 func loadRules(args []string) (*correlate.RuleSet, error) {
 	if len(args) == 0 {
-		return correlate.LoadFS(rules.Files, "built-in")
+		return loadRulesFrom("")
 	}
 	if st, err := os.Stat(args[0]); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory of rule files", args[0])
 	}
-	return correlate.LoadDir(args[0])
+	return loadRulesFrom(args[0])
 }

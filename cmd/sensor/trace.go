@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -17,12 +18,20 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/decode"
 	"github.com/mcpsec/sensor/pkg/loader"
 	"github.com/mcpsec/sensor/pkg/trace"
+	"github.com/mcpsec/sensor/rules"
 )
 
 type traceFlags struct {
+	rules       string
+	noRules     bool
+	roots       []string
+	egress      []string
+	stateDir    string
+	learn       time.Duration
 	pids        []int
 	output      string
 	out         string
@@ -92,6 +101,12 @@ Needs root (it loads eBPF programs).`,
 	fl.Uint32Var(&f.maxTracked, "max-tracked", 32768, "size of the kernel's tracked-process map (when full, tracking falls back to cgroups: fail closed)")
 	fl.DurationVar(&f.wakeup, "wakeup-interval", 2*time.Millisecond, "while records flow, read the rings at most this often (a record waits at most about this long); shorter costs the traced servers more")
 	fl.BoolVar(&f.noTLS, "no-tls", false, "do not put uprobes on the OpenSSL that traced processes map (no TLS plaintext)")
+	fl.StringVar(&f.rules, "rules", "", "judge events with the rule files of this directory (default: "+defaultRulesDir+" if it exists, else the built-in rules); SIGHUP or a changed file reloads them")
+	fl.BoolVar(&f.noRules, "no-rules", false, "judge nothing (calls and effects are still linked)")
+	fl.StringSliceVar(&f.roots, "root", nil, "a directory every server may use, besides those its argv and its client name (repeatable)")
+	fl.StringSliceVar(&f.egress, "egress-allow", nil, "destinations servers may reach: CIDR, address, host or host:port (repeatable; default: no allow-list)")
+	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/mcp-sensor", "where first-seen tool definitions and baselines are kept across runs (\"\": in memory)")
+	fl.DurationVar(&f.learn, "learn", 10*time.Minute, "baseline learning window per server and tool; afterwards novel effects raise anomalies (0: no baselines)")
 	fl.DurationVar(&f.order, "order-window", 20*time.Millisecond, "hold events this long to print them in time order (0: as decoded)")
 	fl.DurationVar(&f.statsEvery, "stats-interval", 0, "also print counters every interval (e.g. 10s); 0: only at the end")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
@@ -192,11 +207,42 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	ctx, force := stopOnSignals(log)
+	co := correlate.Options{Roots: f.roots, EgressAllow: f.egress, Learn: f.learn}
+	if f.learn < 0 {
+		return fmt.Errorf("--learn %v: must not be negative", f.learn)
+	}
+	for _, r := range f.roots {
+		if !filepath.IsAbs(r) {
+			return fmt.Errorf("--root %q: must be an absolute path", r)
+		}
+	}
+	store, err := correlate.OpenStore(f.stateDir)
+	if err != nil {
+		return fmt.Errorf("--state-dir: %w", err)
+	}
+	co.Store = store
+	var rs *correlate.RuleSet
+	var loadRules func() (*correlate.RuleSet, error)
+	rulesDir := ""
+	if !f.noRules {
+		rulesDir = f.rules
+		if rulesDir == "" {
+			if st, err := os.Stat(defaultRulesDir); err == nil && st.IsDir() {
+				rulesDir = defaultRulesDir
+			}
+		}
+		loadRules = func() (*correlate.RuleSet, error) { return loadRulesFrom(rulesDir) }
+		if rs, err = loadRules(); err != nil {
+			return fmt.Errorf("rules: %w", err)
+		}
+		log.Info("rules loaded", "rules", len(rs.Rules), "from", rs.Dir)
+	}
+	ctx, force, reload := stopOnSignals(log)
 	res, err := trace.Run(ctx, trace.Options{
 		Loader: lc, Decode: dc, Format: f.output, Color: color, Out: out,
 		PIDs: f.pids, Command: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		RelayStderr: relay, Force: force, StatsEvery: f.statsEvery, OrderWindow: f.order, NoTLS: f.noTLS, Log: log,
+		Rules: rs, LoadRules: loadRules, RulesDir: rulesDir, Reload: reload, Correlate: co,
 	})
 	var le *loader.LoadError
 	if errors.As(err, &le) {
@@ -223,14 +269,25 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 	return nil
 }
 
-// stopOnSignals cancels the context on the first SIGINT, SIGTERM or SIGHUP
-// (stop tracing, stop a traced command gracefully) and closes force on the
-// second (kill the command now).
-func stopOnSignals(log hclog.Logger) (context.Context, <-chan struct{}) {
+// stopOnSignals cancels the context on the first SIGINT or SIGTERM (stop
+// tracing, stop a traced command gracefully) and closes force on the second
+// (kill the command now). SIGHUP asks for the rules to be reloaded.
+func stopOnSignals(log hclog.Logger) (context.Context, <-chan struct{}, <-chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	force := make(chan struct{})
+	reload := make(chan struct{}, 1)
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	go func() {
 		sig := <-sigs
 		log.Info("stopping", "signal", sig.String())
@@ -239,7 +296,18 @@ func stopOnSignals(log hclog.Logger) (context.Context, <-chan struct{}) {
 		log.Info("second signal: killing the traced command now")
 		close(force)
 	}()
-	return ctx, force
+	return ctx, force, reload
+}
+
+// defaultRulesDir is where a site keeps its own rules.
+const defaultRulesDir = "/etc/mcp-sensor/rules"
+
+// loadRulesFrom loads a rule directory, or the built-in set for "".
+func loadRulesFrom(dir string) (*correlate.RuleSet, error) {
+	if dir == "" {
+		return correlate.LoadFS(rules.Files, "built-in")
+	}
+	return correlate.LoadDir(dir)
 }
 
 // checkPID accepts a running process, by its process id (not a thread's),

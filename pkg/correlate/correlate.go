@@ -445,7 +445,7 @@ func serverKey(exe string, argv []string) string {
 
 // attribute finds the calls in flight an effect belongs to.
 func (s *server) attribute(e *decode.Effect) ([]*call, bool) {
-	if len(s.calls) == 0 || e.Type == "fork" || e.Type == "exit" {
+	if len(s.calls) == 0 || e.Type == "exit" {
 		return nil, false
 	}
 	var named []*call

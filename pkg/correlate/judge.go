@@ -58,9 +58,17 @@ func (c *Correlator) judge(when, typ string, vars map[string]map[string]any, at 
 // raise adds an alert unless the same one was raised within the dedupe
 // window (counted as suppressed).
 func (c *Correlator) raise(a *Alert, out []*Alert) []*Alert {
-	key := a.Rule + "\x00" + a.Server + "\x00" + a.Output
+	// the same rule, server, call and subject (not the output: a rate in
+	// it changes at every event)
+	key := a.Rule + "\x00" + a.Server + "\x00" + a.Tool
 	if a.Call != nil {
 		key += "\x00" + a.Call.Session + string(a.Call.ID)
+	}
+	for _, e := range a.Effects {
+		key += "\x00" + e.Type + " " + e.Path + " " + e.Addr + " " + strings.Join(e.Argv, " ")
+	}
+	if m := a.Message; m != nil {
+		key += "\x00" + m.Direction + m.Method + string(m.ID)
 	}
 	if last, ok := c.recent[key]; ok && a.Time.Sub(last) < c.opts.Dedupe && a.Time.Sub(last) >= 0 {
 		c.stats.Suppressed++

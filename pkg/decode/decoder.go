@@ -73,6 +73,7 @@ type Decoder struct {
 	opts  Options
 	split *Splitter
 	http  *httpLayer
+	mcp   map[uint64]bool // stdio streams that carried JSON-RPC
 	sess  *Sessions
 	stats Stats
 	eff   loader.Effect
@@ -100,7 +101,7 @@ func NewDecoder(o Options) *Decoder {
 	if o.MaxPending <= 0 {
 		o.MaxPending = 65536
 	}
-	return &Decoder{opts: o, split: NewSplitter(o.MaxMessage), http: newHTTPLayer(o.MaxMessage), sess: NewSessions(o.MaxPending)}
+	return &Decoder{opts: o, split: NewSplitter(o.MaxMessage), http: newHTTPLayer(o.MaxMessage), sess: NewSessions(o.MaxPending), mcp: map[uint64]bool{}}
 }
 
 // chunkMeta travels with a piece to the lines that start in it.
@@ -269,6 +270,12 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 			msgs = []Message{invalid(l)}
 		}
 	}
+	if l.HTTP == nil && msgs[0].Type != "invalid" && !d.mcp[k.Ino] {
+		if len(d.mcp) >= 65536 {
+			clear(d.mcp) // bound: forgetting only makes later junk uncounted as invalid
+		}
+		d.mcp[k.Ino] = true
+	}
 	for i := range msgs {
 		m := &msgs[i]
 		m.AfterGap = l.AfterGap
@@ -315,7 +322,9 @@ func (d *Decoder) dropLine(l Line) bool {
 	}
 	d.stats.NonJSON++
 	if l.HTTP == nil {
-		return true
+		// only on a stream that carried JSON-RPC: a child's own stdout
+		// (ls run by a tool) is fd 1 too, and none of MCP's business
+		return d.mcp[l.Key.Ino]
 	}
 	ct := strings.ToLower(l.HTTP.ContentType)
 	return strings.Contains(ct, "json") || strings.Contains(ct, "event-stream")

@@ -178,7 +178,7 @@ func TestDecoderPairsRequestsAndResponses(t *testing.T) {
 
 func TestDecoderBatchAndNonJSON(t *testing.T) {
 	d := NewDecoder(Options{})
-	data := `[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"}]` + "\n" +
+	data := "banner before any JSON-RPC: counted, not reported\n" + `[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"}]` + "\n" +
 		"Server started on stdio\n" + `{"not":"jsonrpc"}` + "\n" + `{"jsonrpc":"2.0","id":2,"method":"ping"}` + "\n"
 	ms := messages(decodeAll(t, d, chunk(7, 60, loader.DirIn, loader.FilePipe, 0, 0, data)))
 	if len(ms) != 5 || ms[0].Batch != 1 || ms[1].Batch != 2 || ms[1].Type != "notification" || ms[4].Batch != 0 || ms[4].Method != "ping" {
@@ -188,12 +188,13 @@ func TestDecoderBatchAndNonJSON(t *testing.T) {
 	if ms[2].Type != "invalid" || ms[2].Raw != "Server started on stdio" || ms[3].Type != "invalid" || ms[3].Raw != `{"not":"jsonrpc"}` {
 		t.Fatalf("%+v %+v", ms[2], ms[3])
 	}
-	if st := d.Stats(); st.NonJSON != 2 {
+	if st := d.Stats(); st.NonJSON != 3 {
 		t.Fatalf("non-JSON %d", st.NonJSON)
 	}
 	// a line over the cap that does not begin like JSON-RPC is not a message
 	d2 := NewDecoder(Options{MaxMessage: 16})
-	if ms := messages(decodeAll(t, d2, chunk(7, 61, loader.DirIn, loader.FilePipe, 0, 0, strings.Repeat("log ", 20)+"\n"))); len(ms) != 1 || ms[0].Type != "invalid" || ms[0].Size != 80 || d2.Stats().NonJSON != 1 {
+	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}` + "\n"
+	if ms := messages(decodeAll(t, d2, chunk(7, 61, loader.DirIn, loader.FilePipe, 0, 0, ping+strings.Repeat("log ", 20)+"\n"))); len(ms) != 2 || ms[1].Type != "invalid" || ms[1].Size != 80 || d2.Stats().NonJSON != 1 {
 		t.Fatalf("%+v %+v", ms, d2.Stats())
 	}
 	// a truncated response is typed from its fields

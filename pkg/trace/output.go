@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/decode"
 )
 
@@ -30,8 +31,9 @@ type Stats struct {
 	Cut      uint64            `json:"truncations"` // payloads, strings and messages cut short
 	Kernel   map[string]uint64 `json:"kernel"`
 	// KernelError says why the kernel counters could not be read.
-	KernelError string       `json:"kernel_error,omitempty"`
-	Decoder     decode.Stats `json:"decoder"`
+	KernelError string          `json:"kernel_error,omitempty"`
+	Decoder     decode.Stats    `json:"decoder"`
+	Correlate   correlate.Stats `json:"correlate"`
 	// TLSFiles are the files whose SSL_* functions carry uprobes.
 	TLSFiles []string `json:"tls_uprobes,omitempty"`
 }
@@ -190,8 +192,25 @@ func (t *textWriter) Event(ev decode.Event) error {
 		line = t.message(e)
 	case *decode.Effect:
 		line = t.effect(e)
+	case *correlate.Alert:
+		line = t.alert(e)
 	}
 	return t.add([]byte(line))
+}
+
+func (t *textWriter) alert(a *correlate.Alert) string {
+	col := cYell
+	if correlate.SeverityRank(a.Severity) >= correlate.SeverityRank("high") {
+		col = cRed
+	}
+	s := t.who(a.Time, a.Proc) + " " + t.paint(cBold+col, "ALERT "+strings.ToUpper(a.Severity)) + " " + clean(a.Rule) + ": " + clean(a.Output)
+	if a.Call != nil {
+		s += fmt.Sprintf(" [call %s id=%s]", clean(a.Call.Tool), clean(string(a.Call.ID)))
+	}
+	if a.Action != "" {
+		s += " action=" + a.Action
+	}
+	return s
 }
 
 func (t *textWriter) message(m *decode.Message) string {

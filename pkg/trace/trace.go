@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/mcpsec/sensor/pkg/contain"
+	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/decode"
 	"github.com/mcpsec/sensor/pkg/loader"
 )
@@ -48,7 +50,15 @@ type Options struct {
 	OrderWindow time.Duration
 	// NoTLS leaves OpenSSL alone: no uprobes, no TLS plaintext.
 	NoTLS bool
-	Log   hclog.Logger
+	// Rules judge events (nil: none; calls and effects are still linked).
+	// LoadRules, if set, reloads them on Reload and when RulesDir changes;
+	// a set that fails to load leaves the old one active.
+	Rules     *correlate.RuleSet
+	LoadRules func() (*correlate.RuleSet, error)
+	RulesDir  string
+	Reload    <-chan struct{}
+	Correlate correlate.Options
+	Log       hclog.Logger
 }
 
 // Result is how a trace ended.
@@ -66,6 +76,8 @@ type session struct {
 	rd     *loader.Reader
 	dec    *decode.Decoder
 	ord    *orderer
+	cor    *correlate.Correlator
+	alerts []*correlate.Alert
 	tls    *tlsWatcher
 	w      Writer
 	sink   *Sink
@@ -103,7 +115,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	s.dec = decode.NewDecoder(o.Decode)
-	s.ord = newOrderer(o.OrderWindow, 100000, s.print)
+	s.cor = correlate.New(o.Rules, o.Correlate)
+	s.ord = newOrderer(o.OrderWindow, 100000, s.judge)
+	go s.reloadRules(ctx)
 	emit := s.ord.push
 	if !o.NoTLS {
 		s.tls = newTLSWatcher(s.objs, o.Log)
@@ -173,6 +187,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	cerr := s.rd.Close()
 	s.dec.Flush(s.ord.push)
 	s.ord.flush()
+	if err := s.o.Correlate.Store.Save(); err != nil {
+		o.Log.Warn("the tool and baseline store was not saved", "error", err)
+	}
 	res.Stats = s.stats()
 	if e := s.w.Stats(&res.Stats); e != nil {
 		s.writeFailed(e)
@@ -223,6 +240,66 @@ func (s *session) announce(cg *contain.Cgroup) {
 	}
 }
 
+// judge links an event to its call, prints it, then the alerts it raised.
+func (s *session) judge(e decode.Event) {
+	s.alerts = s.cor.Event(e, s.alerts[:0])
+	s.print(e)
+	for _, a := range s.alerts {
+		s.print(a)
+	}
+}
+
+// reloadRules swaps in a new rule set on Reload (SIGHUP) and when a file of
+// the rule directory changes; a set that does not load leaves the old one.
+func (s *session) reloadRules(ctx context.Context) {
+	if s.o.LoadRules == nil {
+		return
+	}
+	poll := time.NewTicker(2 * time.Second)
+	defer poll.Stop()
+	last := dirStamp(s.o.RulesDir)
+	for {
+		why := ""
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.o.Reload:
+			why = "SIGHUP"
+		case <-poll.C:
+			st := dirStamp(s.o.RulesDir)
+			if st == last {
+				continue
+			}
+			last, why = st, "a rule file changed"
+		}
+		rs, err := s.o.LoadRules()
+		if err != nil {
+			s.o.Log.Error("rules not reloaded; the previous set stays active", "why", why, "error", err)
+			continue
+		}
+		s.cor.SetRules(rs)
+		s.o.Log.Info("rules reloaded", "why", why, "rules", len(rs.Rules), "dir", rs.Dir)
+	}
+}
+
+// dirStamp summarises the names, sizes and times of a directory's rule files.
+func dirStamp(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var b strings.Builder
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".yaml") {
+			fmt.Fprintf(&b, "%s %d %d\n", e.Name(), info.Size(), info.ModTime().UnixNano())
+		}
+	}
+	return b.String()
+}
+
 // print writes an event. It runs under the reader's lock, or after the
 // readers stopped.
 func (s *session) print(e decode.Event) {
@@ -252,6 +329,8 @@ func (s *session) periodic(stopped, done chan struct{}) {
 	defer close(done)
 	flush := time.NewTicker(50 * time.Millisecond)
 	defer flush.Stop()
+	save := time.NewTicker(5 * time.Second)
+	defer save.Stop()
 	var statsC <-chan time.Time
 	if s.o.StatsEvery > 0 {
 		t := time.NewTicker(s.o.StatsEvery)
@@ -273,6 +352,10 @@ func (s *session) periodic(stopped, done chan struct{}) {
 					s.writeFailed(err)
 				}
 			})
+		case <-save.C:
+			if err := s.o.Correlate.Store.Save(); err != nil {
+				s.o.Log.Warn("the tool and baseline store was not saved", "error", err)
+			}
 		case <-statsC:
 			st := s.stats()
 			s.rd.Do(func() {
@@ -292,6 +375,7 @@ func (s *session) stats() Stats {
 		st.KernelError = err.Error()
 	}
 	st.Kernel = k
+	st.Correlate = s.cor.Stats()
 	if s.tls != nil {
 		st.TLSFiles = s.tls.Attached()
 	}

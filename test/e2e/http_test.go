@@ -36,7 +36,13 @@ import (
 // its lines.
 func tracedListener(t *testing.T, dir string, env []string, argv ...string) (string, func() []line) {
 	t.Helper()
-	stdout, stderr, stop := startTraced(t, dir, env, argv...)
+	return tracedListenerFlags(t, dir, env, nil, argv...)
+}
+
+// tracedListenerFlags is tracedListener with more sensor trace flags.
+func tracedListenerFlags(t *testing.T, dir string, env, flags []string, argv ...string) (string, func() []line) {
+	t.Helper()
+	stdout, stderr, stop := startTraced(t, dir, env, flags, argv...)
 	addr := make(chan string, 1)
 	go func() {
 		br := bufio.NewReader(stdout)
@@ -62,11 +68,12 @@ func tracedListener(t *testing.T, dir string, env []string, argv ...string) (str
 // startTraced starts `sensor trace -o json --out FILE -- argv...` and
 // returns the command's stdout, the sensor's stderr, and a function that
 // ends the trace (SIGINT) and returns its lines.
-func startTraced(t *testing.T, dir string, env []string, argv ...string) (io.Reader, *bytes.Buffer, func() []line) {
+func startTraced(t *testing.T, dir string, env, flags []string, argv ...string) (io.Reader, *bytes.Buffer, func() []line) {
 	t.Helper()
 	testutil.RequireBPF(t)
 	out := filepath.Join(t.TempDir(), "trace.jsonl")
-	args := append([]string{"trace", "-o", "json", "--out", out, "--"}, argv...)
+	args := append(append([]string{"trace", "-o", "json", "--out", out}, flags...), "--")
+	args = append(args, argv...)
 	cmd := exec.Command(bin(t, "sensor"), args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)

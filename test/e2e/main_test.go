@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // bin returns a binary of this module, built once.
 func bin(t testing.TB, name string) string {
 	t.Helper()
-	pkgs := map[string]string{"sensor": "./cmd/sensor", "toolbox": "./internal/testservers/toolbox"}
+	pkgs := map[string]string{"sensor": "./cmd/sensor", "toolbox": "./internal/testservers/toolbox", "evil": "./internal/testservers/evil"}
 	return testutil.Binary(t, pkgs[name])
 }
 
@@ -105,12 +105,31 @@ func stats(t *testing.T, ls []line) line {
 // traced starts `sensor trace -o json --out FILE -- argv...` as an MCP
 // server command for the Go SDK client and connects to it.
 func traced(t *testing.T, ctx context.Context, version string, dir string, argv ...string) (*mcp.ClientSession, string) {
+	return tracedWith(t, ctx, traceSetup{version: version, dir: dir}, argv...)
+}
+
+// traceSetup is how tracedWith runs the sensor.
+type traceSetup struct {
+	version string   // protocol version the client asks for ("": the SDK's default)
+	dir     string   // working directory
+	env     []string // added to the environment (the sensor passes it on)
+	flags   []string // more sensor trace flags
+	client  *mcp.Client
+}
+
+// tracedWith starts `sensor trace -o json --out FILE FLAGS -- argv...` as an
+// MCP server command for the Go SDK client and connects to it.
+func tracedWith(t *testing.T, ctx context.Context, ts traceSetup, argv ...string) (*mcp.ClientSession, string) {
 	t.Helper()
 	testutil.RequireBPF(t)
 	out := filepath.Join(t.TempDir(), "trace.jsonl")
-	args := append([]string{"trace", "-o", "json", "--out", out, "--"}, argv...)
+	args := append([]string{"trace", "-o", "json", "--out", out}, ts.flags...)
+	args = append(append(args, "--"), argv...)
 	cmd := exec.Command(bin(t, "sensor"), args...)
-	cmd.Dir = dir
+	cmd.Dir = ts.dir
+	if ts.env != nil {
+		cmd.Env = append(os.Environ(), ts.env...)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	t.Cleanup(func() {
@@ -118,10 +137,13 @@ func traced(t *testing.T, ctx context.Context, version string, dir string, argv 
 			t.Logf("sensor stderr:\n%s", stderr.String())
 		}
 	})
-	client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
+	client := ts.client
+	if client == nil {
+		client = mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
+	}
 	var opts *mcp.ClientSessionOptions
-	if version != "" {
-		opts = &mcp.ClientSessionOptions{ProtocolVersion: version}
+	if ts.version != "" {
+		opts = &mcp.ClientSessionOptions{ProtocolVersion: ts.version}
 	}
 	sess, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, opts)
 	if err != nil {
