@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 10s
 BENCHCOUNT ?= 6
 
-.PHONY: help generate check-generate build run test unit kernel e2e fuzz fuzz-long bench lint clean
+.PHONY: help generate check-generate build run test unit rules kernel e2e fuzz fuzz-long bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -34,10 +34,14 @@ build: ## build bin/sensor
 run: build ## discover and trace MCP servers on this host, printing to stdout (root)
 	./$(BIN) trace
 
-test: lint unit kernel e2e fuzz ## everything: unit, kernel, end-to-end tests and short fuzz runs (root)
+test: lint unit rules kernel e2e fuzz ## everything: unit, rules, kernel, end-to-end tests and short fuzz runs (root)
 
-unit: ## pure tests: decoders, parsers (no kernel)
-	$(GO) test -count=1 ./pkg/decode/ ./cmd/...
+unit: ## pure tests: decoders, parsers, the correlator (no kernel)
+	$(GO) test -count=1 ./pkg/decode/ ./pkg/correlate/ ./cmd/...
+
+rules: ## validate the shipped rules and run their fixtures
+	$(GO) run ./cmd/sensor rules lint rules/
+	$(GO) run ./cmd/sensor rules test rules/
 
 kernel: ## eBPF tests on the real kernel (root)
 	$(GO) test -count=1 ./pkg/loader/ ./pkg/contain/ ./pkg/trace/
@@ -54,8 +58,8 @@ fuzz: ## short fuzz runs of every fuzz target (FUZZTIME=10s each)
 fuzz-long: ## longer fuzz runs (FUZZTIME=5m each)
 	$(MAKE) fuzz FUZZTIME=5m
 
-bench: ## overhead, round-trip and capture benchmarks, side by side (root)
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 60m ./test/bench/ ./pkg/decode/ | tee bench.txt
+bench: ## overhead, round-trip, capture, decode and rule-evaluation benchmarks, side by side (root)
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 60m ./test/bench/ ./pkg/decode/ ./pkg/correlate/ | tee bench.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /hooks bench.txt
 
 lint: ## gofmt and go vet

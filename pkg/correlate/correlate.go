@@ -102,6 +102,7 @@ type Correlator struct {
 	servers map[string]*server
 	stats   Stats
 	recent  map[string]time.Time // dedupe keys -> last alert
+	sweepAt int
 	cands   []*Rule
 	vars    map[string]map[string]any
 }
@@ -112,7 +113,7 @@ func New(rules *RuleSet, o Options) *Correlator {
 	if o.Dedupe == 0 {
 		o.Dedupe = 5 * time.Second
 	}
-	c := &Correlator{opts: o, rules: rules, servers: map[string]*server{}, recent: map[string]time.Time{},
+	c := &Correlator{opts: o, rules: rules, servers: map[string]*server{}, recent: map[string]time.Time{}, sweepAt: 4096,
 		stats: Stats{Alerts: map[string]uint64{}, EvalErrors: map[string]uint64{}}}
 	if rules != nil {
 		c.stats.Rules = len(rules.Rules)

@@ -75,12 +75,15 @@ func (c *Correlator) raise(a *Alert, out []*Alert) []*Alert {
 		return out
 	}
 	c.recent[key] = a.Time
-	if len(c.recent) > 4096 {
+	if len(c.recent) >= c.sweepAt {
+		// forget what is past the window; sweep again when the map has
+		// doubled, so the cost stays linear
 		for k, t := range c.recent {
 			if a.Time.Sub(t) > c.opts.Dedupe {
 				delete(c.recent, k)
 			}
 		}
+		c.sweepAt = max(2*len(c.recent), 4096)
 	}
 	c.stats.Alerts[a.Severity]++
 	return append(out, a)

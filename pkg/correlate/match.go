@@ -51,12 +51,51 @@ func globAny(p string, pats []string) bool {
 		return false
 	}
 	for _, pat := range pats {
-		if globRE(pat).MatchString(p) {
+		g := compileGlob(pat)
+		// literal ends first: most paths fail there without a regexp
+		if !strings.HasSuffix(p, g.suffix) || (g.prefix != "" && !strings.HasPrefix(p, g.prefix)) {
+			continue
+		}
+		if g.home && !strings.HasPrefix(p, "/root/") && !strings.HasPrefix(p, "/home/") {
+			continue
+		}
+		if g.re.MatchString(p) {
 			return true
 		}
 	}
 	return false
 }
+
+// glob is a compiled glob with its literal prefix and suffix.
+type glob struct {
+	re             *regexp.Regexp
+	prefix, suffix string
+	home           bool
+}
+
+func compileGlob(pat string) *glob {
+	if g, ok := globs.Load(pat); ok {
+		return g.(*glob)
+	}
+	g := &glob{re: globRE(pat)}
+	body := pat
+	if strings.HasPrefix(body, "~/") {
+		g.home, body = true, body[2:]
+	} else if i := strings.IndexAny(body, "*?"); i >= 0 {
+		g.prefix = body[:i]
+	} else {
+		g.prefix = body
+	}
+	if i := strings.LastIndexAny(body, "*?"); i >= 0 {
+		g.suffix = body[i+1:]
+	} else {
+		g.suffix = body
+	}
+	globs.Store(pat, g)
+	return g
+}
+
+var globs sync.Map
 
 // underAny: p is one of roots or inside one (by whole path elements, so
 // /srv/notes-evil is not under /srv/notes).

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,6 +116,8 @@ type traceSetup struct {
 	env     []string // added to the environment (the sensor passes it on)
 	flags   []string // more sensor trace flags
 	client  *mcp.Client
+	stderr  io.Writer        // also gets the sensor's stderr
+	cmd     chan<- *exec.Cmd // is sent the sensor's command once started
 }
 
 // tracedWith starts `sensor trace -o json --out FILE FLAGS -- argv...` as an
@@ -132,6 +135,9 @@ func tracedWith(t *testing.T, ctx context.Context, ts traceSetup, argv ...string
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	if ts.stderr != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, ts.stderr)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("sensor stderr:\n%s", stderr.String())
@@ -148,6 +154,9 @@ func tracedWith(t *testing.T, ctx context.Context, ts traceSetup, argv ...string
 	sess, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, opts)
 	if err != nil {
 		t.Fatalf("connecting through the sensor: %v\n%s", err, stderr.String())
+	}
+	if ts.cmd != nil {
+		ts.cmd <- cmd
 	}
 	return sess, out
 }

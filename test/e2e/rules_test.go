@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -253,4 +257,95 @@ func TestBenignServers(t *testing.T) {
 	callText(t, ctx, s, "write_file", map[string]any{"path": filepath.Join(root, "new.txt"), "content": "fine"})
 	s.Close()
 	check("server-filesystem", out)
+}
+
+// lockedBuffer is a buffer written by one goroutine and read by another.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) waitFor(t *testing.T, s string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		l.mu.Lock()
+		c := strings.Count(l.b.String(), s)
+		l.mu.Unlock()
+		if c >= n {
+			return
+		}
+	}
+	t.Fatalf("the sensor did not log %q %d times", s, n)
+}
+
+// TestRulesReload: a rule added to the directory takes effect on SIGHUP; a
+// broken file is refused with its file and line, and the previous set
+// keeps judging; a changed file reloads on its own.
+func TestRulesReload(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(testutil.RepoRoot(), "rules")
+	ents, _ := os.ReadDir(src)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".yaml") {
+			b, _ := os.ReadFile(filepath.Join(src, e.Name()))
+			if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "notes.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	custom := func(sev string) []byte {
+		return []byte("- rule: notes_opened\n  desc: test\n  when: effect\n  types: [open]\n  condition: effect.path.endsWith(\"/notes.txt\")\n  severity: " + sev + "\n  output: \"%effect.path\"\n  fixtures:\n    fire:\n      - {effect: {type: open, path: /x/notes.txt}}\n")
+	}
+	var logs lockedBuffer
+	cmds := make(chan *exec.Cmd, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	s, out := tracedWith(t, ctx, traceSetup{version: "2025-11-25", dir: root, stderr: &logs, cmd: cmds,
+		flags: []string{"--rules", dir, "--state-dir", t.TempDir(), "--learn", "0", "--order-window", "0"}},
+		bin(t, "toolbox"), root)
+	sensor := <-cmds
+	read := func() { callText(t, ctx, s, "read_file", map[string]any{"path": "notes.txt"}) }
+	read() // no such rule yet
+	if err := os.WriteFile(filepath.Join(dir, "zz-custom.yaml"), custom("low"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = sensor.Process.Signal(syscall.SIGHUP)
+	logs.waitFor(t, "rules reloaded", 1)
+	read() // fires (low)
+	if err := os.WriteFile(filepath.Join(dir, "zz-custom.yaml"), []byte("- rule: broken\n  when: effect\n  condition: effect.path ==\n  severity: low\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = sensor.Process.Signal(syscall.SIGHUP)
+	logs.waitFor(t, "rules not reloaded", 1)
+	read() // the old set still fires (low)
+	if err := os.WriteFile(filepath.Join(dir, "zz-custom.yaml"), custom("high"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitFor(t, "rules reloaded", 2) // noticed without a signal
+	read() // fires (high)
+	s.Close()
+	var sevs []string
+	for _, a := range alerts(readTrace(t, out)) {
+		if a.str("rule") == "notes_opened" {
+			sevs = append(sevs, a.str("severity"))
+		}
+	}
+	if strings.Join(sevs, ",") != "low,low,high" {
+		t.Fatalf("notes_opened alerts: %v", sevs)
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if !strings.Contains(logs.b.String(), "zz-custom.yaml:1: rule broken") {
+		t.Errorf("the refusal does not name the file and line:\n%s", logs.b.String())
+	}
 }
