@@ -332,7 +332,7 @@ func TestRulesReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs.waitFor(t, "rules reloaded", 2) // noticed without a signal
-	read() // fires (high)
+	read()                               // fires (high)
 	s.Close()
 	var sevs []string
 	for _, a := range alerts(readTrace(t, out)) {
