@@ -97,6 +97,7 @@ type httpConn struct {
 	ino    uint64
 	halves [2]*httpHalf
 	queue  []*exchange
+	gen    uint64 // restarts of the request direction
 }
 
 // exchange is one request and what is known of it.
@@ -104,6 +105,7 @@ type exchange struct {
 	info    HTTPInfo
 	session string // the session its messages belong to (see sessionOf)
 	head    bool   // HEAD: the response has no body
+	gen     uint64 // the connection's generation when the request came
 }
 
 func (c *httpConn) closeHalf(dir uint8) {
@@ -442,6 +444,7 @@ func (h *httpHalf) parseHead(head []byte) bool {
 			ContentType: ctype, LastEventID: header(hdrs, "last-event-id"),
 		}}
 		ex.head = ex.info.Method == "HEAD"
+		ex.gen = h.c.gen
 		l.seq++
 		ex.session = sessionOf(&ex.info, h.c.ino, l.seq)
 		h.c.queue = append(h.c.queue, ex)
@@ -668,8 +671,23 @@ func (h *httpHalf) restart() {
 	}
 	h.c.l.Stats.Discarded += uint64(len(h.buf))
 	h.buf = h.buf[:0]
+	wasRequests := h.known && h.requests
 	h.state, h.known, h.afterGap, h.resynced = hsStart, false, false, false
-	h.c.queue = nil
+	// requests of the old stream will not be answered on the new one; a
+	// request the new stream already carried (its half restarted first)
+	// will be
+	if wasRequests {
+		h.c.gen++
+		h.c.queue = nil
+		return
+	}
+	q := h.c.queue[:0]
+	for _, ex := range h.c.queue {
+		if ex.gen == h.c.gen {
+			q = append(q, ex)
+		}
+	}
+	h.c.queue = q
 }
 
 func (h *httpHalf) close() {

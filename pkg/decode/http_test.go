@@ -432,3 +432,22 @@ func TestHTTPReviewRegressions(t *testing.T) {
 		}
 	})
 }
+
+// A reused SSL* (or a stream whose kernel state was evicted) starts again
+// at offset 0 in both directions, the request side first: the new request
+// still pairs with the new response.
+func TestHTTPStreamRestart(t *testing.T) {
+	c := newConv(t, 1<<20)
+	c.send(1, loader.DirIn, post("S", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	c.send(1, loader.DirOut, jsonResp("", `{"jsonrpc":"2.0","id":1,"result":{}}`))
+	c.off = map[StreamKey]uint64{}
+	c.send(1, loader.DirIn, post("T", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	c.send(1, loader.DirOut, jsonResp("", `{"jsonrpc":"2.0","id":1,"result":{}}`))
+	ms := c.messages()
+	if len(ms) != 4 || ms[3].Request == nil || ms[3].Session != "http:T" || ms[2].AfterGap || ms[3].AfterGap {
+		t.Fatalf("%+v", ms)
+	}
+	if st := c.d.Stats().HTTP; st.LostBodies != 0 || st.Unpaired != 0 {
+		t.Fatalf("%+v", st)
+	}
+}

@@ -19,34 +19,50 @@ var tlsSymbols = []struct {
 	{"SSL_free", false},
 }
 
-// HasOpenSSL reports whether the ELF file at path exports OpenSSL's SSL_read
-// and SSL_write: libssl, or a binary that embeds OpenSSL (node).
-func HasOpenSSL(path string) (bool, error) {
+// OpenSSL returns the file offsets of the OpenSSL functions an ELF file
+// exports (libssl, or a binary that embeds OpenSSL such as node), or nil if
+// it does not export SSL_read and SSL_write. Only the dynamic symbols are
+// read: a large binary's full symbol table would delay the probes.
+func OpenSSL(path string) (map[string]uint64, error) {
 	f, err := elf.Open(path)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer f.Close()
 	syms, err := f.DynamicSymbols()
 	if err != nil {
 		if errors.Is(err, elf.ErrNoSymbols) {
-			return false, nil
+			return nil, nil
 		}
-		return false, err
+		return nil, err
 	}
-	found := 0
+	want := map[string]bool{}
+	for _, s := range tlsSymbols {
+		want[s.name] = true
+	}
+	out := map[string]uint64{}
 	for _, s := range syms {
-		if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Section != elf.SHN_UNDEF && (s.Name == "SSL_read" || s.Name == "SSL_write") {
-			found++
+		if !want[s.Name] || elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Section == elf.SHN_UNDEF {
+			continue
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && p.Vaddr <= s.Value && s.Value < p.Vaddr+p.Memsz {
+				out[s.Name] = s.Value - p.Vaddr + p.Off
+				break
+			}
 		}
 	}
-	return found == 2, nil
+	if out["SSL_read"] == 0 || out["SSL_write"] == 0 {
+		return nil, nil
+	}
+	return out, nil
 }
 
-// AttachTLS puts the SSL_* uprobes on the executable or library at path.
-// The probes fire in every process that maps the file; the programs keep
-// only tracked processes. It returns the functions probed.
-func (o *Objects) AttachTLS(path string) ([]string, error) {
+// AttachTLS puts the SSL_* uprobes on the executable or library at path, at
+// the offsets OpenSSL found. The probes fire in every process that maps the
+// file; the programs keep only tracked processes. It returns the functions
+// probed.
+func (o *Objects) AttachTLS(path string, offsets map[string]uint64) ([]string, error) {
 	ex, err := link.OpenExecutable(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s for uprobes: %w", path, err)
@@ -59,7 +75,12 @@ func (o *Objects) AttachTLS(path string) ([]string, error) {
 	var links []link.Link
 	var probed []string
 	for _, s := range tlsSymbols {
-		l, err := ex.Uprobe(s.name, entry[s.name], nil)
+		off, ok := offsets[s.name]
+		if !ok {
+			continue
+		}
+		opts := &link.UprobeOptions{Address: off}
+		l, err := ex.Uprobe(s.name, entry[s.name], opts)
 		if err != nil {
 			if !s.required {
 				continue
@@ -69,7 +90,7 @@ func (o *Objects) AttachTLS(path string) ([]string, error) {
 		}
 		links = append(links, l)
 		if s.name != "SSL_free" {
-			r, err := ex.Uretprobe(s.name, p.TlsRet, nil)
+			r, err := ex.Uretprobe(s.name, p.TlsRet, opts)
 			if err != nil {
 				closeLinks(links)
 				return nil, fmt.Errorf("uretprobe on %s in %s: %w", s.name, path, err)

@@ -189,10 +189,11 @@ func (w *tlsWatcher) probe(key string, ino uint64, path, name string, pid uint32
 	if seen {
 		return
 	}
-	has, err := loader.HasOpenSSL(path)
+	offsets, err := loader.OpenSSL(path)
 	if err != nil {
 		w.log.Debug("not an ELF file", "path", path, "error", err)
 	}
+	has := offsets != nil
 	w.mu.Lock()
 	w.files[key] = has
 	w.inodes[ino] = true
@@ -200,7 +201,7 @@ func (w *tlsWatcher) probe(key string, ino uint64, path, name string, pid uint32
 	if !has {
 		return
 	}
-	probed, err := w.objs.AttachTLS(path)
+	probed, err := w.objs.AttachTLS(path, offsets)
 	if err != nil {
 		w.log.Warn("TLS plaintext of this library will not be seen", "file", name, "error", err)
 		return
