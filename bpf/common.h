@@ -68,6 +68,7 @@ enum effect_kind {
 	K_PROCESS_VM,
 	K_BYPASS, /* sendfile/splice/tee/vmsplice/copy_file_range moved stream bytes we cannot see */
 	K_MMAP_EXEC, /* a file mapped executable: a library loaded (and where TLS uprobes may go) */
+	K_EGRESS_DENIED, /* a connect or send refused by containment (cgroup sock_addr hook) */
 };
 
 /* rec_hdr.flags */
@@ -104,6 +105,9 @@ enum counter {
 	C_TLS_CIPHER_BYTES,	/* TLS record bytes on sockets: not captured (the uprobes give plaintext) */
 	C_TLS_CALLS,		/* SSL_read/SSL_write calls of tracked processes captured */
 	C_TLS_CALL_MAP_FULL,	/* SSL_* calls missed: the per-thread call map was full */
+	C_TAINTED,		/* cgroups tainted by a read of a sensitive file */
+	C_EGRESS_DENIED,	/* connects and sends refused by containment */
+	C_EXEC_SIGNALLED,	/* execs in a quarantined cgroup answered with a signal */
 	C_MAX,
 };
 

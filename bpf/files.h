@@ -135,6 +135,7 @@ int handle_open(__u64 *ctx)
 			e->f.ino = BPF_CORE_READ(inode, i_ino);
 			e->f.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 			e->f.imode = BPF_CORE_READ(inode, i_mode);
+			taint_on_open(e->f.dev, e->f.ino);
 		}
 		eff_user_str(e, 1, name);
 	} else {

@@ -120,6 +120,7 @@ int sched_exec(__u64 *ctx)
 		return 0;
 	}
 
+	signal_on_exec();
 	struct effect *e = scratch_effect();
 	if (!e)
 		return 0;

@@ -7,6 +7,7 @@
  * hook and one map lookup instead of two (see DESIGN.md, "The floor").
  */
 #include "common.h"
+#include "contain.h"
 #include "path.h"
 #include "process.h"
 #include "files.h"
@@ -75,3 +76,8 @@ const enum chunk_flags *unused_chunk_flags __attribute__((unused));
 const enum ftype *unused_ftype __attribute__((unused));
 const enum rec_class *unused_rec_class __attribute__((unused));
 const enum proc_flags *unused_proc_flags __attribute__((unused));
+const enum cg_flags *unused_cg_flags __attribute__((unused));
+const struct cg_policy *unused_cg_policy __attribute__((unused));
+const struct egress_key *unused_egress_key __attribute__((unused));
+const struct egress_ports *unused_egress_ports __attribute__((unused));
+const struct file_key *unused_file_key __attribute__((unused));

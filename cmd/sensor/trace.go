@@ -26,6 +26,7 @@ import (
 )
 
 type traceFlags struct {
+	response    string
 	rules       string
 	noRules     bool
 	roots       []string
@@ -106,8 +107,9 @@ Needs root (it loads eBPF programs).`,
 	fl.StringSliceVar(&f.roots, "root", nil, "a directory every server may use, besides those its argv and its client name (repeatable)")
 	fl.StringSliceVar(&f.egress, "egress-allow", nil, "destinations servers may reach: CIDR, address, host or host:port (repeatable; default: no allow-list)")
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/mcp-sensor", "where first-seen tool definitions and baselines are kept across runs (\"\": in memory)")
+	fl.StringVar(&f.response, "response", "monitor", "containment: off, monitor (say what would be done) or enforce (freeze, deny egress in the kernel, snapshot, by severity)")
 	fl.DurationVar(&f.learn, "learn", 10*time.Minute, "baseline learning window per server and tool; afterwards novel effects raise anomalies (0: no baselines)")
-	fl.DurationVar(&f.order, "order-window", 20*time.Millisecond, "hold events this long to print them in time order (0: as decoded)")
+	fl.DurationVar(&f.order, "order-window", 5*time.Millisecond, "hold events this long to print them in time order (0: as decoded)")
 	fl.DurationVar(&f.statsEvery, "stats-interval", 0, "also print counters every interval (e.g. 10s); 0: only at the end")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the sensor to this file (for `go tool pprof`)")
@@ -207,6 +209,11 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	switch f.response {
+	case "off", "monitor", "enforce":
+	default:
+		return fmt.Errorf("--response %q: must be off, monitor or enforce", f.response)
+	}
 	co := correlate.Options{Roots: f.roots, EgressAllow: f.egress, Learn: f.learn}
 	if f.learn < 0 {
 		return fmt.Errorf("--learn %v: must not be negative", f.learn)
@@ -243,6 +250,7 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 		PIDs: f.pids, Command: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		RelayStderr: relay, Force: force, StatsEvery: f.statsEvery, OrderWindow: f.order, NoTLS: f.noTLS, Log: log,
 		Rules: rs, LoadRules: loadRules, RulesDir: rulesDir, Reload: reload, Correlate: co,
+		Response: f.response, StateDir: f.stateDir,
 	})
 	var le *loader.LoadError
 	if errors.As(err, &le) {

@@ -164,3 +164,105 @@ func (c *Cgroup) Kill() error {
 	}
 	return nil
 }
+
+// Open opens an existing cgroup v2 directory (absolute, or relative to the
+// cgroup2 root).
+func Open(path string) (*Cgroup, error) {
+	if !filepath.IsAbs(path) {
+		root, err := Cgroup2Root()
+		if err != nil {
+			return nil, err
+		}
+		path = filepath.Join(root, path)
+	}
+	dir, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening cgroup %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(dir.Fd()), &st); err != nil {
+		dir.Close()
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(path, "cgroup.procs")); err != nil {
+		dir.Close()
+		return nil, fmt.Errorf("%s is not a cgroup v2 directory", path)
+	}
+	return &Cgroup{Path: path, ID: st.Ino, dir: dir}, nil
+}
+
+// Close releases the directory handle (the cgroup stays).
+func (c *Cgroup) Close() error { return c.dir.Close() }
+
+// Freeze freezes every process in the cgroup, including those forked during
+// the freeze (the kernel's cgroup.freeze), and waits up to wait for the
+// kernel to report it frozen. It returns when that was seen.
+func (c *Cgroup) Freeze(wait time.Duration) (time.Time, error) {
+	return c.setFrozen(true, wait)
+}
+
+// Thaw resumes the cgroup.
+func (c *Cgroup) Thaw(wait time.Duration) (time.Time, error) {
+	return c.setFrozen(false, wait)
+}
+
+func (c *Cgroup) setFrozen(on bool, wait time.Duration) (time.Time, error) {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	if err := os.WriteFile(filepath.Join(c.Path, "cgroup.freeze"), []byte(v), 0); err != nil {
+		return time.Time{}, fmt.Errorf("writing %s/cgroup.freeze: %w", c.Path, err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		frozen, err := c.Frozen()
+		if err != nil {
+			return time.Time{}, err
+		}
+		if frozen == on {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("cgroup %s: not %s after %v", c.Path, map[bool]string{true: "frozen", false: "thawed"}[on], wait)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// Frozen reports the kernel's view (cgroup.events "frozen").
+func (c *Cgroup) Frozen() (bool, error) {
+	b, err := os.ReadFile(filepath.Join(c.Path, "cgroup.events"))
+	if err != nil {
+		return false, err
+	}
+	for _, ln := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(ln, "frozen "); ok {
+			return strings.TrimSpace(v) == "1", nil
+		}
+	}
+	return false, fmt.Errorf("%s/cgroup.events has no frozen line", c.Path)
+}
+
+// Move puts a process (all its threads) in the cgroup.
+func (c *Cgroup) Move(pid int) error {
+	return os.WriteFile(filepath.Join(c.Path, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
+}
+
+// Tree lists pid and its descendants.
+func Tree(pid int) []int {
+	out := []int{pid}
+	for i := 0; i < len(out) && i < 4096; i++ {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", out[i], out[i]))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			var c int
+			if _, err := fmt.Sscan(f, &c); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}

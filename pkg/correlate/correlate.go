@@ -47,6 +47,23 @@ type Alert struct {
 	Score    float64        `json:"score,omitempty"`
 	Evidence map[string]any `json:"evidence,omitempty"`
 	Source   string         `json:"source"` // file:line of the rule, or "baseline"
+	// Response is what containment did about it (or, in monitor mode,
+	// would have done).
+	Response *Response `json:"response,omitempty"`
+}
+
+// Response is containment's answer to an alert.
+type Response struct {
+	Mode     string   `json:"mode"`               // "enforce" or "monitor"
+	Actions  []string `json:"actions"`            // what the playbook (or the rule) asks
+	Done     []string `json:"done,omitempty"`     // what was carried out
+	Errors   []string `json:"errors,omitempty"`   // what could not be
+	Cgroup   string   `json:"cgroup,omitempty"`   // the server's cgroup
+	Snapshot string   `json:"snapshot,omitempty"` // forensic snapshot file
+	// FrozenAt and LatencyMS: when the kernel reported the cgroup frozen,
+	// and how long after the offending event.
+	FrozenAt  time.Time `json:"frozen_at,omitzero"`
+	LatencyMS float64   `json:"latency_ms,omitempty"`
 }
 
 // EventTime is when the event that raised the alert happened.
@@ -605,4 +622,28 @@ func messageVars(m *decode.Message, si *sessionInfo) map[string]any {
 		"status": int64(h.Status), "host": h.Host, "origin": h.Origin, "session_id": h.SessionID,
 		"protocol_version": h.ProtocolVersion, "mcp_method": h.McpMethod, "mcp_name": h.McpName}
 	return v
+}
+
+// PauseLearning stops the baselines of a server (by id) from learning, as
+// containment's "enhanced monitoring" asks.
+func (c *Correlator) PauseLearning(serverID string) {
+	c.mu.Lock()
+	s := c.servers[serverID]
+	c.mu.Unlock()
+	if s == nil || c.opts.Store == nil {
+		return
+	}
+	key := s.key
+	if key == "" {
+		key = s.comm
+	}
+	st := c.opts.Store
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, p := range st.data.Baselines {
+		if p.Server == key && !p.Paused {
+			p.Paused = true
+			st.dirty = true
+		}
+	}
 }

@@ -103,6 +103,7 @@ var effectTypes = map[loader.Kind]string{
 	loader.KindSetuid: "setuid", loader.KindCapset: "capset", loader.KindChroot: "chroot",
 	loader.KindKexec: "kexec", loader.KindIoUring: "io_uring_setup",
 	loader.KindProcessVm: "process_vm", loader.KindBypass: "bypass", loader.KindMmapExec: "mmap_exec",
+	loader.KindEgressDenied: "egress_denied",
 }
 
 // joinBase resolves a path string against the directory it was relative to.
@@ -181,6 +182,11 @@ func decodeEffect(clk Clock, r *loader.Effect) (*Effect, error) {
 		fileop(e, r)
 	case loader.KindMmapExec:
 		e.Path = string(s[0])
+	case loader.KindEgressDenied:
+		// refused in the kernel by containment: a[0] is the cgroup's policy
+		e.Addr = FormatSockaddr(s[0])
+		e.Errno = "EPERM"
+		e.Detail = denyReason(r.A[0])
 	case loader.KindConnect, loader.KindBind, loader.KindListen, loader.KindAccept, loader.KindSendto:
 		e.Socket = SocketKind(r.A[1], r.A[2], r.A[3])
 		e.Addr = FormatSockaddr(s[0])
@@ -283,4 +289,17 @@ func splitArgv(b []byte) []string {
 		out[i] = string(p)
 	}
 	return out
+}
+
+// denyReason says which containment policy refused an egress.
+func denyReason(flags uint64) string {
+	switch {
+	case flags&loader.CgQuarantine != 0:
+		return "quarantined"
+	case flags&loader.CgAllowList != 0:
+		return "outside the allow-list"
+	case flags&loader.CgTainted != 0:
+		return "tainted: read a sensitive file"
+	}
+	return "containment"
 }

@@ -6,5 +6,5 @@ package loader
 // BTF string order clang emits, and so the object's bytes, follow the
 // source's absolute path.
 //
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 -no-global-types -type rec_hdr -type effect_fixed -type chunk_hdr -type proc_info -type effect_kind -type counter -type rec_flags -type chunk_flags -type ftype -type rec_class -type proc_flags sensor ../../bpf/sensor.c -- -I../../bpf
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 -no-global-types -type rec_hdr -type effect_fixed -type chunk_hdr -type proc_info -type effect_kind -type counter -type rec_flags -type chunk_flags -type ftype -type rec_class -type proc_flags -type cg_flags -type cg_policy -type egress_key -type egress_ports -type file_key sensor ../../bpf/sensor.c -- -I../../bpf
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror" -target amd64 empty ../../bpf/empty.c -- -I../../bpf

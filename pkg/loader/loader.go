@@ -117,7 +117,11 @@ func Load(cfg Config) (*Objects, error) {
 	spec.Maps[sensorMapPayloads].MaxEntries = cfg.PayloadRing
 	spec.Maps[sensorMapTracked].MaxEntries = cfg.MaxTracked
 	o := &Objects{cfg: cfg}
-	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
+	opts, err := pinSpec(spec)
+	if err != nil {
+		return nil, &LoadError{fmt.Errorf("containment state: %w", err)}
+	}
+	if err := spec.LoadAndAssign(&o.objs, opts); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return nil, &LoadError{fmt.Errorf("loading eBPF programs: %+v", ve)}

@@ -13,6 +13,23 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type sensorCgFlags uint32
+
+const (
+	sensorCgFlagsCG_QUARANTINE   sensorCgFlags = 1
+	sensorCgFlagsCG_ALLOWLIST    sensorCgFlags = 2
+	sensorCgFlagsCG_TAINT_DENY   sensorCgFlags = 4
+	sensorCgFlagsCG_TAINTED      sensorCgFlags = 8
+	sensorCgFlagsCG_KILL_ON_EXEC sensorCgFlags = 16
+	sensorCgFlagsCG_STOP_ON_EXEC sensorCgFlags = 32
+)
+
+type sensorCgPolicy struct {
+	_         structs.HostLayout
+	Flags     uint64
+	TaintedAt uint64
+}
+
 type sensorChunkFlags uint32
 
 const (
@@ -62,7 +79,10 @@ const (
 	sensorCounterC_TLS_CIPHER_BYTES    sensorCounter = 19
 	sensorCounterC_TLS_CALLS           sensorCounter = 20
 	sensorCounterC_TLS_CALL_MAP_FULL   sensorCounter = 21
-	sensorCounterC_MAX                 sensorCounter = 22
+	sensorCounterC_TAINTED             sensorCounter = 22
+	sensorCounterC_EGRESS_DENIED       sensorCounter = 23
+	sensorCounterC_EXEC_SIGNALLED      sensorCounter = 24
+	sensorCounterC_MAX                 sensorCounter = 25
 )
 
 type sensorEffectFixed struct {
@@ -78,43 +98,63 @@ type sensorEffectFixed struct {
 type sensorEffectKind uint32
 
 const (
-	sensorEffectKindK_EXEC       sensorEffectKind = 1
-	sensorEffectKindK_EXEC_FAIL  sensorEffectKind = 2
-	sensorEffectKindK_FORK       sensorEffectKind = 3
-	sensorEffectKindK_EXIT       sensorEffectKind = 4
-	sensorEffectKindK_DISCOVER   sensorEffectKind = 5
-	sensorEffectKindK_OPEN       sensorEffectKind = 6
-	sensorEffectKindK_UNLINK     sensorEffectKind = 7
-	sensorEffectKindK_RMDIR      sensorEffectKind = 8
-	sensorEffectKindK_MKDIR      sensorEffectKind = 9
-	sensorEffectKindK_RENAME     sensorEffectKind = 10
-	sensorEffectKindK_LINK       sensorEffectKind = 11
-	sensorEffectKindK_SYMLINK    sensorEffectKind = 12
-	sensorEffectKindK_CHMOD      sensorEffectKind = 13
-	sensorEffectKindK_CHOWN      sensorEffectKind = 14
-	sensorEffectKindK_TRUNCATE   sensorEffectKind = 15
-	sensorEffectKindK_CONNECT    sensorEffectKind = 16
-	sensorEffectKindK_BIND       sensorEffectKind = 17
-	sensorEffectKindK_LISTEN     sensorEffectKind = 18
-	sensorEffectKindK_ACCEPT     sensorEffectKind = 19
-	sensorEffectKindK_SENDTO     sensorEffectKind = 20
-	sensorEffectKindK_PTRACE     sensorEffectKind = 21
-	sensorEffectKindK_MOUNT      sensorEffectKind = 22
-	sensorEffectKindK_UMOUNT     sensorEffectKind = 23
-	sensorEffectKindK_UNSHARE    sensorEffectKind = 24
-	sensorEffectKindK_SETNS      sensorEffectKind = 25
-	sensorEffectKindK_MODULE     sensorEffectKind = 26
-	sensorEffectKindK_BPF        sensorEffectKind = 27
-	sensorEffectKindK_MEMFD      sensorEffectKind = 28
-	sensorEffectKindK_SETUID     sensorEffectKind = 29
-	sensorEffectKindK_CAPSET     sensorEffectKind = 30
-	sensorEffectKindK_CHROOT     sensorEffectKind = 31
-	sensorEffectKindK_KEXEC      sensorEffectKind = 32
-	sensorEffectKindK_IO_URING   sensorEffectKind = 33
-	sensorEffectKindK_PROCESS_VM sensorEffectKind = 34
-	sensorEffectKindK_BYPASS     sensorEffectKind = 35
-	sensorEffectKindK_MMAP_EXEC  sensorEffectKind = 36
+	sensorEffectKindK_EXEC          sensorEffectKind = 1
+	sensorEffectKindK_EXEC_FAIL     sensorEffectKind = 2
+	sensorEffectKindK_FORK          sensorEffectKind = 3
+	sensorEffectKindK_EXIT          sensorEffectKind = 4
+	sensorEffectKindK_DISCOVER      sensorEffectKind = 5
+	sensorEffectKindK_OPEN          sensorEffectKind = 6
+	sensorEffectKindK_UNLINK        sensorEffectKind = 7
+	sensorEffectKindK_RMDIR         sensorEffectKind = 8
+	sensorEffectKindK_MKDIR         sensorEffectKind = 9
+	sensorEffectKindK_RENAME        sensorEffectKind = 10
+	sensorEffectKindK_LINK          sensorEffectKind = 11
+	sensorEffectKindK_SYMLINK       sensorEffectKind = 12
+	sensorEffectKindK_CHMOD         sensorEffectKind = 13
+	sensorEffectKindK_CHOWN         sensorEffectKind = 14
+	sensorEffectKindK_TRUNCATE      sensorEffectKind = 15
+	sensorEffectKindK_CONNECT       sensorEffectKind = 16
+	sensorEffectKindK_BIND          sensorEffectKind = 17
+	sensorEffectKindK_LISTEN        sensorEffectKind = 18
+	sensorEffectKindK_ACCEPT        sensorEffectKind = 19
+	sensorEffectKindK_SENDTO        sensorEffectKind = 20
+	sensorEffectKindK_PTRACE        sensorEffectKind = 21
+	sensorEffectKindK_MOUNT         sensorEffectKind = 22
+	sensorEffectKindK_UMOUNT        sensorEffectKind = 23
+	sensorEffectKindK_UNSHARE       sensorEffectKind = 24
+	sensorEffectKindK_SETNS         sensorEffectKind = 25
+	sensorEffectKindK_MODULE        sensorEffectKind = 26
+	sensorEffectKindK_BPF           sensorEffectKind = 27
+	sensorEffectKindK_MEMFD         sensorEffectKind = 28
+	sensorEffectKindK_SETUID        sensorEffectKind = 29
+	sensorEffectKindK_CAPSET        sensorEffectKind = 30
+	sensorEffectKindK_CHROOT        sensorEffectKind = 31
+	sensorEffectKindK_KEXEC         sensorEffectKind = 32
+	sensorEffectKindK_IO_URING      sensorEffectKind = 33
+	sensorEffectKindK_PROCESS_VM    sensorEffectKind = 34
+	sensorEffectKindK_BYPASS        sensorEffectKind = 35
+	sensorEffectKindK_MMAP_EXEC     sensorEffectKind = 36
+	sensorEffectKindK_EGRESS_DENIED sensorEffectKind = 37
 )
+
+type sensorEgressKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Cgroup    uint64
+	Addr      [16]uint8
+}
+
+type sensorEgressPorts struct {
+	_    structs.HostLayout
+	Port [8]uint16
+}
+
+type sensorFileKey struct {
+	_   structs.HostLayout
+	Dev uint32
+	Pad uint32
+	Ino uint64
+}
 
 type sensorFtype uint32
 
@@ -186,13 +226,16 @@ type sensorRecHdr struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sensorMapCapState          = "cap_state"
+	sensorMapCgPolicies        = "cg_policies"
 	sensorMapChunkTmpl         = "chunk_tmpl"
 	sensorMapCounters          = "counters"
 	sensorMapEffectScratch     = "effect_scratch"
 	sensorMapEffects           = "effects"
+	sensorMapEgressAllow       = "egress_allow"
 	sensorMapLastWake          = "last_wake"
 	sensorMapPathScratch       = "path_scratch"
 	sensorMapPayloads          = "payloads"
+	sensorMapSensitiveFiles    = "sensitive_files"
 	sensorMapStreamOff         = "stream_off"
 	sensorMapSysExitProgs      = "sys_exit_progs"
 	sensorMapTlsCalls          = "tls_calls"
@@ -200,6 +243,10 @@ const (
 	sensorMapTracked           = "tracked"
 	sensorMapTrackedCgroups    = "tracked_cgroups"
 	sensorProgCandidate        = "candidate"
+	sensorProgEgressConnect4   = "egress_connect4"
+	sensorProgEgressConnect6   = "egress_connect6"
+	sensorProgEgressSendmsg4   = "egress_sendmsg4"
+	sensorProgEgressSendmsg6   = "egress_sendmsg6"
 	sensorProgHandleBypass     = "handle_bypass"
 	sensorProgHandleEscape     = "handle_escape"
 	sensorProgHandleExec       = "handle_exec"
@@ -226,11 +273,16 @@ const (
 	sensorVarPayloadWakeBytes  = "payload_wake_bytes"
 	sensorVarSelfTgid          = "self_tgid"
 	sensorVarTrackedOverflow   = "tracked_overflow"
+	sensorVarUnusedCgFlags     = "unused_cg_flags"
+	sensorVarUnusedCgPolicy    = "unused_cg_policy"
 	sensorVarUnusedChunkFlags  = "unused_chunk_flags"
 	sensorVarUnusedChunkHdr    = "unused_chunk_hdr"
 	sensorVarUnusedCounter     = "unused_counter"
 	sensorVarUnusedEffectFixed = "unused_effect_fixed"
 	sensorVarUnusedEffectKind  = "unused_effect_kind"
+	sensorVarUnusedEgressKey   = "unused_egress_key"
+	sensorVarUnusedEgressPorts = "unused_egress_ports"
+	sensorVarUnusedFileKey     = "unused_file_key"
 	sensorVarUnusedFtype       = "unused_ftype"
 	sensorVarUnusedProcFlags   = "unused_proc_flags"
 	sensorVarUnusedRecClass    = "unused_rec_class"
@@ -281,25 +333,29 @@ type sensorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorProgramSpecs struct {
-	Candidate    *ebpf.ProgramSpec `ebpf:"candidate"`
-	HandleBypass *ebpf.ProgramSpec `ebpf:"handle_bypass"`
-	HandleEscape *ebpf.ProgramSpec `ebpf:"handle_escape"`
-	HandleExec   *ebpf.ProgramSpec `ebpf:"handle_exec"`
-	HandleFileop *ebpf.ProgramSpec `ebpf:"handle_fileop"`
-	HandleIo     *ebpf.ProgramSpec `ebpf:"handle_io"`
-	HandleMmap   *ebpf.ProgramSpec `ebpf:"handle_mmap"`
-	HandleNet    *ebpf.ProgramSpec `ebpf:"handle_net"`
-	HandleOpen   *ebpf.ProgramSpec `ebpf:"handle_open"`
-	SchedExec    *ebpf.ProgramSpec `ebpf:"sched_exec"`
-	SchedExit    *ebpf.ProgramSpec `ebpf:"sched_exit"`
-	SchedFork    *ebpf.ProgramSpec `ebpf:"sched_fork"`
-	SysExit      *ebpf.ProgramSpec `ebpf:"sys_exit"`
-	TlsFree      *ebpf.ProgramSpec `ebpf:"tls_free"`
-	TlsRead      *ebpf.ProgramSpec `ebpf:"tls_read"`
-	TlsReadEx    *ebpf.ProgramSpec `ebpf:"tls_read_ex"`
-	TlsRet       *ebpf.ProgramSpec `ebpf:"tls_ret"`
-	TlsWrite     *ebpf.ProgramSpec `ebpf:"tls_write"`
-	TlsWriteEx   *ebpf.ProgramSpec `ebpf:"tls_write_ex"`
+	Candidate      *ebpf.ProgramSpec `ebpf:"candidate"`
+	EgressConnect4 *ebpf.ProgramSpec `ebpf:"egress_connect4"`
+	EgressConnect6 *ebpf.ProgramSpec `ebpf:"egress_connect6"`
+	EgressSendmsg4 *ebpf.ProgramSpec `ebpf:"egress_sendmsg4"`
+	EgressSendmsg6 *ebpf.ProgramSpec `ebpf:"egress_sendmsg6"`
+	HandleBypass   *ebpf.ProgramSpec `ebpf:"handle_bypass"`
+	HandleEscape   *ebpf.ProgramSpec `ebpf:"handle_escape"`
+	HandleExec     *ebpf.ProgramSpec `ebpf:"handle_exec"`
+	HandleFileop   *ebpf.ProgramSpec `ebpf:"handle_fileop"`
+	HandleIo       *ebpf.ProgramSpec `ebpf:"handle_io"`
+	HandleMmap     *ebpf.ProgramSpec `ebpf:"handle_mmap"`
+	HandleNet      *ebpf.ProgramSpec `ebpf:"handle_net"`
+	HandleOpen     *ebpf.ProgramSpec `ebpf:"handle_open"`
+	SchedExec      *ebpf.ProgramSpec `ebpf:"sched_exec"`
+	SchedExit      *ebpf.ProgramSpec `ebpf:"sched_exit"`
+	SchedFork      *ebpf.ProgramSpec `ebpf:"sched_fork"`
+	SysExit        *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	TlsFree        *ebpf.ProgramSpec `ebpf:"tls_free"`
+	TlsRead        *ebpf.ProgramSpec `ebpf:"tls_read"`
+	TlsReadEx      *ebpf.ProgramSpec `ebpf:"tls_read_ex"`
+	TlsRet         *ebpf.ProgramSpec `ebpf:"tls_ret"`
+	TlsWrite       *ebpf.ProgramSpec `ebpf:"tls_write"`
+	TlsWriteEx     *ebpf.ProgramSpec `ebpf:"tls_write_ex"`
 }
 
 // sensorMapSpecs contains maps before they are loaded into the kernel.
@@ -307,13 +363,16 @@ type sensorProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
 	CapState       *ebpf.MapSpec `ebpf:"cap_state"`
+	CgPolicies     *ebpf.MapSpec `ebpf:"cg_policies"`
 	ChunkTmpl      *ebpf.MapSpec `ebpf:"chunk_tmpl"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	EffectScratch  *ebpf.MapSpec `ebpf:"effect_scratch"`
 	Effects        *ebpf.MapSpec `ebpf:"effects"`
+	EgressAllow    *ebpf.MapSpec `ebpf:"egress_allow"`
 	LastWake       *ebpf.MapSpec `ebpf:"last_wake"`
 	PathScratch    *ebpf.MapSpec `ebpf:"path_scratch"`
 	Payloads       *ebpf.MapSpec `ebpf:"payloads"`
+	SensitiveFiles *ebpf.MapSpec `ebpf:"sensitive_files"`
 	StreamOff      *ebpf.MapSpec `ebpf:"stream_off"`
 	SysExitProgs   *ebpf.MapSpec `ebpf:"sys_exit_progs"`
 	TlsCalls       *ebpf.MapSpec `ebpf:"tls_calls"`
@@ -334,11 +393,16 @@ type sensorVariableSpecs struct {
 	PayloadWakeBytes  *ebpf.VariableSpec `ebpf:"payload_wake_bytes"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TrackedOverflow   *ebpf.VariableSpec `ebpf:"tracked_overflow"`
+	UnusedCgFlags     *ebpf.VariableSpec `ebpf:"unused_cg_flags"`
+	UnusedCgPolicy    *ebpf.VariableSpec `ebpf:"unused_cg_policy"`
 	UnusedChunkFlags  *ebpf.VariableSpec `ebpf:"unused_chunk_flags"`
 	UnusedChunkHdr    *ebpf.VariableSpec `ebpf:"unused_chunk_hdr"`
 	UnusedCounter     *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedEffectFixed *ebpf.VariableSpec `ebpf:"unused_effect_fixed"`
 	UnusedEffectKind  *ebpf.VariableSpec `ebpf:"unused_effect_kind"`
+	UnusedEgressKey   *ebpf.VariableSpec `ebpf:"unused_egress_key"`
+	UnusedEgressPorts *ebpf.VariableSpec `ebpf:"unused_egress_ports"`
+	UnusedFileKey     *ebpf.VariableSpec `ebpf:"unused_file_key"`
 	UnusedFtype       *ebpf.VariableSpec `ebpf:"unused_ftype"`
 	UnusedProcFlags   *ebpf.VariableSpec `ebpf:"unused_proc_flags"`
 	UnusedRecClass    *ebpf.VariableSpec `ebpf:"unused_rec_class"`
@@ -368,13 +432,16 @@ func (o *sensorObjects) Close() error {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
 	CapState       *ebpf.Map `ebpf:"cap_state"`
+	CgPolicies     *ebpf.Map `ebpf:"cg_policies"`
 	ChunkTmpl      *ebpf.Map `ebpf:"chunk_tmpl"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	EffectScratch  *ebpf.Map `ebpf:"effect_scratch"`
 	Effects        *ebpf.Map `ebpf:"effects"`
+	EgressAllow    *ebpf.Map `ebpf:"egress_allow"`
 	LastWake       *ebpf.Map `ebpf:"last_wake"`
 	PathScratch    *ebpf.Map `ebpf:"path_scratch"`
 	Payloads       *ebpf.Map `ebpf:"payloads"`
+	SensitiveFiles *ebpf.Map `ebpf:"sensitive_files"`
 	StreamOff      *ebpf.Map `ebpf:"stream_off"`
 	SysExitProgs   *ebpf.Map `ebpf:"sys_exit_progs"`
 	TlsCalls       *ebpf.Map `ebpf:"tls_calls"`
@@ -386,13 +453,16 @@ type sensorMaps struct {
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
 		m.CapState,
+		m.CgPolicies,
 		m.ChunkTmpl,
 		m.Counters,
 		m.EffectScratch,
 		m.Effects,
+		m.EgressAllow,
 		m.LastWake,
 		m.PathScratch,
 		m.Payloads,
+		m.SensitiveFiles,
 		m.StreamOff,
 		m.SysExitProgs,
 		m.TlsCalls,
@@ -414,11 +484,16 @@ type sensorVariables struct {
 	PayloadWakeBytes  *ebpf.Variable `ebpf:"payload_wake_bytes"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
 	TrackedOverflow   *ebpf.Variable `ebpf:"tracked_overflow"`
+	UnusedCgFlags     *ebpf.Variable `ebpf:"unused_cg_flags"`
+	UnusedCgPolicy    *ebpf.Variable `ebpf:"unused_cg_policy"`
 	UnusedChunkFlags  *ebpf.Variable `ebpf:"unused_chunk_flags"`
 	UnusedChunkHdr    *ebpf.Variable `ebpf:"unused_chunk_hdr"`
 	UnusedCounter     *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedEffectFixed *ebpf.Variable `ebpf:"unused_effect_fixed"`
 	UnusedEffectKind  *ebpf.Variable `ebpf:"unused_effect_kind"`
+	UnusedEgressKey   *ebpf.Variable `ebpf:"unused_egress_key"`
+	UnusedEgressPorts *ebpf.Variable `ebpf:"unused_egress_ports"`
+	UnusedFileKey     *ebpf.Variable `ebpf:"unused_file_key"`
 	UnusedFtype       *ebpf.Variable `ebpf:"unused_ftype"`
 	UnusedProcFlags   *ebpf.Variable `ebpf:"unused_proc_flags"`
 	UnusedRecClass    *ebpf.Variable `ebpf:"unused_rec_class"`
@@ -431,30 +506,38 @@ type sensorVariables struct {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorPrograms struct {
-	Candidate    *ebpf.Program `ebpf:"candidate"`
-	HandleBypass *ebpf.Program `ebpf:"handle_bypass"`
-	HandleEscape *ebpf.Program `ebpf:"handle_escape"`
-	HandleExec   *ebpf.Program `ebpf:"handle_exec"`
-	HandleFileop *ebpf.Program `ebpf:"handle_fileop"`
-	HandleIo     *ebpf.Program `ebpf:"handle_io"`
-	HandleMmap   *ebpf.Program `ebpf:"handle_mmap"`
-	HandleNet    *ebpf.Program `ebpf:"handle_net"`
-	HandleOpen   *ebpf.Program `ebpf:"handle_open"`
-	SchedExec    *ebpf.Program `ebpf:"sched_exec"`
-	SchedExit    *ebpf.Program `ebpf:"sched_exit"`
-	SchedFork    *ebpf.Program `ebpf:"sched_fork"`
-	SysExit      *ebpf.Program `ebpf:"sys_exit"`
-	TlsFree      *ebpf.Program `ebpf:"tls_free"`
-	TlsRead      *ebpf.Program `ebpf:"tls_read"`
-	TlsReadEx    *ebpf.Program `ebpf:"tls_read_ex"`
-	TlsRet       *ebpf.Program `ebpf:"tls_ret"`
-	TlsWrite     *ebpf.Program `ebpf:"tls_write"`
-	TlsWriteEx   *ebpf.Program `ebpf:"tls_write_ex"`
+	Candidate      *ebpf.Program `ebpf:"candidate"`
+	EgressConnect4 *ebpf.Program `ebpf:"egress_connect4"`
+	EgressConnect6 *ebpf.Program `ebpf:"egress_connect6"`
+	EgressSendmsg4 *ebpf.Program `ebpf:"egress_sendmsg4"`
+	EgressSendmsg6 *ebpf.Program `ebpf:"egress_sendmsg6"`
+	HandleBypass   *ebpf.Program `ebpf:"handle_bypass"`
+	HandleEscape   *ebpf.Program `ebpf:"handle_escape"`
+	HandleExec     *ebpf.Program `ebpf:"handle_exec"`
+	HandleFileop   *ebpf.Program `ebpf:"handle_fileop"`
+	HandleIo       *ebpf.Program `ebpf:"handle_io"`
+	HandleMmap     *ebpf.Program `ebpf:"handle_mmap"`
+	HandleNet      *ebpf.Program `ebpf:"handle_net"`
+	HandleOpen     *ebpf.Program `ebpf:"handle_open"`
+	SchedExec      *ebpf.Program `ebpf:"sched_exec"`
+	SchedExit      *ebpf.Program `ebpf:"sched_exit"`
+	SchedFork      *ebpf.Program `ebpf:"sched_fork"`
+	SysExit        *ebpf.Program `ebpf:"sys_exit"`
+	TlsFree        *ebpf.Program `ebpf:"tls_free"`
+	TlsRead        *ebpf.Program `ebpf:"tls_read"`
+	TlsReadEx      *ebpf.Program `ebpf:"tls_read_ex"`
+	TlsRet         *ebpf.Program `ebpf:"tls_ret"`
+	TlsWrite       *ebpf.Program `ebpf:"tls_write"`
+	TlsWriteEx     *ebpf.Program `ebpf:"tls_write_ex"`
 }
 
 func (p *sensorPrograms) Close() error {
 	return _SensorClose(
 		p.Candidate,
+		p.EgressConnect4,
+		p.EgressConnect6,
+		p.EgressSendmsg4,
+		p.EgressSendmsg6,
 		p.HandleBypass,
 		p.HandleEscape,
 		p.HandleExec,

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"container/heap"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpsec/sensor/pkg/decode"
@@ -15,6 +16,7 @@ import (
 // `window`; max bounds the memory held.
 type orderer struct {
 	h      eventHeap
+	n      atomic.Int64 // len(h), for held() without the lock
 	window time.Duration
 	max    int
 	newest time.Time
@@ -61,6 +63,7 @@ func (o *orderer) push(e decode.Event) {
 	t := eventTime(e)
 	o.seq++
 	heap.Push(&o.h, held{t: t, seq: o.seq, e: e})
+	defer func() { o.n.Store(int64(o.h.Len())) }()
 	if t.After(o.newest) {
 		o.newest = t
 	}
@@ -73,7 +76,11 @@ func (o *orderer) push(e decode.Event) {
 // tick releases events the wall clock has left behind by a window.
 func (o *orderer) tick(now time.Time) { o.release(now.Add(-o.window)) }
 
+// held says whether events wait (read without the lock: a hint only).
+func (o *orderer) held() bool { return o.n.Load() > 0 }
+
 func (o *orderer) release(before time.Time) {
+	defer func() { o.n.Store(int64(o.h.Len())) }()
 	for o.h.Len() > 0 && o.h[0].t.Before(before) {
 		o.out(heap.Pop(&o.h).(held).e)
 	}

@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/mcpsec/sensor/pkg/contain"
+	"github.com/mcpsec/sensor/pkg/contain/respond"
 	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/decode"
 	"github.com/mcpsec/sensor/pkg/loader"
@@ -58,7 +60,12 @@ type Options struct {
 	RulesDir  string
 	Reload    <-chan struct{}
 	Correlate correlate.Options
-	Log       hclog.Logger
+	// Response is the containment mode: "" or "off" (none), "monitor" (say
+	// what would be done), "enforce" (do it). StateDir gets forensic
+	// snapshots and the list of contained servers.
+	Response string
+	StateDir string
+	Log      hclog.Logger
 }
 
 // Result is how a trace ended.
@@ -78,6 +85,8 @@ type session struct {
 	ord    *orderer
 	cor    *correlate.Correlator
 	alerts []*correlate.Alert
+	resp   *respond.Responder
+	recent map[string][]any // per server: its last events, for snapshots
 	tls    *tlsWatcher
 	w      Writer
 	sink   *Sink
@@ -116,6 +125,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	s.dec = decode.NewDecoder(o.Decode)
 	s.cor = correlate.New(o.Rules, o.Correlate)
+	s.recent = map[string][]any{}
+	if o.Response == respond.Enforce || o.Response == respond.Monitor {
+		s.resp = &respond.Responder{Mode: o.Response, Objs: s.objs, Log: o.Log, StateDir: o.StateDir,
+			Recent: s.recentOf, PauseLearning: s.cor.PauseLearning}
+	}
 	s.ord = newOrderer(o.OrderWindow, 100000, s.judge)
 	go s.reloadRules(ctx)
 	emit := s.ord.push
@@ -140,6 +154,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	if cg != nil {
 		defer func() {
+			_ = s.objs.DeletePolicy(cg.ID)
 			if err := cg.Remove(2 * time.Second); err != nil {
 				o.Log.Warn("leaving the trace cgroup behind", "error", err)
 			}
@@ -161,6 +176,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	s.announce(cg)
+	s.readopt()
 
 	stopped := make(chan struct{})
 	done := make(chan struct{})
@@ -213,6 +229,10 @@ func (s *session) track() (*contain.Cgroup, error) {
 			cg.Remove(0)
 			return nil, err
 		}
+		if err := s.enforceFromStart(cg); err != nil {
+			cg.Remove(0)
+			return nil, err
+		}
 		return cg, nil
 	case len(o.PIDs) > 0:
 		s.roots = o.PIDs
@@ -240,13 +260,44 @@ func (s *session) announce(cg *contain.Cgroup) {
 	}
 }
 
-// judge links an event to its call, prints it, then the alerts it raised.
+// judge links an event to its call, prints it, then the alerts it raised
+// with containment's answer.
 func (s *session) judge(e decode.Event) {
 	s.alerts = s.cor.Event(e, s.alerts[:0])
+	s.remember(e)
 	s.print(e)
 	for _, a := range s.alerts {
+		if s.resp != nil {
+			s.resp.Respond(a)
+		}
 		s.print(a)
 	}
+}
+
+// remember keeps each server's last events for forensic snapshots.
+func (s *session) remember(e decode.Event) {
+	if s.resp == nil {
+		return
+	}
+	var server string
+	switch v := e.(type) {
+	case *decode.Effect:
+		server = v.Server
+	case *decode.Message:
+		server = v.Server
+	default:
+		return
+	}
+	r := append(s.recent[server], e)
+	if len(r) > 128 {
+		r = r[len(r)-128:]
+	}
+	s.recent[server] = r
+}
+
+// recentOf runs under the reader's lock (from judge).
+func (s *session) recentOf(server string) []any {
+	return append([]any(nil), s.recent[server]...)
 }
 
 // reloadRules swaps in a new rule set on Reload (SIGHUP) and when a file of
@@ -331,6 +382,10 @@ func (s *session) periodic(stopped, done chan struct{}) {
 	defer flush.Stop()
 	save := time.NewTicker(5 * time.Second)
 	defer save.Stop()
+	// events held for ordering go out soon after their window: an alert,
+	// and containment, wait on it
+	release := time.NewTicker(2 * time.Millisecond)
+	defer release.Stop()
 	var statsC <-chan time.Time
 	if s.o.StatsEvery > 0 {
 		t := time.NewTicker(s.o.StatsEvery)
@@ -352,6 +407,10 @@ func (s *session) periodic(stopped, done chan struct{}) {
 					s.writeFailed(err)
 				}
 			})
+		case <-release.C:
+			if s.ord.held() {
+				s.rd.Do(func() { s.ord.tick(time.Now()) })
+			}
 		case <-save.C:
 			if err := s.o.Correlate.Store.Save(); err != nil {
 				s.o.Log.Warn("the tool and baseline store was not saved", "error", err)
@@ -413,4 +472,67 @@ func trackTrees(objs *loader.Objects, pids []int) error {
 		}
 	}
 	return nil
+}
+
+// enforceFromStart puts the egress hooks on the sensor's cgroups and sets
+// the launched command's policy before it runs: its allow-list holds from
+// the first connect, and in enforce mode a read of a sensitive file denies
+// it egress in the kernel at once, before any alert.
+func (s *session) enforceFromStart(cg *contain.Cgroup) error {
+	o := s.o
+	if s.resp != nil {
+		s.resp.Default = cg
+	}
+	flags := uint64(0)
+	if o.Response == respond.Enforce {
+		flags |= loader.CgTaintDeny
+		files := contain.ExpandSensitive(o.Rules.List("credential_paths"))
+		for _, f := range files {
+			if err := s.objs.AddSensitive(f.Dev, f.Ino); err != nil {
+				return fmt.Errorf("marking %s sensitive: %w", f.Path, err)
+			}
+		}
+		o.Log.Info("containment: reads of these files deny egress at once", "files", len(files))
+	}
+	allow, skipped := respond.ParseAllow(o.Correlate.EgressAllow)
+	if len(skipped) > 0 {
+		o.Log.Warn("egress allow-list entries the kernel cannot enforce (host names): the rules still judge them", "entries", skipped)
+	}
+	if len(o.Correlate.EgressAllow) > 0 {
+		flags |= loader.CgAllowList
+		for _, a := range allow {
+			if err := s.objs.AllowEgress(cg.ID, a.Prefix, a.Ports); err != nil {
+				return fmt.Errorf("egress allow-list: %w", err)
+			}
+		}
+	}
+	if flags == 0 {
+		return nil
+	}
+	if err := s.objs.AttachEgress(filepath.Dir(cg.Path)); err != nil {
+		return err
+	}
+	return s.objs.SetPolicy(cg.ID, flags)
+}
+
+// readopt reports the servers an earlier sensor contained: their freeze
+// (in the cgroup) and egress policy (in pinned maps) hold without it, and
+// this sensor does not release them; only `sensor release` does.
+func (s *session) readopt() {
+	recs, err := contain.ReadState(s.o.StateDir)
+	if err != nil {
+		s.o.Log.Warn("the containment state file is unreadable", "error", err)
+		return
+	}
+	for _, r := range recs {
+		cg, err := contain.Open(r.Cgroup)
+		if err != nil {
+			continue // gone since
+		}
+		frozen, _ := cg.Frozen()
+		p, _ := s.objs.GetPolicy(cg.ID)
+		cg.Close()
+		s.o.Log.Warn("a contained server is still contained (release it with `sensor release`)",
+			"cgroup", r.Cgroup, "server", r.Server, "since", r.Since, "frozen", frozen, "egress_denied", p.Flags&loader.CgQuarantine != 0)
+	}
 }

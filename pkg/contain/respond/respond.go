@@ -1,0 +1,364 @@
+// Package respond carries out the graduated response to alerts: freeze a
+// server's cgroup, deny its egress in the kernel, signal it at exec, take a
+// forensic snapshot, pause its baselines, throttle it.
+package respond
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/mcpsec/sensor/pkg/contain"
+	"github.com/mcpsec/sensor/pkg/correlate"
+	"github.com/mcpsec/sensor/pkg/loader"
+)
+
+// Modes of the responder.
+const (
+	Enforce = "enforce" // carry the actions out
+	Monitor = "monitor" // only say what would have been done
+)
+
+// DefaultPlaybook mirrors a SOC's graduated response: critical isolates and
+// contains, high watches closer, medium slows down, low logs.
+var DefaultPlaybook = map[string][]string{
+	"critical": {"freeze", "deny-egress", "snapshot"},
+	"high":     {"capture-all", "pause-learning"},
+	"medium":   {"throttle"},
+	"low":      {"log"},
+}
+
+// ruleActions are what a rule's own `action` means; it overrides the
+// playbook for that rule.
+var ruleActions = map[string][]string{
+	"log": {"log"}, "alert": {"log"}, "monitor": {"capture-all", "pause-learning"},
+	"throttle":    {"throttle"},
+	"contain":     {"freeze", "deny-egress", "snapshot"},
+	"freeze":      {"freeze", "snapshot"},
+	"kill":        {"deny-egress", "kill", "kill-on-exec"},
+	"stop":        {"deny-egress", "stop", "stop-on-exec"},
+	"deny-egress": {"deny-egress"},
+	"deny-exec":   {"kill-on-exec"},
+}
+
+// Responder carries out the graduated response to alerts.
+type Responder struct {
+	Mode     string
+	Playbook map[string][]string
+	Objs     *loader.Objects
+	Log      hclog.Logger
+	// StateDir gets forensic snapshots (in forensics/).
+	StateDir string
+	// Recent returns a server's recent events, for snapshots.
+	Recent func(server string) []any
+	// PauseLearning stops a server's baselines from learning.
+	PauseLearning func(serverKey string)
+
+	// Default is the cgroup of every server not otherwise known (the one
+	// `trace -- CMD` launched).
+	Default *contain.Cgroup
+
+	mu        sync.Mutex
+	cgroups   map[string]*contain.Cgroup // server id -> the cgroup it is contained in
+	contained map[string]bool            // servers frozen or quarantined
+}
+
+// Manage declares the cgroup a server runs in (the one `trace -- CMD`
+// launched it in); servers not declared are moved into a cgroup of their
+// own when first contained, so freezing never reaches their client.
+func (r *Responder) Manage(server string, cg *contain.Cgroup) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cgroups == nil {
+		r.cgroups = map[string]*contain.Cgroup{}
+	}
+	r.cgroups[server] = cg
+}
+
+// Actions are what the response to an alert consists of.
+func (r *Responder) Actions(a *correlate.Alert) []string {
+	if acts, ok := ruleActions[a.Action]; ok {
+		return acts
+	}
+	pb := r.Playbook
+	if pb == nil {
+		pb = DefaultPlaybook
+	}
+	return pb[a.Severity]
+}
+
+// Respond answers an alert and records the answer on it.
+func (r *Responder) Respond(a *correlate.Alert) {
+	acts := r.Actions(a)
+	if len(acts) == 0 || (len(acts) == 1 && acts[0] == "log") {
+		return
+	}
+	resp := &correlate.Response{Mode: r.Mode, Actions: acts}
+	a.Response = resp
+	if r.Mode != Enforce {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var cg *contain.Cgroup
+	needCgroup := false
+	for _, act := range acts {
+		switch act {
+		case "freeze", "deny-egress", "kill-on-exec", "stop-on-exec":
+			needCgroup = true
+		}
+	}
+	if needCgroup {
+		var err error
+		if cg, err = r.cgroupOf(a); err != nil {
+			resp.Errors = append(resp.Errors, err.Error())
+		} else {
+			resp.Cgroup = cg.Path
+		}
+	}
+	flags := uint64(0)
+	for _, act := range acts {
+		var err error
+		switch act {
+		case "deny-egress":
+			flags |= loader.CgQuarantine
+		case "kill-on-exec":
+			flags |= loader.CgKillOnExec
+		case "stop-on-exec":
+			flags |= loader.CgStopOnExec
+		}
+		if flags != 0 && (act == "deny-egress" || act == "kill-on-exec" || act == "stop-on-exec") {
+			if cg == nil {
+				continue
+			}
+			if err = r.addFlags(cg.ID, flags); err == nil {
+				resp.Done = append(resp.Done, act)
+			}
+		}
+		switch act {
+		case "freeze":
+			if cg == nil {
+				continue
+			}
+			var at time.Time
+			if at, err = cg.Freeze(time.Second); err == nil {
+				resp.Done = append(resp.Done, act)
+				resp.FrozenAt = at
+				resp.LatencyMS = float64(at.Sub(a.Time).Microseconds()) / 1000
+				r.contained[a.Server] = true
+			}
+		case "kill", "stop":
+			sig := unix.SIGKILL
+			if act == "stop" {
+				sig = unix.SIGSTOP
+			}
+			if a.PID != 0 && a.PID != a.ServerPID {
+				err = unix.Kill(int(a.PID), sig)
+			} else {
+				err = fmt.Errorf("%s: the offender is the server itself; its next exec is signalled instead", act)
+			}
+			if err == nil {
+				resp.Done = append(resp.Done, act)
+			}
+		case "snapshot":
+			if r.contained[a.Server] && resp.FrozenAt.IsZero() {
+				continue // taken when it was first contained
+			}
+			var path string
+			if path, err = r.snapshot(a, cg); err == nil {
+				resp.Snapshot = path
+				resp.Done = append(resp.Done, act)
+			}
+		case "pause-learning":
+			if r.PauseLearning != nil {
+				r.PauseLearning(serverKeyOf(a))
+				resp.Done = append(resp.Done, act)
+			}
+		case "capture-all":
+			// the trace already captures every payload whole up to
+			// --capture-max; nothing to raise
+			resp.Done = append(resp.Done, act)
+		case "throttle":
+			err = throttle(cg)
+		}
+		if err != nil {
+			resp.Errors = append(resp.Errors, act+": "+err.Error())
+		}
+	}
+	if flags&loader.CgQuarantine != 0 && cg != nil {
+		if r.contained == nil {
+			r.contained = map[string]bool{}
+		}
+		r.contained[a.Server] = true
+		r.saveState()
+	}
+	r.Log.Warn("containment", "rule", a.Rule, "severity", a.Severity, "server", a.Server, "done", resp.Done, "errors", resp.Errors)
+}
+
+func serverKeyOf(a *correlate.Alert) string { return a.Server }
+
+func (r *Responder) addFlags(cg, flags uint64) error {
+	p, _ := r.Objs.GetPolicy(cg)
+	return r.Objs.SetPolicy(cg, (p.Flags&^loader.CgTainted)|flags)
+}
+
+// cgroupOf is the server's cgroup, made for it if it shares one with its
+// client (a stdio server found by discovery or --pid).
+func (r *Responder) cgroupOf(a *correlate.Alert) (*contain.Cgroup, error) {
+	if r.cgroups == nil {
+		r.cgroups = map[string]*contain.Cgroup{}
+	}
+	if r.contained == nil {
+		r.contained = map[string]bool{}
+	}
+	if cg := r.cgroups[a.Server]; cg != nil {
+		return cg, nil
+	}
+	if r.Default != nil {
+		r.cgroups[a.Server] = r.Default
+		return r.Default, nil
+	}
+	if a.ServerPID == 0 {
+		return nil, fmt.Errorf("server %s has no root process to contain", a.Server)
+	}
+	cg, err := contain.Create(fmt.Sprintf("server-%d", a.ServerPID))
+	if err != nil {
+		return nil, err
+	}
+	for _, pid := range contain.Tree(int(a.ServerPID)) {
+		if err := cg.Move(pid); err != nil && pid == int(a.ServerPID) {
+			return nil, fmt.Errorf("moving server %d into its own cgroup: %w", pid, err)
+		}
+	}
+	r.cgroups[a.Server] = cg
+	return cg, nil
+}
+
+// throttle would set cpu.max and pids.max; it says why it cannot where the
+// cgroup v2 hierarchy lacks those controllers (hybrid hosts keep them on v1).
+func throttle(cg *contain.Cgroup) error {
+	root, err := contain.Cgroup2Root()
+	if err != nil {
+		return err
+	}
+	b, _ := os.ReadFile(filepath.Join(root, "cgroup.controllers"))
+	have := strings.Fields(string(b))
+	sort.Strings(have)
+	hasCPU := sort.SearchStrings(have, "cpu") < len(have) && have[sort.SearchStrings(have, "cpu")] == "cpu"
+	hasPids := sort.SearchStrings(have, "pids") < len(have) && have[sort.SearchStrings(have, "pids")] == "pids"
+	if !hasCPU && !hasPids {
+		return fmt.Errorf("the cgroup v2 hierarchy at %s has no cpu or pids controller here (they are on v1): cannot throttle", root)
+	}
+	if cg == nil {
+		return fmt.Errorf("no cgroup to throttle")
+	}
+	var errs []string
+	if hasPids {
+		if err := os.WriteFile(filepath.Join(cg.Path, "pids.max"), []byte("64"), 0); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if hasCPU {
+		if err := os.WriteFile(filepath.Join(cg.Path, "cpu.max"), []byte("20000 100000"), 0); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Allow is an allow-list entry the kernel can enforce.
+type Allow struct {
+	Prefix netip.Prefix
+	Ports  []uint16
+}
+
+// ParseAllow turns --egress-allow entries into prefixes and ports; host
+// names cannot be enforced in the kernel and are returned apart.
+func ParseAllow(entries []string) ([]Allow, []string) {
+	var out []Allow
+	var skipped []string
+	for _, e := range entries {
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, Allow{Prefix: p.Masked()})
+			continue
+		}
+		if a, err := netip.ParseAddr(e); err == nil {
+			out = append(out, Allow{Prefix: netip.PrefixFrom(a, a.BitLen())})
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(e); err == nil {
+			out = append(out, Allow{Prefix: netip.PrefixFrom(ap.Addr(), ap.Addr().BitLen()), Ports: []uint16{ap.Port()}})
+			continue
+		}
+		skipped = append(skipped, e)
+	}
+	return out, skipped
+}
+
+// snapshot saves the forensic snapshot of a server being contained.
+func (r *Responder) snapshot(a *correlate.Alert, cg *contain.Cgroup) (string, error) {
+	s := Snapshot{Time: time.Now(), Server: a.Server, Rule: a.Rule, Alert: a}
+	var pids []int
+	if cg != nil {
+		s.Cgroup = cg.Path
+		pids, _ = cg.Procs()
+	}
+	if len(pids) == 0 && a.ServerPID != 0 {
+		pids = contain.Tree(int(a.ServerPID))
+	}
+	for _, pid := range pids {
+		s.Processes = append(s.Processes, SnapProc(pid))
+	}
+	if r.Recent != nil {
+		s.Recent = r.Recent(a.Server)
+	}
+	dir := filepath.Join(r.StateDir, "forensics")
+	if r.StateDir == "" {
+		dir = filepath.Join(os.TempDir(), "mcp-sensor-forensics")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	// the alert refers to the snapshot, the snapshot holds the alert
+	resp := a.Response
+	a.Response = nil
+	b, err := json.MarshalIndent(&s, "", " ")
+	a.Response = resp
+	if err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("%s-%s.json", strings.ReplaceAll(a.Server, "/", "_"), s.Time.UTC().Format("20060102T150405.000000000"))
+	path := filepath.Join(dir, name)
+	return path, os.WriteFile(path, b, 0o600)
+}
+
+// saveState adds the servers contained now to the state file.
+func (r *Responder) saveState() {
+	recs, _ := contain.ReadState(r.StateDir)
+	known := map[string]bool{}
+	for _, x := range recs {
+		known[x.Cgroup] = true
+	}
+	for server, on := range r.contained {
+		cg := r.cgroups[server]
+		if !on || cg == nil || known[cg.Path] {
+			continue
+		}
+		recs = append(recs, contain.ContainedRecord{Server: server, Cgroup: cg.Path, CgroupID: cg.ID, Since: time.Now()})
+	}
+	if err := contain.WriteState(r.StateDir, recs); err != nil {
+		r.Log.Warn("the containment state file was not written", "error", err)
+	}
+}

@@ -1,0 +1,271 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// Containment flags of a cgroup's policy, from enum cg_flags.
+const (
+	CgQuarantine = uint64(sensorCgFlagsCG_QUARANTINE)   // deny all egress
+	CgAllowList  = uint64(sensorCgFlagsCG_ALLOWLIST)    // egress only to the allow-list
+	CgTaintDeny  = uint64(sensorCgFlagsCG_TAINT_DENY)   // once tainted, only to the allow-list
+	CgTainted    = uint64(sensorCgFlagsCG_TAINTED)      // a process read a sensitive file
+	CgKillOnExec = uint64(sensorCgFlagsCG_KILL_ON_EXEC) // SIGKILL at exec
+	CgStopOnExec = uint64(sensorCgFlagsCG_STOP_ON_EXEC) // SIGSTOP at exec
+)
+
+// PinDir is where containment state is pinned, versioned so that a changed
+// map layout is never loaded over an old pin.
+const PinDir = "/sys/fs/bpf/mcp-sensor/v1"
+
+// pinnedMaps are the maps that outlive the sensor: a contained server stays
+// contained when the sensor dies or restarts.
+var pinnedMaps = []string{"cg_policies", "egress_allow", "sensitive_files"}
+
+// mountBPFFS mounts bpffs at /sys/fs/bpf if nothing is there.
+func mountBPFFS() error {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
+		return nil
+	}
+	if err := os.MkdirAll("/sys/fs/bpf", 0o700); err != nil {
+		return err
+	}
+	if err := unix.Mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mounting bpffs at /sys/fs/bpf: %w", err)
+	}
+	return nil
+}
+
+// pinSpec marks the containment maps to be pinned by name under PinDir.
+func pinSpec(spec *ebpf.CollectionSpec) (*ebpf.CollectionOptions, error) {
+	if err := mountBPFFS(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(PinDir, 0o700); err != nil {
+		return nil, err
+	}
+	for _, n := range pinnedMaps {
+		spec.Maps[n].Pinning = ebpf.PinByName
+	}
+	return &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: PinDir}}, nil
+}
+
+// egressHooks are the cgroup sock_addr attach points and their programs.
+func (o *Objects) egressHooks() []struct {
+	name   string
+	attach ebpf.AttachType
+	prog   *ebpf.Program
+} {
+	p := &o.objs.sensorPrograms
+	return []struct {
+		name   string
+		attach ebpf.AttachType
+		prog   *ebpf.Program
+	}{
+		{"connect4", ebpf.AttachCGroupInet4Connect, p.EgressConnect4},
+		{"connect6", ebpf.AttachCGroupInet6Connect, p.EgressConnect6},
+		{"sendmsg4", ebpf.AttachCGroupUDP4Sendmsg, p.EgressSendmsg4},
+		{"sendmsg6", ebpf.AttachCGroupUDP6Sendmsg, p.EgressSendmsg6},
+	}
+}
+
+// AttachEgress puts the egress programs on the cgroup at path (the sensor's
+// subtree: they apply to every cgroup below it). The links are pinned, so
+// they stay when the sensor exits; a pinned link found from an earlier run
+// is updated to this run's program instead of adding a second one.
+func (o *Objects) AttachEgress(path string) error {
+	for _, h := range o.egressHooks() {
+		pin := filepath.Join(PinDir, "link-"+h.name+"-"+pinName(path))
+		if l, err := link.LoadPinnedLink(pin, nil); err == nil {
+			err = l.Update(h.prog)
+			l.Close()
+			if err == nil {
+				continue
+			}
+			_ = os.Remove(pin) // stale: attach afresh
+		}
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: path, Attach: h.attach, Program: h.prog})
+		if err != nil {
+			return fmt.Errorf("attaching the %s egress hook to %s: %w", h.name, path, err)
+		}
+		if err := l.Pin(pin); err != nil {
+			l.Close()
+			return fmt.Errorf("pinning the %s egress hook: %w", h.name, err)
+		}
+		l.Close() // the pin holds it
+	}
+	return nil
+}
+
+// DetachEgress removes the pinned egress hooks of the cgroup at path.
+func DetachEgress(path string) error {
+	var errs []error
+	for _, name := range []string{"connect4", "connect6", "sendmsg4", "sendmsg6"} {
+		pin := filepath.Join(PinDir, "link-"+name+"-"+pinName(path))
+		l, err := link.LoadPinnedLink(pin, nil)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, l.Unpin(), l.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func pinName(path string) string {
+	return strings.ReplaceAll(strings.Trim(path, "/"), "/", "_")
+}
+
+// Policy is a cgroup's containment state.
+type Policy = sensorCgPolicy
+
+// SetPolicy sets a cgroup's flags, keeping the taint the kernel set.
+func (o *Objects) SetPolicy(cgroup, flags uint64) error {
+	return setPolicy(o.objs.CgPolicies, cgroup, flags)
+}
+
+func setPolicy(m *ebpf.Map, cgroup, flags uint64) error {
+	var p Policy
+	if err := m.Lookup(cgroup, &p); err == nil {
+		flags |= p.Flags & CgTainted
+	} else {
+		p = Policy{}
+	}
+	p.Flags = flags
+	return m.Put(cgroup, &p)
+}
+
+// GetPolicy returns a cgroup's policy (ok false if it has none).
+func (o *Objects) GetPolicy(cgroup uint64) (Policy, bool) {
+	var p Policy
+	err := o.objs.CgPolicies.Lookup(cgroup, &p)
+	return p, err == nil
+}
+
+// DeletePolicy drops a cgroup's policy and its allow-list.
+func (o *Objects) DeletePolicy(cgroup uint64) error {
+	err := o.objs.CgPolicies.Delete(cgroup)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		err = nil
+	}
+	return errors.Join(err, o.clearAllow(cgroup))
+}
+
+// AllowEgress adds a destination to a cgroup's allow-list: a prefix and the
+// ports allowed (none: any).
+func (o *Objects) AllowEgress(cgroup uint64, prefix netip.Prefix, ports []uint16) error {
+	if len(ports) > len(sensorEgressPorts{}.Port) {
+		return fmt.Errorf("at most %d ports per destination", len(sensorEgressPorts{}.Port))
+	}
+	k := egressKey(cgroup, prefix)
+	var v sensorEgressPorts
+	_ = o.objs.EgressAllow.Lookup(&k, &v)
+	for _, p := range ports {
+		placed := false
+		for i := range v.Port {
+			if v.Port[i] == p {
+				placed = true
+				break
+			}
+			if v.Port[i] == 0 {
+				v.Port[i], placed = p, true
+				break
+			}
+		}
+		if !placed {
+			return fmt.Errorf("%s: more than %d ports", prefix, len(v.Port))
+		}
+	}
+	if len(ports) == 0 {
+		v = sensorEgressPorts{}
+	}
+	return o.objs.EgressAllow.Put(&k, &v)
+}
+
+func egressKey(cgroup uint64, prefix netip.Prefix) sensorEgressKey {
+	a := prefix.Addr()
+	bits := prefix.Bits()
+	if a.Is4() {
+		bits += 96
+		a = netip.AddrFrom16(a.As16())
+	}
+	var k sensorEgressKey
+	k.Prefixlen = uint32(64 + bits)
+	k.Cgroup = cgroup
+	k.Addr = a.As16()
+	return k
+}
+
+func (o *Objects) clearAllow(cgroup uint64) error {
+	var k, next sensorEgressKey
+	var keys []sensorEgressKey
+	it := o.objs.EgressAllow.Iterate()
+	var v sensorEgressPorts
+	for it.Next(&next, &v) {
+		if next.Cgroup == cgroup {
+			keys = append(keys, next)
+		}
+	}
+	var errs []error
+	for _, k = range keys {
+		if err := o.objs.EgressAllow.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(append(errs, it.Err())...)
+}
+
+// AddSensitive marks a file (by device and inode, as stat gives them):
+// reading it taints a managed cgroup.
+func (o *Objects) AddSensitive(dev uint64, ino uint64) error {
+	k := sensorFileKey{Dev: uint32(unix.Major(dev))<<20 | uint32(unix.Minor(dev)), Ino: ino}
+	return o.objs.SensitiveFiles.Put(&k, uint8(1))
+}
+
+// PinnedPolicies opens the pinned policy map of an earlier or running
+// sensor (for `sensor contain` and `release`, which load no programs).
+func PinnedPolicies() (*PolicyMap, error) {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(PinDir, "cg_policies"), nil)
+	if err != nil {
+		return nil, fmt.Errorf("no containment state pinned at %s (has a sensor run on this host?): %w", PinDir, err)
+	}
+	return &PolicyMap{m}, nil
+}
+
+// PolicyMap is the pinned policy map.
+type PolicyMap struct{ m *ebpf.Map }
+
+// Set sets a cgroup's flags, keeping its taint.
+func (p *PolicyMap) Set(cgroup, flags uint64) error { return setPolicy(p.m, cgroup, flags) }
+
+// Get returns a cgroup's policy.
+func (p *PolicyMap) Get(cgroup uint64) (Policy, bool) {
+	var v Policy
+	return v, p.m.Lookup(cgroup, &v) == nil
+}
+
+// Delete drops a cgroup's policy.
+func (p *PolicyMap) Delete(cgroup uint64) error {
+	err := p.m.Delete(cgroup)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Close releases the map (the pin stays).
+func (p *PolicyMap) Close() error { return p.m.Close() }

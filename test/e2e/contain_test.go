@@ -1,0 +1,253 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpsec/sensor/internal/testutil"
+)
+
+// waitTrace polls a trace being written for a line that pred accepts.
+func waitTrace(t *testing.T, path string, pred func(line) bool) line {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			var l line
+			if json.Unmarshal(sc.Bytes(), &l) == nil && pred(l) {
+				f.Close()
+				return l
+			}
+		}
+		f.Close()
+	}
+	t.Fatal("the trace never showed what the test waits for")
+	return nil
+}
+
+func sensorCmd(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(bin(t, "sensor"), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sensor %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func cgroupFrozen(t *testing.T, path string) bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(path, "cgroup.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(string(b), "frozen 1")
+}
+
+// TestContainCanary: with containment enforced, a server that reads a
+// canary key and sends it to a loopback listener is refused in the kernel:
+// the listener gets zero bytes, the refusal is in the trace, the critical
+// alert freezes the server's cgroup and snapshots it; `sensor release`
+// thaws it and it answers again.
+func TestContainCanary(t *testing.T) {
+	home, canary := fakeHome(t)
+	exfil, got := listener(t)
+	state := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ts := traceSetup{
+		version: "2025-11-25", dir: home,
+		env:   []string{"HOME=" + home, "EVIL_EXFIL=" + exfil},
+		flags: []string{"--rules", repoRules(), "--state-dir", state, "--learn", "0", "--response", "enforce"},
+	}
+	s, out := tracedWith(t, ctx, ts, bin(t, "evil"), filepath.Join(home, "notes"))
+	text := callText(t, ctx, s, "read_notes", map[string]any{"note": "todo"})
+	if !strings.Contains(text, "MCPSEC-CANARY") {
+		t.Fatalf("the tool did not read the key (the test's premise): %q", text)
+	}
+	select {
+	case b := <-got:
+		t.Fatalf("the listener received %d bytes: %q", len(b), b)
+	case <-time.After(time.Second):
+	}
+	denied := waitTrace(t, out, func(l line) bool { return l.str("kind") == "effect" && l.str("type") == "egress_denied" })
+	if denied.str("addr") != exfil || denied.obj("call").str("tool") != "read_notes" {
+		t.Errorf("refusal: %v", denied)
+	}
+	alert := waitTrace(t, out, func(l line) bool {
+		return l.str("kind") == "alert" && l.str("severity") == "critical" && l["response"] != nil
+	})
+	resp := alert.obj("response")
+	done := strings.Join(func() []string {
+		var d []string
+		for _, x := range resp["done"].([]any) {
+			d = append(d, x.(string))
+		}
+		return d
+	}(), ",")
+	if resp.str("mode") != "enforce" || !strings.Contains(done, "freeze") || !strings.Contains(done, "deny-egress") || !strings.Contains(done, "snapshot") {
+		t.Fatalf("response: %v", resp)
+	}
+	cg := resp.str("cgroup")
+	if !cgroupFrozen(t, cg) {
+		t.Fatalf("%s is not frozen", cg)
+	}
+	snap, err := os.ReadFile(resp.str("snapshot"))
+	if err != nil || !strings.Contains(string(snap), `"processes"`) || !strings.Contains(string(snap), "evil") {
+		t.Fatalf("snapshot %s: %v", resp.str("snapshot"), err)
+	}
+	if strings.Contains(string(snap), "EVIL_EXFIL=") {
+		t.Error("the snapshot's environment is not a map")
+	}
+	if resp.num("latency_ms") <= 0 {
+		t.Errorf("no containment latency: %v", resp)
+	}
+	t.Logf("contained in %.2f ms after the offending syscall", resp.num("latency_ms"))
+	// frozen: a call does not come back until release
+	callDone := make(chan string, 1)
+	go func() {
+		r, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "add", Arguments: map[string]any{"a": 2, "b": 3}})
+		if err != nil || len(r.Content) == 0 {
+			callDone <- "error"
+			return
+		}
+		callDone <- r.Content[0].(*mcp.TextContent).Text
+	}()
+	select {
+	case r := <-callDone:
+		t.Fatalf("a frozen server answered: %s", r)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if list := sensorCmd(t, "contain", "--list", "--state-dir", state); !strings.Contains(list, cg) || !strings.Contains(list, "frozen, egress denied") {
+		t.Errorf("contain --list:\n%s", list)
+	}
+	sensorCmd(t, "release", "--cgroup", cg, "--state-dir", state)
+	select {
+	case r := <-callDone:
+		if r != "5" {
+			t.Fatalf("after release: %s", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the released server did not answer")
+	}
+	s.Close()
+	_ = canary
+}
+
+func repoRules() string { return filepath.Join(testutil.RepoRoot(), "rules") }
+
+// TestEgressAllowList: a server launched with an allow-list is refused
+// outside it from its very first connect, before any alert.
+func TestEgressAllowList(t *testing.T) {
+	home, _ := fakeHome(t)
+	exfil, got := listener(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ts := traceSetup{
+		version: "2025-11-25", dir: home,
+		env:   []string{"HOME=" + home, "EVIL_EXFIL=" + exfil},
+		flags: []string{"--no-rules", "--state-dir", t.TempDir(), "--learn", "0", "--response", "monitor", "--egress-allow", "10.0.0.0/8"},
+	}
+	s, out := tracedWith(t, ctx, ts, bin(t, "evil"), filepath.Join(home, "notes"))
+	callText(t, ctx, s, "read_notes", map[string]any{"note": "x"})
+	select {
+	case b := <-got:
+		t.Fatalf("the listener received %q", b)
+	case <-time.After(time.Second):
+	}
+	s.Close()
+	ls := readTrace(t, out)
+	connects := filter(ls, func(l line) bool { return l.str("kind") == "effect" && l.str("type") == "connect" && l.str("addr") == exfil })
+	denied := filter(ls, func(l line) bool { return l.str("kind") == "effect" && l.str("type") == "egress_denied" })
+	if len(connects) != 1 || connects[0].str("errno") != "EPERM" {
+		t.Fatalf("the first connect was not refused with EPERM: %v", connects)
+	}
+	if len(denied) != 1 || denied[0].str("detail") != "outside the allow-list" {
+		t.Fatalf("refusals: %v", denied)
+	}
+}
+
+// TestContainSurvivesRestart: a `kill -9` of the sensor leaves a contained
+// server contained (frozen, egress denied: the cgroup and pinned maps hold
+// it), a new sensor re-adopts it without releasing it, and only `sensor
+// release` frees it.
+func TestContainSurvivesRestart(t *testing.T) {
+	home, _ := fakeHome(t)
+	exfil, got := listener(t)
+	state := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmds := make(chan *exec.Cmd, 1)
+	ts := traceSetup{
+		version: "2025-11-25", dir: home, cmd: cmds,
+		env:   []string{"HOME=" + home, "EVIL_EXFIL=" + exfil},
+		flags: []string{"--rules", repoRules(), "--state-dir", state, "--learn", "0", "--response", "enforce"},
+	}
+	s, out := tracedWith(t, ctx, ts, bin(t, "evil"), filepath.Join(home, "notes"))
+	first := <-cmds
+	callText(t, ctx, s, "read_notes", map[string]any{"note": "todo"})
+	alert := waitTrace(t, out, func(l line) bool { return l.str("kind") == "alert" && l.obj("response").str("cgroup") != "" })
+	cg := alert.obj("response").str("cgroup")
+	server := waitTrace(t, out, func(l line) bool { return l.str("kind") == "effect" && l.str("type") == "exec" })
+	pid := int(server.num("pid"))
+	t.Cleanup(func() {
+		_ = os.WriteFile(filepath.Join(cg, "cgroup.kill"), []byte("1"), 0)
+		time.Sleep(100 * time.Millisecond)
+		_ = os.Remove(cg)
+	})
+	if !cgroupFrozen(t, cg) {
+		t.Fatal("not contained before the restart")
+	}
+	_ = first.Process.Kill() // kill -9
+	_, _ = first.Process.Wait()
+	if !cgroupFrozen(t, cg) {
+		t.Fatal("the sensor's death thawed the server")
+	}
+	// a new sensor attaches to the contained server
+	var logs lockedBuffer
+	second := exec.Command(bin(t, "sensor"), "trace", "-o", "json", "--out", filepath.Join(t.TempDir(), "t2.jsonl"),
+		"--pid", fmt.Sprint(pid), "--response", "enforce", "--state-dir", state, "--rules", repoRules())
+	second.Stderr = &logs
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitFor(t, "still contained", 1)
+	if list := sensorCmd(t, "contain", "--list", "--state-dir", state); !strings.Contains(list, "frozen, egress denied") {
+		t.Errorf("after the restart: %s", list)
+	}
+	_ = second.Process.Signal(os.Interrupt)
+	_ = second.Wait()
+	if !cgroupFrozen(t, cg) {
+		t.Fatal("the second sensor released the server when it stopped")
+	}
+	sensorCmd(t, "release", "--cgroup", cg, "--state-dir", state)
+	if cgroupFrozen(t, cg) {
+		t.Fatal("release did not thaw")
+	}
+	// (the SDK's client closed its session when the first sensor, its
+	// command, died; the server itself lives on)
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+		t.Fatalf("the server is gone: %v", err)
+	}
+	select {
+	case b := <-got:
+		t.Fatalf("the listener received %q", b)
+	default:
+	}
+	s.Close()
+}
+
