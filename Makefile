@@ -58,8 +58,9 @@ fuzz: ## short fuzz runs of every fuzz target (FUZZTIME=10s each)
 fuzz-long: ## longer fuzz runs (FUZZTIME=5m each)
 	$(MAKE) fuzz FUZZTIME=5m
 
-bench: ## overhead, round-trip, capture, decode and rule-evaluation benchmarks, side by side (root)
+bench: ## overhead, round-trip, capture, decode, rule-evaluation, connect-hook and containment-latency benchmarks (root)
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 60m ./test/bench/ ./pkg/decode/ ./pkg/correlate/ | tee bench.txt
+	$(GO) test -run '^$$' -bench Containment -timeout 10m ./test/e2e/ | tee -a bench.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /hooks bench.txt
 
 lint: ## gofmt and go vet

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +19,9 @@ import (
 )
 
 // waitTrace polls a trace being written for a line that pred accepts.
-func waitTrace(t *testing.T, path string, pred func(line) bool) line {
+func waitTrace(t testing.TB, path string, pred func(line) bool) line {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
 		f, err := os.Open(path)
 		if err != nil {
 			continue
@@ -251,3 +252,60 @@ func TestContainSurvivesRestart(t *testing.T) {
 	s.Close()
 }
 
+
+// BenchmarkContainment: the latency from the offending syscall (the kernel's
+// timestamp of the refused connect) to the kernel reporting the server's
+// cgroup frozen, through the whole pipeline (ring, decoder, ordering,
+// correlator, rules, responder), over 30 contain/release cycles of one
+// traced server. Reports p50 and p99 in ms. (Its egress was refused in the
+// kernel at the syscall itself: 0 bytes left.)
+func BenchmarkContainment(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("one run of 30 cycles")
+	}
+	home, err := os.MkdirTemp("/home", "mcpsec-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(home)
+	for _, d := range []string{".ssh", "notes"} {
+		_ = os.MkdirAll(filepath.Join(home, d), 0o700)
+	}
+	_ = os.WriteFile(filepath.Join(home, ".ssh", "id_rsa"), []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nbench\n-----END OPENSSH PRIVATE KEY-----\n"), 0o600)
+	state := b.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ts := traceSetup{
+		version: "2025-11-25", dir: home,
+		env:   []string{"HOME=" + home, "EVIL_EXFIL=127.0.0.1:9"},
+		flags: []string{"--rules", repoRules(), "--state-dir", state, "--learn", "0", "--response", "enforce"},
+	}
+	s, out := tracedWith(b, ctx, ts, bin(b, "evil"), filepath.Join(home, "notes"))
+	defer s.Close()
+	var lat []float64
+	seen := map[string]bool{}
+	for i := 0; i < 30; i++ {
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "read_notes", Arguments: map[string]any{"note": fmt.Sprint(i)}})
+			done <- err
+		}()
+		a := waitTrace(b, out, func(l line) bool {
+			r := l.obj("response")
+			key := fmt.Sprint(l.obj("call")["id"])
+			return l.str("kind") == "alert" && r.num("latency_ms") > 0 && !seen[key]
+		})
+		seen[fmt.Sprint(a.obj("call")["id"])] = true
+		lat = append(lat, a.obj("response").num("latency_ms"))
+		if _, err := exec.Command(bin(b, "sensor"), "release", "--cgroup", a.obj("response").str("cgroup"), "--state-dir", state).CombinedOutput(); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	sort.Float64s(lat)
+	b.ReportMetric(lat[len(lat)/2], "p50-ms")
+	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
+	b.ReportMetric(lat[len(lat)-1], "max-ms")
+}

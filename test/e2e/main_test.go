@@ -122,7 +122,7 @@ type traceSetup struct {
 
 // tracedWith starts `sensor trace -o json --out FILE FLAGS -- argv...` as an
 // MCP server command for the Go SDK client and connects to it.
-func tracedWith(t *testing.T, ctx context.Context, ts traceSetup, argv ...string) (*mcp.ClientSession, string) {
+func tracedWith(t testing.TB, ctx context.Context, ts traceSetup, argv ...string) (*mcp.ClientSession, string) {
 	t.Helper()
 	testutil.RequireBPF(t)
 	out := filepath.Join(t.TempDir(), "trace.jsonl")
