@@ -199,4 +199,3 @@ func serverCgroup(f *containFlags, own bool) (*contain.Cgroup, error) {
 	}
 	return nil, errors.New("give --cgroup PATH or --pid N")
 }
-

@@ -172,7 +172,9 @@ func TestEgressAllowList(t *testing.T) {
 	}
 	s.Close()
 	ls := readTrace(t, out)
-	connects := filter(ls, func(l line) bool { return l.str("kind") == "effect" && l.str("type") == "connect" && l.str("addr") == exfil })
+	connects := filter(ls, func(l line) bool {
+		return l.str("kind") == "effect" && l.str("type") == "connect" && l.str("addr") == exfil
+	})
 	denied := filter(ls, func(l line) bool { return l.str("kind") == "effect" && l.str("type") == "egress_denied" })
 	if len(connects) != 1 || connects[0].str("errno") != "EPERM" {
 		t.Fatalf("the first connect was not refused with EPERM: %v", connects)
@@ -251,7 +253,6 @@ func TestContainSurvivesRestart(t *testing.T) {
 	}
 	s.Close()
 }
-
 
 // BenchmarkContainment: the latency from the offending syscall (the kernel's
 // timestamp of the refused connect) to the kernel reporting the server's

@@ -106,4 +106,3 @@ func SnapProc(pid int) ProcSnapshot {
 	}
 	return p
 }
-
