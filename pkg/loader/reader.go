@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
@@ -19,6 +20,7 @@ type Reader struct {
 	wg       sync.WaitGroup
 	errMu    sync.Mutex
 	err      error
+	handling atomic.Int64 // records read from a ring, not yet handled
 }
 
 // NewReader opens both rings. Start it (Run) before Attach so nothing
@@ -72,12 +74,14 @@ func (r *Reader) Run(fn func(b []byte)) {
 					r.errMu.Unlock()
 					return
 				}
+				r.handling.Add(1)
 				got = true
 				if deadline.IsZero() {
 					deadline = time.Now().Add(r.interval)
 				}
 				r.mu.Lock()
 				fn(rec.RawSample)
+				r.handling.Add(-1)
 				r.mu.Unlock()
 			}
 		}(i, rd)
@@ -121,6 +125,9 @@ func (r *Reader) Drain(quiet, max time.Duration) {
 
 // Empty says whether both rings are empty right now.
 func (r *Reader) Empty() bool {
+	if r.handling.Load() > 0 {
+		return false // a record left a ring and is on its way to the callback
+	}
 	for _, rd := range r.rings {
 		if rd.AvailableBytes() > 0 {
 			return false

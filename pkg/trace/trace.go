@@ -409,7 +409,16 @@ func (s *session) periodic(stopped, done chan struct{}) {
 			})
 		case <-release.C:
 			if s.ord.held() {
-				s.rd.Do(func() { s.ord.tick(time.Now()) })
+				s.rd.Do(func() {
+					// with both rings empty and nothing on its way, no
+					// event older than a moment can still come: release
+					// without waiting out the window
+					if s.rd.Empty() {
+						s.ord.release(time.Now().Add(-time.Millisecond))
+					} else {
+						s.ord.tick(time.Now())
+					}
+				})
 			}
 		case <-save.C:
 			if err := s.o.Correlate.Store.Save(); err != nil {

@@ -100,13 +100,12 @@ func TestMaliciousServer(t *testing.T) {
 	// line that is not JSON
 	_, _ = s.CallTool(ctx, &mcp.CallToolParams{Name: "noise", Arguments: map[string]any{}})
 	s.Close()
+	// the allow-list holds from the first connect: the kernel refused it,
+	// and the rules judge the attempt all the same
 	select {
 	case b := <-got:
-		if string(b) != canary {
-			t.Fatalf("the listener got %q", b)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server did not send the key (the test's premise)")
+		t.Fatalf("the listener got %q (the canary was %d bytes)", b, len(canary))
+	case <-time.After(time.Second):
 	}
 	ls := readTrace(t, out)
 	rules := byRule(alerts(ls))
