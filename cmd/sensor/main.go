@@ -52,7 +52,7 @@ MCPSEC_OUTPUT=json for --output json.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newTraceCmd(), newProbeCmd(), newRulesCmd(), newBaselineCmd(), newContainCmd(), newReleaseCmd(), newVersionCmd())
+	root.AddCommand(newTraceCmd(), newProbeCmd(), newRulesCmd(), newBaselineCmd(), newContainCmd(), newReleaseCmd(), newHardenCmd(), newVersionCmd())
 	return root
 }
 
