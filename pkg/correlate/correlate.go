@@ -384,7 +384,7 @@ func (c *Correlator) effect(e *decode.Effect, out []*Alert) []*Alert {
 	s := c.server(&e.Proc)
 	switch e.Type {
 	case "exec":
-		if e.PID == s.pid && s.exe == "" && e.Result == 0 {
+		if e.PID == s.pid && e.Result == 0 {
 			// the server's own command: its identity and the roots its argv names
 			s.exe, s.argv, s.comm = e.Path, e.Argv, e.Comm
 			s.key = serverKey(e.Path, e.Argv)

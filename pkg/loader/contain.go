@@ -269,3 +269,18 @@ func (p *PolicyMap) Delete(cgroup uint64) error {
 
 // Close releases the map (the pin stays).
 func (p *PolicyMap) Close() error { return p.m.Close() }
+
+// removeMemlock lifts RLIMIT_MEMLOCK for kernels that still charge BPF
+// memory to it (before 5.11; later ones use memory cgroups). It is done by
+// hand: cilium/ebpf's rlimit package probes the kernel with a bpf() call
+// from its init, in every process that links it, the sensor's launch
+// helper included, whose every syscall the sensor judges.
+func removeMemlock() error {
+	err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY})
+	if errors.Is(err, unix.EPERM) {
+		// the limit is fixed here; kernels since 5.11 do not need it
+		// raised, and an older one fails the load with a clear error
+		return nil
+	}
+	return err
+}

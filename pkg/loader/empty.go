@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 )
 
 // Empty is the sensor's hooks with empty programs attached: the floor the
@@ -17,7 +16,7 @@ type Empty struct {
 
 // AttachEmpty loads and attaches the empty programs.
 func AttachEmpty() (*Empty, error) {
-	if err := rlimit.RemoveMemlock(); err != nil {
+	if err := removeMemlock(); err != nil {
 		return nil, err
 	}
 	e := &Empty{}

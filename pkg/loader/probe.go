@@ -11,7 +11,6 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,7 +27,7 @@ type Feature struct {
 // needs root; it attaches nothing that stays.
 func Probe() []Feature {
 	var out []Feature
-	_ = rlimit.RemoveMemlock()
+	_ = removeMemlock()
 	add := func(name, need string, err error, okDetail string) {
 		f := Feature{Name: name, OK: err == nil, Need: need, Detail: okDetail}
 		if err != nil {

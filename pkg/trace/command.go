@@ -45,6 +45,9 @@ func runCommand(ctx context.Context, o Options, cg *contain.Cgroup, sink *Sink) 
 		// the server dies with the sensor, as it would with its client
 		Pdeathsig: syscall.SIGKILL,
 	}
+	if o.Launch != nil {
+		o.Launch(cmd)
+	}
 	err := cmd.Start()
 	if relay != nil {
 		relay.Close() // the child holds its own copy
@@ -55,6 +58,13 @@ func runCommand(ctx context.Context, o Options, cg *contain.Cgroup, sink *Sink) 
 			code = 127
 		}
 		return code, fmt.Errorf("starting %s: %w", o.Command[0], err)
+	}
+	if o.Started != nil {
+		if err := o.Started(cmd); err != nil {
+			_ = cg.Kill()
+			_ = cmd.Wait()
+			return 126, err
+		}
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

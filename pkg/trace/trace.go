@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -65,6 +66,12 @@ type Options struct {
 	// snapshots and the list of contained servers.
 	Response string
 	StateDir string
+	// Launch, if set, adjusts the command before it starts (extra files);
+	// Started runs once it has (it may block the wait for it briefly).
+	// OnAlert sees every alert after containment's answer.
+	Launch  func(*exec.Cmd)
+	Started func(*exec.Cmd) error
+	OnAlert func(*correlate.Alert)
 	Log      hclog.Logger
 }
 
@@ -269,6 +276,9 @@ func (s *session) judge(e decode.Event) {
 	for _, a := range s.alerts {
 		if s.resp != nil {
 			s.resp.Respond(a)
+		}
+		if s.o.OnAlert != nil {
+			s.o.OnAlert(a)
 		}
 		s.print(a)
 	}

@@ -310,3 +310,59 @@ func BenchmarkContainment(b *testing.B) {
 	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
 	b.ReportMetric(lat[len(lat)-1], "max-ms")
 }
+
+// TestRunTightens: `sensor run` launches a server as an MCP client would,
+// stdio passed straight through. The seccomp baseline refuses escape
+// syscalls; after a critical alert (command injection) the server's next
+// exec is refused with EPERM, while it keeps answering other calls.
+func TestRunTightens(t *testing.T) {
+	testutil.RequireBPF(t)
+	home, _ := fakeHome(t)
+	out := filepath.Join(t.TempDir(), "run.jsonl")
+	cmd := exec.Command(bin(t, "sensor"), "run", "--profile", "baseline", "--out", out, "--state-dir", t.TempDir(),
+		"--rules", repoRules(), "--", bin(t, "evil"), filepath.Join(home, "notes"))
+	cmd.Env = append(os.Environ(), "HOME="+home)
+	var logs lockedBuffer
+	cmd.Stderr = &logs
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
+	s, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatalf("connecting through sensor run: %v\n%s", err, logs.String())
+	}
+	// an injected command runs once (the exec is what the rule sees) ...
+	if got := callText(t, ctx, s, "check_host", map[string]any{"host": "127.0.0.1; echo INJECTED"}); !strings.Contains(got, "INJECTED") {
+		t.Fatalf("first exec: %q", got)
+	}
+	logs.waitFor(t, "tightening the server", 1)
+	// the seccomp baseline: unshare is refused outright
+	if got := callText(t, ctx, s, "sandbox", map[string]any{}); !strings.Contains(got, "operation not permitted") {
+		t.Errorf("unshare under sensor run: %q", got)
+	}
+	// ... and the next exec is refused, while other calls are answered
+	if got := callText(t, ctx, s, "list_dir", map[string]any{"dir": "."}); got != "" && !strings.Contains(got, "operation not permitted") {
+		t.Errorf("exec after tightening: %q", got)
+	}
+	if got := callText(t, ctx, s, "add", map[string]any{"a": 20, "b": 22}); got != "42" {
+		t.Errorf("the server stopped answering: %q", got)
+	}
+	s.Close()
+	ls := readTrace(t, out)
+	rules := byRule(alerts(ls))
+	if len(rules["shell_metachar_in_exec"]) == 0 {
+		t.Errorf("no command-injection alert in the run's log")
+	}
+	var refused float64
+	for _, l := range ls {
+		if sc := l.obj("seccomp"); sc != nil {
+			refused = sc.num("refused")
+		}
+	}
+	if refused < 1 {
+		t.Errorf("the supervisor refused nothing: %v", refused)
+	}
+	if !strings.Contains(logs.String(), `"syscall":"exec"`) {
+		t.Errorf("no refusal logged:\n%s", logs.String())
+	}
+}
