@@ -259,4 +259,3 @@ func socketpair() (*os.File, *os.File, error) {
 	}
 	return os.NewFile(uintptr(fds[0]), "supervisor"), os.NewFile(uintptr(fds[1]), "helper"), nil
 }
-

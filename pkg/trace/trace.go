@@ -72,7 +72,7 @@ type Options struct {
 	Launch  func(*exec.Cmd)
 	Started func(*exec.Cmd) error
 	OnAlert func(*correlate.Alert)
-	Log      hclog.Logger
+	Log     hclog.Logger
 }
 
 // Result is how a trace ended.
