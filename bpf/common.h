@@ -108,6 +108,7 @@ enum counter {
 	C_TAINTED,		/* cgroups tainted by a read of a sensitive file */
 	C_EGRESS_DENIED,	/* connects and sends refused by containment */
 	C_EXEC_SIGNALLED,	/* execs in a quarantined cgroup answered with a signal */
+	C_SKB_DROPPED,		/* packets of a contained cgroup dropped at egress (sockets connected before) */
 	C_MAX,
 };
 

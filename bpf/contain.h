@@ -205,6 +205,62 @@ int egress_sendmsg4(struct bpf_sock_addr *ctx) { return egress(ctx, 0); }
 SEC("cgroup/sendmsg6")
 int egress_sendmsg6(struct bpf_sock_addr *ctx) { return egress(ctx, 1); }
 
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+
+/*
+ * The sock_addr hooks see connect and unconnected sends; a socket connected
+ * before the cgroup was contained sends through neither. Its packets are
+ * dropped here, at egress, unless their destination is allow-listed.
+ */
+SEC("cgroup_skb/egress")
+int egress_skb(struct __sk_buff *skb)
+{
+	__u64 cg = bpf_skb_cgroup_id(skb);
+	struct cg_policy *p = bpf_map_lookup_elem(&cg_policies, &cg);
+
+	if (!p)
+		return 1;
+	__u64 f = p->flags;
+	if (!(f & CG_QUARANTINE) && !((f & CG_TAINT_DENY) && (f & CG_TAINTED)))
+		return 1;
+	struct egress_key k = { .prefixlen = 64 + 128, .cgroup = cg };
+	__u8 proto = 0;
+	__u32 l4 = 0;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			goto drop;
+		k.addr[10] = 0xff;
+		k.addr[11] = 0xff;
+		__builtin_memcpy(&k.addr[12], &ip.daddr, 4);
+		proto = ip.protocol;
+		l4 = ip.ihl * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+			goto drop;
+		__builtin_memcpy(k.addr, &ip6.daddr, 16);
+		proto = ip6.nexthdr;
+		l4 = sizeof(ip6);
+	} else {
+		goto drop;
+	}
+	if (!(f & CG_QUARANTINE)) {
+		__u16 port = 0;
+		if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP) && l4 < 64)
+			bpf_skb_load_bytes(skb, l4 + 2, &port, sizeof(port)); /* destination port */
+		struct egress_ports *v = bpf_map_lookup_elem(&egress_allow, &k);
+		if (v && port_ok(v, bpf_ntohs(port)))
+			return 1;
+	}
+drop:
+	count(C_SKB_DROPPED, 1);
+	return 0;
+}
+
 /* At exec: a quarantined cgroup whose policy says so is signalled. */
 static __always_inline void signal_on_exec(void)
 {

@@ -188,7 +188,7 @@ If this process dies, the server's supervised syscalls fail: fail-closed.`,
 				OrderWindow: 20 * time.Millisecond, Log: log,
 				Rules: rs, LoadRules: load, RulesDir: rulesDir, Reload: reload,
 				Correlate: correlate.Options{Store: store, Learn: learn},
-				Response:  prof.response, StateDir: stateDir,
+				Response:  prof.response, StateDir: stateDir, Sensitive: sensitiveGlobs(rs),
 				Launch: func(cmd *exec.Cmd) { cmd.ExtraFiles = []*os.File{child} },
 				Started: func(*exec.Cmd) error {
 					child.Close()

@@ -250,7 +250,7 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 		PIDs: f.pids, Command: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		RelayStderr: relay, Force: force, StatsEvery: f.statsEvery, OrderWindow: f.order, NoTLS: f.noTLS, Log: log,
 		Rules: rs, LoadRules: loadRules, RulesDir: rulesDir, Reload: reload, Correlate: co,
-		Response: f.response, StateDir: f.stateDir,
+		Response: f.response, StateDir: f.stateDir, Sensitive: sensitiveGlobs(rs),
 	})
 	var le *loader.LoadError
 	if errors.As(err, &le) {
@@ -335,6 +335,18 @@ func checkPID(p int) error {
 		if v, ok := strings.CutPrefix(line, "Tgid:"); ok && strings.TrimSpace(v) != strconv.Itoa(p) {
 			return fmt.Errorf("--pid %d: a thread of process %s; give the process id", p, strings.TrimSpace(v))
 		}
+	}
+	return nil
+}
+
+// sensitiveGlobs are the files whose read taints a server: the rules'
+// credential_paths, or the built-in list when judging with no rules.
+func sensitiveGlobs(rs *correlate.RuleSet) []string {
+	if l := rs.List("credential_paths"); l != nil {
+		return l
+	}
+	if builtin, err := loadRulesFrom(""); err == nil {
+		return builtin.List("credential_paths")
 	}
 	return nil
 }

@@ -77,6 +77,7 @@ func (o *Objects) egressHooks() []struct {
 		{"connect6", ebpf.AttachCGroupInet6Connect, p.EgressConnect6},
 		{"sendmsg4", ebpf.AttachCGroupUDP4Sendmsg, p.EgressSendmsg4},
 		{"sendmsg6", ebpf.AttachCGroupUDP6Sendmsg, p.EgressSendmsg6},
+		{"skb", ebpf.AttachCGroupInetEgress, p.EgressSkb},
 	}
 }
 
@@ -111,7 +112,7 @@ func (o *Objects) AttachEgress(path string) error {
 // DetachEgress removes the pinned egress hooks of the cgroup at path.
 func DetachEgress(path string) error {
 	var errs []error
-	for _, name := range []string{"connect4", "connect6", "sendmsg4", "sendmsg6"} {
+	for _, name := range []string{"connect4", "connect6", "sendmsg4", "sendmsg6", "skb"} {
 		pin := filepath.Join(PinDir, "link-"+name+"-"+pinName(path))
 		l, err := link.LoadPinnedLink(pin, nil)
 		if errors.Is(err, fs.ErrNotExist) {

@@ -28,6 +28,10 @@ var counterNames = map[sensorCounter]string{
 	sensorCounterC_TLS_CIPHER_BYTES:    "tls_ciphertext_bytes",
 	sensorCounterC_TLS_CALLS:           "tls_calls",
 	sensorCounterC_TLS_CALL_MAP_FULL:   "tls_call_map_full",
+	sensorCounterC_TAINTED:             "cgroups_tainted",
+	sensorCounterC_EGRESS_DENIED:       "egress_denied",
+	sensorCounterC_EXEC_SIGNALLED:      "execs_signalled",
+	sensorCounterC_SKB_DROPPED:         "egress_packets_dropped",
 }
 
 // Counters are the kernel-side counters summed over CPUs, by name, plus the

@@ -82,7 +82,8 @@ const (
 	sensorCounterC_TAINTED             sensorCounter = 22
 	sensorCounterC_EGRESS_DENIED       sensorCounter = 23
 	sensorCounterC_EXEC_SIGNALLED      sensorCounter = 24
-	sensorCounterC_MAX                 sensorCounter = 25
+	sensorCounterC_SKB_DROPPED         sensorCounter = 25
+	sensorCounterC_MAX                 sensorCounter = 26
 )
 
 type sensorEffectFixed struct {
@@ -247,6 +248,7 @@ const (
 	sensorProgEgressConnect6   = "egress_connect6"
 	sensorProgEgressSendmsg4   = "egress_sendmsg4"
 	sensorProgEgressSendmsg6   = "egress_sendmsg6"
+	sensorProgEgressSkb        = "egress_skb"
 	sensorProgHandleBypass     = "handle_bypass"
 	sensorProgHandleEscape     = "handle_escape"
 	sensorProgHandleExec       = "handle_exec"
@@ -338,6 +340,7 @@ type sensorProgramSpecs struct {
 	EgressConnect6 *ebpf.ProgramSpec `ebpf:"egress_connect6"`
 	EgressSendmsg4 *ebpf.ProgramSpec `ebpf:"egress_sendmsg4"`
 	EgressSendmsg6 *ebpf.ProgramSpec `ebpf:"egress_sendmsg6"`
+	EgressSkb      *ebpf.ProgramSpec `ebpf:"egress_skb"`
 	HandleBypass   *ebpf.ProgramSpec `ebpf:"handle_bypass"`
 	HandleEscape   *ebpf.ProgramSpec `ebpf:"handle_escape"`
 	HandleExec     *ebpf.ProgramSpec `ebpf:"handle_exec"`
@@ -511,6 +514,7 @@ type sensorPrograms struct {
 	EgressConnect6 *ebpf.Program `ebpf:"egress_connect6"`
 	EgressSendmsg4 *ebpf.Program `ebpf:"egress_sendmsg4"`
 	EgressSendmsg6 *ebpf.Program `ebpf:"egress_sendmsg6"`
+	EgressSkb      *ebpf.Program `ebpf:"egress_skb"`
 	HandleBypass   *ebpf.Program `ebpf:"handle_bypass"`
 	HandleEscape   *ebpf.Program `ebpf:"handle_escape"`
 	HandleExec     *ebpf.Program `ebpf:"handle_exec"`
@@ -538,6 +542,7 @@ func (p *sensorPrograms) Close() error {
 		p.EgressConnect6,
 		p.EgressSendmsg4,
 		p.EgressSendmsg6,
+		p.EgressSkb,
 		p.HandleBypass,
 		p.HandleEscape,
 		p.HandleExec,

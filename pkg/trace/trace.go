@@ -66,6 +66,9 @@ type Options struct {
 	// snapshots and the list of contained servers.
 	Response string
 	StateDir string
+	// Sensitive are the globs of files whose read taints a launched server
+	// (enforce mode); default: the rules' credential_paths list.
+	Sensitive []string
 	// Launch, if set, adjusts the command before it starts (extra files);
 	// Started runs once it has (it may block the wait for it briefly).
 	// OnAlert sees every alert after containment's answer.
@@ -505,7 +508,11 @@ func (s *session) enforceFromStart(cg *contain.Cgroup) error {
 	flags := uint64(0)
 	if o.Response == respond.Enforce {
 		flags |= loader.CgTaintDeny
-		files := contain.ExpandSensitive(o.Rules.List("credential_paths"))
+		globs := o.Sensitive
+		if globs == nil {
+			globs = o.Rules.List("credential_paths")
+		}
+		files := contain.ExpandSensitive(globs)
 		for _, f := range files {
 			if err := s.objs.AddSensitive(f.Dev, f.Ino); err != nil {
 				return fmt.Errorf("marking %s sensitive: %w", f.Path, err)

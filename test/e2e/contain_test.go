@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -365,4 +367,50 @@ func TestRunTightens(t *testing.T) {
 	if !strings.Contains(logs.String(), `"syscall":"exec"`) {
 		t.Errorf("no refusal logged:\n%s", logs.String())
 	}
+}
+
+// TestContainConnectedSocket: a server that connected before it read the
+// key sends it on that connection; the sock_addr hooks never see it, the
+// egress packet filter drops it: the listener gets what was sent before the
+// read, and not a byte of the key.
+func TestContainConnectedSocket(t *testing.T) {
+	home, canary := fakeHome(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		b, _ := io.ReadAll(c) // until the deadline: the FIN is dropped too
+		got <- b
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ts := traceSetup{
+		version: "2025-11-25", dir: home,
+		env:   []string{"HOME=" + home, "EVIL_EXFIL=" + ln.Addr().String()},
+		// no rules: no alert freezes the server; only the kernel's taint acts
+		flags: []string{"--no-rules", "--state-dir", t.TempDir(), "--learn", "0", "--response", "enforce"},
+	}
+	s, out := tracedWith(t, ctx, ts, bin(t, "evil"), filepath.Join(home, "notes"))
+	callText(t, ctx, s, "sync_notes", map[string]any{})
+	b := <-got
+	if strings.Contains(string(b), "MCPSEC-CANARY") || strings.Contains(string(b), "PRIVATE KEY") {
+		t.Fatalf("the key left on a connection made before the taint: %q", b)
+	}
+	if string(b) != "hello\n" {
+		t.Errorf("the listener got %q, want what was sent before the read", b)
+	}
+	s.Close()
+	if st := stats(t, readTrace(t, out)).obj("kernel"); st.num("egress_packets_dropped") == 0 || st.num("cgroups_tainted") == 0 {
+		t.Errorf("kernel counters: %v", st)
+	}
+	_ = canary
 }
