@@ -64,6 +64,8 @@ type Response struct {
 	// and how long after the offending event.
 	FrozenAt  time.Time `json:"frozen_at,omitzero"`
 	LatencyMS float64   `json:"latency_ms,omitempty"`
+	// DetectMS: from the offending syscall to the responder (detection).
+	DetectMS float64 `json:"detect_ms,omitempty"`
 }
 
 // EventTime is when the event that raised the alert happened.

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -20,7 +21,8 @@ type Reader struct {
 	wg       sync.WaitGroup
 	errMu    sync.Mutex
 	err      error
-	handling atomic.Int64 // records read from a ring, not yet handled
+	handling atomic.Int64     // records read from a ring, not yet handled
+	last     [2]atomic.Uint64 // per ring: the kernel time of the last record handled
 }
 
 // NewReader opens both rings. Start it (Run) before Attach so nothing
@@ -80,6 +82,9 @@ func (r *Reader) Run(fn func(b []byte)) {
 					deadline = time.Now().Add(r.interval)
 				}
 				r.mu.Lock()
+				if len(rec.RawSample) >= 16 {
+					r.last[i].Store(binary.LittleEndian.Uint64(rec.RawSample[8:16]))
+				}
 				fn(rec.RawSample)
 				r.handling.Add(-1)
 				r.mu.Unlock()
@@ -147,4 +152,23 @@ func (r *Reader) Close() error {
 	errs = append(errs, r.err)
 	r.errMu.Unlock()
 	return errors.Join(errs...)
+}
+
+// Watermark is a kernel time (boot ns) before which no record can still
+// come: each ring is read in the order its records were written, so a ring
+// that holds records has given every record up to its last one, and an
+// empty ring (nothing on its way to the callback) everything up to now.
+// Call it from Do.
+func (r *Reader) Watermark(now uint64) uint64 {
+	wm := now
+	busy := r.handling.Load() > 0
+	for i, rd := range r.rings {
+		if !busy && rd.AvailableBytes() == 0 {
+			continue
+		}
+		if l := r.last[i].Load(); l < wm {
+			wm = l
+		}
+	}
+	return wm
 }

@@ -93,6 +93,7 @@ type session struct {
 	rd     *loader.Reader
 	dec    *decode.Decoder
 	ord    *orderer
+	clock  decode.Clock
 	cor    *correlate.Correlator
 	alerts []*correlate.Alert
 	resp   *respond.Responder
@@ -134,6 +135,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	s.dec = decode.NewDecoder(o.Decode)
+	s.clock = o.Decode.Clock
+	if s.clock.Offset == 0 {
+		s.clock = decode.NewClock()
+	}
 	s.cor = correlate.New(o.Rules, o.Correlate)
 	s.recent = map[string][]any{}
 	if o.Response == respond.Enforce || o.Response == respond.Monitor {
@@ -155,6 +160,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		if err := s.dec.Record(b, emit); err != nil {
 			o.Log.Debug("bad record", "error", err)
 		}
+		s.releaseHeld()
 	})
 
 	cg, err := s.track()
@@ -422,16 +428,7 @@ func (s *session) periodic(stopped, done chan struct{}) {
 			})
 		case <-release.C:
 			if s.ord.held() {
-				s.rd.Do(func() {
-					// with both rings empty and nothing on its way, no
-					// event older than a moment can still come: release
-					// without waiting out the window
-					if s.rd.Empty() {
-						s.ord.release(time.Now().Add(-time.Millisecond))
-					} else {
-						s.ord.tick(time.Now())
-					}
-				})
+				s.rd.Do(s.releaseHeld)
 			}
 		case <-save.C:
 			if err := s.o.Correlate.Store.Save(); err != nil {
@@ -561,4 +558,20 @@ func (s *session) readopt() {
 		s.o.Log.Warn("a contained server is still contained (release it with `sensor release`)",
 			"cgroup", r.Cgroup, "server", r.Server, "since", r.Since, "frozen", frozen, "egress_denied", p.Flags&loader.CgQuarantine != 0)
 	}
+}
+
+// releaseHeld lets out the events no later one can precede: none older
+// than the rings' watermark can still come (less a margin for records
+// written at the same moment on two CPUs), so they need not wait out the
+// window, and none waits longer than it. It runs under the reader's lock:
+// after each record, and on a timer when the rings are quiet.
+func (s *session) releaseHeld() {
+	if !s.ord.held() || s.o.OrderWindow <= 0 {
+		return
+	}
+	before := s.clock.Wall(s.rd.Watermark(decode.BootNow())).Add(-time.Millisecond)
+	if w := time.Now().Add(-s.o.OrderWindow); w.After(before) {
+		before = w
+	}
+	s.ord.release(before)
 }

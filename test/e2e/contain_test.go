@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -285,21 +286,23 @@ func BenchmarkContainment(b *testing.B) {
 	}
 	s, out := tracedWith(b, ctx, ts, bin(b, "evil"), filepath.Join(home, "notes"))
 	defer s.Close()
-	var lat []float64
+	var lat, det []float64
 	seen := map[string]bool{}
+	tail := &traceTail{path: out}
 	for i := 0; i < 30; i++ {
 		done := make(chan error, 1)
 		go func() {
 			_, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "read_notes", Arguments: map[string]any{"note": fmt.Sprint(i)}})
 			done <- err
 		}()
-		a := waitTrace(b, out, func(l line) bool {
+		a := tail.wait(b, func(l line) bool {
 			r := l.obj("response")
 			key := fmt.Sprint(l.obj("call")["id"])
 			return l.str("kind") == "alert" && r.num("latency_ms") > 0 && !seen[key]
 		})
 		seen[fmt.Sprint(a.obj("call")["id"])] = true
 		lat = append(lat, a.obj("response").num("latency_ms"))
+		det = append(det, a.obj("response").num("detect_ms"))
 		if _, err := exec.Command(bin(b, "sensor"), "release", "--cgroup", a.obj("response").str("cgroup"), "--state-dir", state).CombinedOutput(); err != nil {
 			b.Fatal(err)
 		}
@@ -307,7 +310,11 @@ func BenchmarkContainment(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.Logf("detection ms by cycle: %v", det)
 	sort.Float64s(lat)
+	sort.Float64s(det)
+	b.ReportMetric(det[len(det)/2], "detect-p50-ms")
+	b.ReportMetric(det[len(det)*99/100], "detect-p99-ms")
 	b.ReportMetric(lat[len(lat)/2], "p50-ms")
 	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
 	b.ReportMetric(lat[len(lat)-1], "max-ms")
@@ -395,7 +402,7 @@ func TestContainConnectedSocket(t *testing.T) {
 	defer cancel()
 	ts := traceSetup{
 		version: "2025-11-25", dir: home,
-		env:   []string{"HOME=" + home, "EVIL_EXFIL=" + ln.Addr().String()},
+		env: []string{"HOME=" + home, "EVIL_EXFIL=" + ln.Addr().String()},
 		// no rules: no alert freezes the server; only the kernel's taint acts
 		flags: []string{"--no-rules", "--state-dir", t.TempDir(), "--learn", "0", "--response", "enforce"},
 	}
@@ -413,4 +420,41 @@ func TestContainConnectedSocket(t *testing.T) {
 		t.Errorf("kernel counters: %v", st)
 	}
 	_ = canary
+}
+
+// traceTail reads a trace being written from where it left off, so waiting
+// on it costs little CPU (which would otherwise be taken from the sensor).
+type traceTail struct {
+	path string
+	off  int64
+	rest []byte
+}
+
+func (tt *traceTail) wait(t testing.TB, pred func(line) bool) line {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		f, err := os.Open(tt.path)
+		if err != nil {
+			continue
+		}
+		_, _ = f.Seek(tt.off, io.SeekStart)
+		b, _ := io.ReadAll(f)
+		f.Close()
+		tt.off += int64(len(b))
+		tt.rest = append(tt.rest, b...)
+		for {
+			i := bytes.IndexByte(tt.rest, '\n')
+			if i < 0 {
+				break
+			}
+			ln := tt.rest[:i]
+			tt.rest = tt.rest[i+1:]
+			var l line
+			if json.Unmarshal(ln, &l) == nil && pred(l) {
+				return l
+			}
+		}
+	}
+	t.Fatal("the trace never showed what the test waits for")
+	return nil
 }

@@ -102,7 +102,8 @@ func (r *Responder) Respond(a *correlate.Alert) {
 	if len(acts) == 0 || (len(acts) == 1 && acts[0] == "log") {
 		return
 	}
-	resp := &correlate.Response{Mode: r.Mode, Actions: acts}
+	resp := &correlate.Response{Mode: r.Mode, Actions: acts,
+		DetectMS: float64(time.Since(a.Time).Microseconds()) / 1000}
 	a.Response = resp
 	if r.Mode != Enforce {
 		return
