@@ -62,6 +62,12 @@ Only "sensor release" undoes it.`,
 			recs, _ := contain.ReadState(f.stateDir)
 			recs = append(recs, contain.ContainedRecord{Server: fmt.Sprint("pid ", f.pid), Cgroup: cg.Path, CgroupID: cg.ID, Since: time.Now()})
 			errs = append(errs, contain.WriteState(f.stateDir, recs))
+			err = errors.Join(errs...)
+			ev := contain.AuditEvent{Action: "contain", Cgroup: cg.Path, By: fmt.Sprint("uid ", os.Getuid())}
+			if err != nil {
+				ev.Errors = []string{err.Error()}
+			}
+			errs = append(errs, contain.Audit(f.stateDir, ev))
 			if err := errors.Join(errs...); err != nil {
 				return err
 			}
@@ -112,11 +118,14 @@ func newReleaseCmd() *cobra.Command {
 						errs = append(errs, pm.Set(cg.ID, p.Flags&^(loader.CgQuarantine|loader.CgKillOnExec|loader.CgStopOnExec|loader.CgTainted)))
 					}
 				}
+				ev := contain.AuditEvent{Action: "release", Cgroup: cg.Path, By: fmt.Sprint("uid ", os.Getuid())}
 				if _, err := cg.Thaw(2 * time.Second); err != nil {
 					errs = append(errs, err)
+					ev.Errors = []string{err.Error()}
 				} else {
 					fmt.Fprintf(c.OutOrStdout(), "released %s\n", cg.Path)
 				}
+				errs = append(errs, contain.Audit(f.stateDir, ev))
 				cg.Close()
 				kept := recs[:0]
 				for _, r := range recs {

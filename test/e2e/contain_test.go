@@ -140,6 +140,10 @@ func TestContainCanary(t *testing.T) {
 		t.Errorf("contain --list:\n%s", list)
 	}
 	sensorCmd(t, "release", "--cgroup", cg, "--state-dir", state)
+	audit, err := os.ReadFile(filepath.Join(state, "audit.jsonl"))
+	if err != nil || !strings.Contains(string(audit), `"action":"response"`) || !strings.Contains(string(audit), `"action":"release"`) {
+		t.Errorf("audit log: %v\n%s", err, audit)
+	}
 	select {
 	case r := <-callDone:
 		if r != "5" {

@@ -203,6 +203,10 @@ func (r *Responder) Respond(a *correlate.Alert) {
 		r.saveState()
 	}
 	r.Log.Warn("containment", "rule", a.Rule, "severity", a.Severity, "server", a.Server, "done", resp.Done, "errors", resp.Errors)
+	if err := contain.Audit(r.StateDir, contain.AuditEvent{Action: "response", Cgroup: resp.Cgroup, Server: a.Server,
+		Rule: a.Rule, Done: resp.Done, Errors: resp.Errors, By: "sensor"}); err != nil {
+		r.Log.Warn("the containment audit log was not written", "error", err)
+	}
 }
 
 func serverKeyOf(a *correlate.Alert) string { return a.Server }
