@@ -118,6 +118,7 @@ func newReleaseCmd() *cobra.Command {
 						errs = append(errs, pm.Set(cg.ID, p.Flags&^(loader.CgQuarantine|loader.CgKillOnExec|loader.CgStopOnExec|loader.CgTainted)))
 					}
 				}
+				errs = append(errs, contain.Unthrottle(cg))
 				ev := contain.AuditEvent{Action: "release", Cgroup: cg.Path, By: fmt.Sprint("uid ", os.Getuid())}
 				if _, err := cg.Thaw(2 * time.Second); err != nil {
 					errs = append(errs, err)

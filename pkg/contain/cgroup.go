@@ -45,17 +45,44 @@ func Cgroup2Root() (string, error) {
 
 // findCgroup2 returns the first cgroup2 mount point in a mountinfo listing.
 func findCgroup2(r io.Reader) (string, bool) {
+	return findMount(r, func(fstype, super string) bool { return fstype == "cgroup2" })
+}
+
+// findMount returns the first mount point whose filesystem type and super
+// options (after the " - " of a mountinfo line) match.
+func findMount(r io.Reader, match func(fstype, super string) bool) (string, bool) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		// id parent major:minor root mountpoint options [optional...] - fstype source super
 		fields := strings.Fields(sc.Text())
 		for i, f := range fields {
-			if f == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
+			if f == "-" && i+3 < len(fields) && len(fields) > 4 && match(fields[i+1], fields[i+3]) {
 				return unescapeMountPath(fields[4]), true
 			}
 		}
 	}
 	return "", false
+}
+
+// V1Mount returns where the cgroup v1 hierarchy of a controller is mounted
+// (hybrid hosts keep cpu and pids there), if anywhere.
+func V1Mount(controller string) (string, bool) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	return findMount(f, func(fstype, super string) bool {
+		if fstype != "cgroup" {
+			return false
+		}
+		for _, o := range strings.Split(super, ",") {
+			if o == controller {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,5 +71,63 @@ func TestCreateStartRemove(t *testing.T) {
 	}
 	if _, err := os.Stat(cg.Path); !os.IsNotExist(err) {
 		t.Errorf("cgroup still there: %v", err)
+	}
+}
+
+// TestThrottleAndFreeze: a forking workload in a cgroup of its own is
+// throttled (on v2 controllers, or the v1 hierarchies of a hybrid host),
+// then frozen with the processes it forks meanwhile, then thawed and
+// unthrottled.
+func TestThrottleAndFreeze(t *testing.T) {
+	testutil.RequireBPF(t)
+	cg, err := Create(fmt.Sprintf("test-throttle-%d", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a shell that keeps forking short-lived children
+	cmd := exec.Command("/bin/sh", "-c", "while :; do /bin/true; done")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cg.Kill()
+		_ = cmd.Wait()
+		_ = Unthrottle(cg)
+		_ = cg.Remove(2 * time.Second)
+	}()
+	how, err := Throttle(cg, DefaultLimits)
+	if err != nil {
+		t.Fatalf("throttle (%s): %v", how, err)
+	}
+	if mnt, ok := V1Mount("pids"); ok && !strings.Contains(how, "pids (v2)") {
+		b, err := os.ReadFile(filepath.Join(mnt, Parent, filepath.Base(cg.Path), "pids.max"))
+		if err != nil || strings.TrimSpace(string(b)) != "64" {
+			t.Fatalf("v1 pids.max: %q %v", b, err)
+		}
+		procs, _ := os.ReadFile(filepath.Join(mnt, Parent, filepath.Base(cg.Path), "cgroup.procs"))
+		if !strings.Contains(string(procs), fmt.Sprint(cmd.Process.Pid)) {
+			t.Fatalf("the shell is not in the v1 pids cgroup: %q", procs)
+		}
+	}
+	t.Logf("throttled with %s", how)
+	if _, err := cg.Freeze(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// frozen: nothing runs, no new process appears
+	before, _ := cg.Procs()
+	time.Sleep(200 * time.Millisecond)
+	after, _ := cg.Procs()
+	if len(after) > len(before) {
+		t.Fatalf("processes appeared while frozen: %v -> %v", before, after)
+	}
+	if frozen, _ := cg.Frozen(); !frozen {
+		t.Fatal("not frozen")
+	}
+	if _, err := cg.Thaw(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := Unthrottle(cg); err != nil {
+		t.Fatal(err)
 	}
 }

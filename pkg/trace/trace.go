@@ -171,6 +171,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if cg != nil {
 		defer func() {
 			_ = s.objs.DeletePolicy(cg.ID)
+			if err := contain.Unthrottle(cg); err != nil {
+				o.Log.Warn("leaving a v1 throttling cgroup behind", "error", err)
+			}
 			if err := cg.Remove(2 * time.Second); err != nil {
 				o.Log.Warn("leaving the trace cgroup behind", "error", err)
 			}

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -189,7 +188,17 @@ func (r *Responder) Respond(a *correlate.Alert) {
 			// --capture-max; nothing to raise
 			resp.Done = append(resp.Done, act)
 		case "throttle":
-			err = throttle(cg)
+			if cg == nil {
+				var cerr error
+				if cg, cerr = r.cgroupOf(a); cerr != nil {
+					err = cerr
+					break
+				}
+			}
+			var how string
+			if how, err = contain.Throttle(cg, contain.DefaultLimits); err == nil {
+				resp.Done = append(resp.Done, "throttle: "+how)
+			}
 		}
 		if err != nil {
 			resp.Errors = append(resp.Errors, act+": "+err.Error())
@@ -246,41 +255,6 @@ func (r *Responder) cgroupOf(a *correlate.Alert) (*contain.Cgroup, error) {
 	}
 	r.cgroups[a.Server] = cg
 	return cg, nil
-}
-
-// throttle would set cpu.max and pids.max; it says why it cannot where the
-// cgroup v2 hierarchy lacks those controllers (hybrid hosts keep them on v1).
-func throttle(cg *contain.Cgroup) error {
-	root, err := contain.Cgroup2Root()
-	if err != nil {
-		return err
-	}
-	b, _ := os.ReadFile(filepath.Join(root, "cgroup.controllers"))
-	have := strings.Fields(string(b))
-	sort.Strings(have)
-	hasCPU := sort.SearchStrings(have, "cpu") < len(have) && have[sort.SearchStrings(have, "cpu")] == "cpu"
-	hasPids := sort.SearchStrings(have, "pids") < len(have) && have[sort.SearchStrings(have, "pids")] == "pids"
-	if !hasCPU && !hasPids {
-		return fmt.Errorf("the cgroup v2 hierarchy at %s has no cpu or pids controller here (they are on v1): cannot throttle", root)
-	}
-	if cg == nil {
-		return fmt.Errorf("no cgroup to throttle")
-	}
-	var errs []string
-	if hasPids {
-		if err := os.WriteFile(filepath.Join(cg.Path, "pids.max"), []byte("64"), 0); err != nil {
-			errs = append(errs, err.Error())
-		}
-	}
-	if hasCPU {
-		if err := os.WriteFile(filepath.Join(cg.Path, "cpu.max"), []byte("20000 100000"), 0); err != nil {
-			errs = append(errs, err.Error())
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
 }
 
 // Allow is an allow-list entry the kernel can enforce.
