@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -69,7 +70,8 @@ func Throttle(cg *Cgroup, l Limits) (string, error) {
 		pids, err := cg.Procs()
 		errs = append(errs, err)
 		for _, pid := range pids {
-			if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(fmt.Sprint(pid)), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			// a process that exited meanwhile (ESRCH) needs no limit
+			if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(fmt.Sprint(pid)), 0); err != nil && !errors.Is(err, syscall.ESRCH) && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("moving %d into %s: %w", pid, dir, err))
 			}
 		}

@@ -462,3 +462,38 @@ func (tt *traceTail) wait(t testing.TB, pred func(line) bool) line {
 	t.Fatal("the trace never showed what the test waits for")
 	return nil
 }
+
+// TestKillOnExec: a rule whose action is kill (command injection) makes
+// the kernel signal the server's cgroup at its next exec (bpf_send_signal):
+// the program it starts dies before it runs, while the server itself keeps
+// answering.
+func TestKillOnExec(t *testing.T) {
+	home, _ := fakeHome(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ts := traceSetup{
+		version: "2025-11-25", dir: home, env: []string{"HOME=" + home},
+		flags: []string{"--rules", repoRules(), "--state-dir", t.TempDir(), "--learn", "0", "--response", "enforce"},
+	}
+	s, out := tracedWith(t, ctx, ts, bin(t, "evil"), filepath.Join(home, "notes"))
+	if got := callText(t, ctx, s, "check_host", map[string]any{"host": "localhost; echo PWNED"}); !strings.Contains(got, "PWNED") {
+		t.Fatalf("the injection did not run (the test's premise): %q", got)
+	}
+	alert := waitTrace(t, out, func(l line) bool {
+		return l.str("kind") == "alert" && l.str("rule") == "shell_metachar_in_exec" && l["response"] != nil
+	})
+	if done := fmt.Sprint(alert.obj("response")["done"]); !strings.Contains(done, "kill-on-exec") {
+		t.Fatalf("response: %v", alert.obj("response"))
+	}
+	// the next program the server starts is killed at its exec
+	if got := callText(t, ctx, s, "list_dir", map[string]any{"dir": "."}); strings.Contains(got, "notes") {
+		t.Fatalf("ls ran after kill-on-exec: %q", got)
+	}
+	if got := callText(t, ctx, s, "add", map[string]any{"a": 1, "b": 2}); got != "3" {
+		t.Fatalf("the server stopped answering: %q", got)
+	}
+	s.Close()
+	if k := stats(t, readTrace(t, out)).obj("kernel"); k.num("execs_signalled") < 1 {
+		t.Errorf("kernel counters: %v", k)
+	}
+}
