@@ -23,14 +23,16 @@ enum cg_flags {
 	CG_QUARANTINE = 1 << 0,	 /* deny all egress */
 	CG_ALLOWLIST = 1 << 1,	 /* egress only to the allow-list, from the first connect */
 	CG_TAINT_DENY = 1 << 2,	 /* once tainted, egress only to the allow-list */
-	CG_TAINTED = 1 << 3,	 /* set here: a process read a sensitive file */
+	CG_TAINTED = 1 << 3,	 /* reported in refusals: the cgroup is tainted (cg_taint) */
 	CG_KILL_ON_EXEC = 1 << 4,
 	CG_STOP_ON_EXEC = 1 << 5,
 };
 
+/* Written by userspace only; the kernel's own state (taint) is a map of
+ * its own, so a policy update never races with a taint. */
 struct cg_policy {
-	__u64 flags;	/* enum cg_flags (64 bits: atomics are 64-bit here) */
-	__u64 tainted_at;	/* boot ns of the first sensitive read */
+	__u64 flags;	/* enum cg_flags */
+	__u64 _reserved;
 };
 
 struct {
@@ -39,6 +41,15 @@ struct {
 	__type(key, __u64);	/* cgroup id */
 	__type(value, struct cg_policy);
 } cg_policies SEC(".maps");
+
+/* Tainted cgroups: written by the kernel at a sensitive read (boot ns),
+ * cleared by userspace on release. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} cg_taint SEC(".maps");
 
 struct file_key {
 	__u32 dev;	/* kernel encoding: major << 20 | minor */
@@ -82,14 +93,11 @@ static __always_inline void taint_on_open(__u32 dev, __u64 ino)
 	if (!bpf_map_lookup_elem(&sensitive_files, &k))
 		return;
 	__u64 cg = bpf_get_current_cgroup_id();
-	struct cg_policy *p = bpf_map_lookup_elem(&cg_policies, &cg);
-	if (!p)
+	if (!bpf_map_lookup_elem(&cg_policies, &cg))
 		return; /* not a cgroup the sensor manages */
-	if (!(p->flags & CG_TAINTED)) {
-		p->tainted_at = bpf_ktime_get_boot_ns();
-		__sync_fetch_and_or(&p->flags, (__u64)CG_TAINTED);
+	__u64 now = bpf_ktime_get_boot_ns();
+	if (!bpf_map_update_elem(&cg_taint, &cg, &now, BPF_NOEXIST))
 		count(C_TAINTED, 1);
-	}
 }
 
 static __always_inline int port_ok(struct egress_ports *v, __u16 port)
@@ -152,7 +160,7 @@ static __always_inline void emit_denied(struct bpf_sock_addr *ctx, __u64 cg, __u
 		e->f.slen[0] = sizeof(*sa);
 	}
 	__u64 size = sizeof(struct effect_fixed) + e->f.slen[0];
-	if (bpf_ringbuf_output(&effects, e, size & 0xfff, BPF_RB_FORCE_WAKEUP))
+	if (bpf_ringbuf_output(&effects, e, size & 0xfff, wake_flags(&effects, 0, size, effect_wake_bytes, e->f.h.ts)))
 		count(C_EFFECT_RB_FULL, 1);
 }
 
@@ -164,6 +172,8 @@ static __always_inline int egress(struct bpf_sock_addr *ctx, int v6)
 	if (!p)
 		return 1;
 	__u64 f = p->flags;
+	if (bpf_map_lookup_elem(&cg_taint, &cg))
+		f |= CG_TAINTED;
 	int check = (f & CG_ALLOWLIST) || ((f & CG_TAINT_DENY) && (f & CG_TAINTED));
 	if (!(f & CG_QUARANTINE) && !check)
 		return 1;
@@ -224,6 +234,8 @@ int egress_skb(struct __sk_buff *skb)
 	if (!p)
 		return 1;
 	__u64 f = p->flags;
+	if (bpf_map_lookup_elem(&cg_taint, &cg))
+		f |= CG_TAINTED;
 	if (!(f & CG_QUARANTINE) && !((f & CG_TAINT_DENY) && (f & CG_TAINTED)))
 		return 1;
 	struct egress_key k = { .prefixlen = 64 + 128, .cgroup = cg };

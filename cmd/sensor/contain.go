@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -50,12 +51,16 @@ Only "sensor release" undoes it.`,
 			}
 			defer cg.Close()
 			var errs []error
+			denied := "egress denied"
 			if pm, err := loader.PinnedPolicies(); err != nil {
 				errs = append(errs, fmt.Errorf("egress not denied: %w", err))
 			} else {
 				p, _ := pm.Get(cg.ID)
 				errs = append(errs, pm.Set(cg.ID, p.Flags|loader.CgQuarantine|loader.CgKillOnExec))
 				pm.Close()
+				if !loader.EgressHooked(filepath.Dir(cg.Path)) {
+					denied = "egress NOT denied: no sensor has put the egress hooks on " + filepath.Dir(cg.Path) + " (it will be once one runs with --response enforce)"
+				}
 			}
 			at, err := cg.Freeze(2 * time.Second)
 			errs = append(errs, err)
@@ -71,7 +76,7 @@ Only "sensor release" undoes it.`,
 			if err := errors.Join(errs...); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "contained %s (frozen at %s, egress denied)\n", cg.Path, at.Format(time.RFC3339Nano))
+			fmt.Fprintf(c.OutOrStdout(), "contained %s (frozen at %s, %s)\n", cg.Path, at.Format(time.RFC3339Nano), denied)
 			return nil
 		},
 	}
@@ -115,8 +120,13 @@ func newReleaseCmd() *cobra.Command {
 				if perr == nil {
 					if p, ok := pm.Get(cg.ID); ok {
 						// keep an allow-list the server was launched with
-						errs = append(errs, pm.Set(cg.ID, p.Flags&^(loader.CgQuarantine|loader.CgKillOnExec|loader.CgStopOnExec|loader.CgTainted)))
+						if rest := p.Flags &^ (loader.CgQuarantine | loader.CgKillOnExec | loader.CgStopOnExec | loader.CgTainted); rest != 0 {
+							errs = append(errs, pm.Set(cg.ID, rest))
+						} else {
+							errs = append(errs, pm.Delete(cg.ID))
+						}
 					}
+					errs = append(errs, pm.ClearTaint(cg.ID))
 				}
 				errs = append(errs, contain.Unthrottle(cg))
 				ev := contain.AuditEvent{Action: "release", Cgroup: cg.Path, By: fmt.Sprint("uid ", os.Getuid())}

@@ -36,9 +36,22 @@ var SupervisedSyscalls = []string{"execve", "execveat", "connect"}
 // filter, whose listener fd it returns. With supervise false only the
 // baseline is installed.
 func InstallFilters(supervise bool) (int, error) {
+	if err := seccomp.SetNoNewPrivs(); err != nil {
+		return -1, err
+	}
+	// the policies below speak x86-64: a 32-bit (int 0x80) or x32 call
+	// would bypass them, so those are refused outright first
+	if err := loadRaw(nativeOnly(), 0); err != nil {
+		return -1, fmt.Errorf("native-ABI seccomp filter: %w", err)
+	}
 	base := seccomp.Filter{NoNewPrivs: true, Policy: seccomp.Policy{
 		DefaultAction: seccomp.ActionAllow,
-		Syscalls:      []seccomp.SyscallGroup{{Names: EscapeSyscalls, Action: seccomp.ActionErrno}},
+		Syscalls: []seccomp.SyscallGroup{
+			{Names: EscapeSyscalls, Action: seccomp.ActionErrno},
+			// packet sockets see and forge traffic below the egress hooks
+			{NamesWithCondtions: []seccomp.NameWithConditions{{Name: "socket", Conditions: seccomp.ArgumentConditions{
+				{Argument: 0, Operation: seccomp.Equal, Value: unix.AF_PACKET}}}}, Action: seccomp.ActionErrno},
+		},
 	}}
 	if err := seccomp.LoadFilter(base); err != nil {
 		return -1, fmt.Errorf("baseline seccomp filter: %w", err)
@@ -54,6 +67,35 @@ func InstallFilters(supervise bool) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	fd, err := loadRawFD(insts, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER)
+	if err != nil {
+		return -1, fmt.Errorf("user-notification seccomp filter: %w", err)
+	}
+	return fd, nil
+}
+
+// nativeOnly refuses (EPERM) every syscall that is not x86-64's own ABI.
+func nativeOnly() []bpf.Instruction {
+	const errnoEPERM = unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+	return []bpf.Instruction{
+		bpf.LoadAbsolute{Off: 4, Size: 4}, // seccomp_data.arch
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AUDIT_ARCH_X86_64, SkipTrue: 1},
+		bpf.RetConstant{Val: errnoEPERM},
+		bpf.LoadAbsolute{Off: 0, Size: 4},                                       // seccomp_data.nr
+		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: 0x40000000, SkipFalse: 1}, // __X32_SYSCALL_BIT
+		bpf.RetConstant{Val: errnoEPERM},
+		bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW},
+	}
+}
+
+func loadRaw(insts []bpf.Instruction, flags uintptr) error {
+	_, err := loadRawFD(insts, flags)
+	return err
+}
+
+// loadRawFD installs a filter with the given flags; with NEW_LISTENER it
+// returns the listener's fd.
+func loadRawFD(insts []bpf.Instruction, flags uintptr) (int, error) {
 	raw, err := bpf.Assemble(insts)
 	if err != nil {
 		return -1, err
@@ -63,10 +105,9 @@ func InstallFilters(supervise bool) (int, error) {
 		filt[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
 	}
 	prog := unix.SockFprog{Len: uint16(len(filt)), Filter: &filt[0]}
-	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
-		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&prog)))
+	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&prog)))
 	if errno != 0 {
-		return -1, fmt.Errorf("user-notification seccomp filter: %w", errno)
+		return -1, errno
 	}
 	return int(fd), nil
 }
@@ -80,7 +121,7 @@ func SendFD(sock *os.File, fd int) error {
 func RecvFD(sock *os.File) (int, error) {
 	buf := make([]byte, 1)
 	oob := make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, 0)
+	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		return -1, err
 	}

@@ -30,7 +30,7 @@ const PinDir = "/sys/fs/bpf/mcp-sensor/v1"
 
 // pinnedMaps are the maps that outlive the sensor: a contained server stays
 // contained when the sensor dies or restarts.
-var pinnedMaps = []string{"cg_policies", "egress_allow", "sensitive_files"}
+var pinnedMaps = []string{"cg_policies", "cg_taint", "egress_allow", "sensitive_files"}
 
 // mountBPFFS mounts bpffs at /sys/fs/bpf if nothing is there.
 func mountBPFFS() error {
@@ -134,20 +134,23 @@ func pinName(path string) string {
 // Policy is a cgroup's containment state.
 type Policy = sensorCgPolicy
 
-// SetPolicy sets a cgroup's flags, keeping the taint the kernel set.
+// SetPolicy sets a cgroup's flags. (The kernel keeps a cgroup's taint in
+// a map of its own, so this never races with it.)
 func (o *Objects) SetPolicy(cgroup, flags uint64) error {
-	return setPolicy(o.objs.CgPolicies, cgroup, flags)
+	return o.objs.CgPolicies.Put(cgroup, &Policy{Flags: flags &^ CgTainted})
 }
 
-func setPolicy(m *ebpf.Map, cgroup, flags uint64) error {
-	var p Policy
-	if err := m.Lookup(cgroup, &p); err == nil {
-		flags |= p.Flags & CgTainted
-	} else {
-		p = Policy{}
-	}
-	p.Flags = flags
-	return m.Put(cgroup, &p)
+// Tainted reports whether a sensitive read tainted the cgroup.
+func (o *Objects) Tainted(cgroup uint64) bool {
+	var at uint64
+	return o.objs.CgTaint.Lookup(cgroup, &at) == nil
+}
+
+// EgressHooked reports whether a sensor attached the egress hooks on the
+// cgroup at path (they stay pinned when it exits).
+func EgressHooked(path string) bool {
+	_, err := os.Stat(filepath.Join(PinDir, "link-connect4-"+pinName(path)))
+	return err == nil
 }
 
 // GetPolicy returns a cgroup's policy (ok false if it has none).
@@ -157,43 +160,30 @@ func (o *Objects) GetPolicy(cgroup uint64) (Policy, bool) {
 	return p, err == nil
 }
 
-// DeletePolicy drops a cgroup's policy and its allow-list.
+// DeletePolicy drops a cgroup's policy, its taint and its allow-list.
 func (o *Objects) DeletePolicy(cgroup uint64) error {
 	err := o.objs.CgPolicies.Delete(cgroup)
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		err = nil
 	}
-	return errors.Join(err, o.clearAllow(cgroup))
+	terr := o.objs.CgTaint.Delete(cgroup)
+	if errors.Is(terr, ebpf.ErrKeyNotExist) {
+		terr = nil
+	}
+	return errors.Join(err, terr, o.clearAllow(cgroup))
 }
 
-// AllowEgress adds a destination to a cgroup's allow-list: a prefix and the
-// ports allowed (none: any).
+// AllowEgress sets a destination of a cgroup's allow-list: a prefix and
+// every port allowed to it (none: any). It replaces what the prefix had:
+// give each prefix once, with all its ports (an LPM lookup would return a
+// wider prefix's entry, so entries are not merged here).
 func (o *Objects) AllowEgress(cgroup uint64, prefix netip.Prefix, ports []uint16) error {
-	if len(ports) > len(sensorEgressPorts{}.Port) {
-		return fmt.Errorf("at most %d ports per destination", len(sensorEgressPorts{}.Port))
-	}
-	k := egressKey(cgroup, prefix)
 	var v sensorEgressPorts
-	_ = o.objs.EgressAllow.Lookup(&k, &v)
-	for _, p := range ports {
-		placed := false
-		for i := range v.Port {
-			if v.Port[i] == p {
-				placed = true
-				break
-			}
-			if v.Port[i] == 0 {
-				v.Port[i], placed = p, true
-				break
-			}
-		}
-		if !placed {
-			return fmt.Errorf("%s: more than %d ports", prefix, len(v.Port))
-		}
+	if len(ports) > len(v.Port) {
+		return fmt.Errorf("%s: at most %d ports per destination", prefix, len(v.Port))
 	}
-	if len(ports) == 0 {
-		v = sensorEgressPorts{}
-	}
+	copy(v.Port[:], ports)
+	k := egressKey(cgroup, prefix)
 	return o.objs.EgressAllow.Put(&k, &v)
 }
 
@@ -237,21 +227,37 @@ func (o *Objects) AddSensitive(dev uint64, ino uint64) error {
 	return o.objs.SensitiveFiles.Put(&k, uint8(1))
 }
 
-// PinnedPolicies opens the pinned policy map of an earlier or running
+// PinnedPolicies opens the pinned policy maps of an earlier or running
 // sensor (for `sensor contain` and `release`, which load no programs).
 func PinnedPolicies() (*PolicyMap, error) {
 	m, err := ebpf.LoadPinnedMap(filepath.Join(PinDir, "cg_policies"), nil)
 	if err != nil {
 		return nil, fmt.Errorf("no containment state pinned at %s (has a sensor run on this host?): %w", PinDir, err)
 	}
-	return &PolicyMap{m}, nil
+	t, err := ebpf.LoadPinnedMap(filepath.Join(PinDir, "cg_taint"), nil)
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("no taint map pinned at %s: %w", PinDir, err)
+	}
+	return &PolicyMap{m, t}, nil
 }
 
-// PolicyMap is the pinned policy map.
-type PolicyMap struct{ m *ebpf.Map }
+// PolicyMap is the pinned policy map, with the taint map.
+type PolicyMap struct{ m, taint *ebpf.Map }
 
-// Set sets a cgroup's flags, keeping its taint.
-func (p *PolicyMap) Set(cgroup, flags uint64) error { return setPolicy(p.m, cgroup, flags) }
+// Set sets a cgroup's flags.
+func (p *PolicyMap) Set(cgroup, flags uint64) error {
+	return p.m.Put(cgroup, &Policy{Flags: flags &^ CgTainted})
+}
+
+// ClearTaint forgets that a cgroup read a sensitive file.
+func (p *PolicyMap) ClearTaint(cgroup uint64) error {
+	err := p.taint.Delete(cgroup)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	return err
+}
 
 // Get returns a cgroup's policy.
 func (p *PolicyMap) Get(cgroup uint64) (Policy, bool) {
@@ -268,8 +274,8 @@ func (p *PolicyMap) Delete(cgroup uint64) error {
 	return err
 }
 
-// Close releases the map (the pin stays).
-func (p *PolicyMap) Close() error { return p.m.Close() }
+// Close releases the maps (the pins stay).
+func (p *PolicyMap) Close() error { return errors.Join(p.m.Close(), p.taint.Close()) }
 
 // removeMemlock lifts RLIMIT_MEMLOCK for kernels that still charge BPF
 // memory to it (before 5.11; later ones use memory cgroups). It is done by

@@ -160,7 +160,10 @@ func (r *Reader) Close() error {
 // empty ring (nothing on its way to the callback) everything up to now.
 // Call it from Do.
 func (r *Reader) Watermark(now uint64) uint64 {
-	wm := now
+	// a reader takes a record off its ring a moment before it counts it
+	// as handled, and the record may have waited a wakeup interval there:
+	// "now" for an empty ring is that much earlier
+	wm := now - uint64(r.interval) - uint64(time.Millisecond)
 	busy := r.handling.Load() > 0
 	for i, rd := range r.rings {
 		if !busy && rd.AvailableBytes() == 0 {

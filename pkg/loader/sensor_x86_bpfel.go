@@ -25,9 +25,9 @@ const (
 )
 
 type sensorCgPolicy struct {
-	_         structs.HostLayout
-	Flags     uint64
-	TaintedAt uint64
+	_        structs.HostLayout
+	Flags    uint64
+	Reserved uint64
 }
 
 type sensorChunkFlags uint32
@@ -228,6 +228,7 @@ type sensorRecHdr struct {
 const (
 	sensorMapCapState          = "cap_state"
 	sensorMapCgPolicies        = "cg_policies"
+	sensorMapCgTaint           = "cg_taint"
 	sensorMapChunkTmpl         = "chunk_tmpl"
 	sensorMapCounters          = "counters"
 	sensorMapEffectScratch     = "effect_scratch"
@@ -367,6 +368,7 @@ type sensorProgramSpecs struct {
 type sensorMapSpecs struct {
 	CapState       *ebpf.MapSpec `ebpf:"cap_state"`
 	CgPolicies     *ebpf.MapSpec `ebpf:"cg_policies"`
+	CgTaint        *ebpf.MapSpec `ebpf:"cg_taint"`
 	ChunkTmpl      *ebpf.MapSpec `ebpf:"chunk_tmpl"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	EffectScratch  *ebpf.MapSpec `ebpf:"effect_scratch"`
@@ -436,6 +438,7 @@ func (o *sensorObjects) Close() error {
 type sensorMaps struct {
 	CapState       *ebpf.Map `ebpf:"cap_state"`
 	CgPolicies     *ebpf.Map `ebpf:"cg_policies"`
+	CgTaint        *ebpf.Map `ebpf:"cg_taint"`
 	ChunkTmpl      *ebpf.Map `ebpf:"chunk_tmpl"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	EffectScratch  *ebpf.Map `ebpf:"effect_scratch"`
@@ -457,6 +460,7 @@ func (m *sensorMaps) Close() error {
 	return _SensorClose(
 		m.CapState,
 		m.CgPolicies,
+		m.CgTaint,
 		m.ChunkTmpl,
 		m.Counters,
 		m.EffectScratch,

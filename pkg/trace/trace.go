@@ -524,7 +524,7 @@ func (s *session) enforceFromStart(cg *contain.Cgroup) error {
 	if len(skipped) > 0 {
 		o.Log.Warn("egress allow-list entries the kernel cannot enforce (host names): the rules still judge them", "entries", skipped)
 	}
-	if len(o.Correlate.EgressAllow) > 0 {
+	if len(allow) > 0 { // host names alone would block everything, DNS too
 		flags |= loader.CgAllowList
 		for _, a := range allow {
 			if err := s.objs.AllowEgress(cg.ID, a.Prefix, a.Ports); err != nil {

@@ -67,6 +67,7 @@ type Responder struct {
 	Default *contain.Cgroup
 
 	mu        sync.Mutex
+	hooked    bool
 	cgroups   map[string]*contain.Cgroup // server id -> the cgroup it is contained in
 	contained map[string]bool            // servers frozen or quarantined
 }
@@ -222,7 +223,10 @@ func serverKeyOf(a *correlate.Alert) string { return a.Server }
 
 func (r *Responder) addFlags(cg, flags uint64) error {
 	p, _ := r.Objs.GetPolicy(cg)
-	return r.Objs.SetPolicy(cg, (p.Flags&^loader.CgTainted)|flags)
+	if err := r.hook(); err != nil {
+		return err
+	}
+	return r.Objs.SetPolicy(cg, p.Flags|flags)
 }
 
 // cgroupOf is the server's cgroup, made for it if it shares one with its
@@ -265,20 +269,36 @@ type Allow struct {
 
 // ParseAllow turns --egress-allow entries into prefixes and ports; host
 // names cannot be enforced in the kernel and are returned apart.
+// Entries for the same prefix are merged: "any port" wins over ports.
 func ParseAllow(entries []string) ([]Allow, []string) {
 	var out []Allow
 	var skipped []string
+	index := map[netip.Prefix]int{}
+	add := func(p netip.Prefix, port uint16, anyPort bool) {
+		i, ok := index[p]
+		if !ok {
+			index[p] = len(out)
+			out = append(out, Allow{Prefix: p, Ports: []uint16{}})
+			i = len(out) - 1
+		}
+		switch {
+		case anyPort || out[i].Ports == nil:
+			out[i].Ports = nil
+		default:
+			out[i].Ports = append(out[i].Ports, port)
+		}
+	}
 	for _, e := range entries {
 		if p, err := netip.ParsePrefix(e); err == nil {
-			out = append(out, Allow{Prefix: p.Masked()})
+			add(p.Masked(), 0, true)
 			continue
 		}
 		if a, err := netip.ParseAddr(e); err == nil {
-			out = append(out, Allow{Prefix: netip.PrefixFrom(a, a.BitLen())})
+			add(netip.PrefixFrom(a, a.BitLen()), 0, true)
 			continue
 		}
 		if ap, err := netip.ParseAddrPort(e); err == nil {
-			out = append(out, Allow{Prefix: netip.PrefixFrom(ap.Addr(), ap.Addr().BitLen()), Ports: []uint16{ap.Port()}})
+			add(netip.PrefixFrom(ap.Addr(), ap.Addr().BitLen()), ap.Port(), false)
 			continue
 		}
 		skipped = append(skipped, e)
@@ -340,4 +360,21 @@ func (r *Responder) saveState() {
 	if err := contain.WriteState(r.StateDir, recs); err != nil {
 		r.Log.Warn("the containment state file was not written", "error", err)
 	}
+}
+
+// hook makes sure the egress hooks are on the sensor's cgroups before a
+// policy is set: a policy nothing enforces must not be reported done.
+func (r *Responder) hook() error {
+	if r.hooked {
+		return nil
+	}
+	root, err := contain.Cgroup2Root()
+	if err != nil {
+		return err
+	}
+	if err := r.Objs.AttachEgress(filepath.Join(root, contain.Parent)); err != nil {
+		return err
+	}
+	r.hooked = true
+	return nil
 }
