@@ -2,10 +2,11 @@ package contain
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/mcpsec/sensor/pkg/audit"
 )
 
 // ContainedRecord is a contained server in the state file.
@@ -52,41 +53,29 @@ func WriteState(dir string, recs []ContainedRecord) error {
 	return os.Rename(tmp, filepath.Join(dir, StateFile))
 }
 
-// AuditFile is the containment audit log in the state directory: one JSON
-// object per line for every contain, release and enforced response.
-const AuditFile = "audit.jsonl"
+// AuditDir is where the audit trail lives in the state directory.
+const AuditDir = "audit"
 
-// AuditEvent is one line of it.
+// AuditEvent is a containment action in the audit trail.
 type AuditEvent struct {
-	Time   time.Time `json:"ts"`
-	Action string    `json:"action"` // contain, release, response
-	Cgroup string    `json:"cgroup,omitempty"`
-	Server string    `json:"server,omitempty"`
-	Rule   string    `json:"rule,omitempty"`
-	Done   []string  `json:"done,omitempty"`
-	Errors []string  `json:"errors,omitempty"`
-	By     string    `json:"by"` // who: "sensor" (automatic) or "uid N" (a command)
+	Action string   `json:"action"` // contain, release, response
+	Cgroup string   `json:"cgroup,omitempty"`
+	Server string   `json:"server,omitempty"`
+	Rule   string   `json:"rule,omitempty"`
+	Done   []string `json:"done,omitempty"`
+	Errors []string `json:"errors,omitempty"`
+	By     string   `json:"by"` // who: "sensor" (automatic) or "uid N" (a command)
 }
 
-// Audit appends an event to the audit log in dir.
+// Audit appends an event to the audit trail of the state directory dir.
 func Audit(dir string, ev AuditEvent) error {
 	if dir == "" {
 		return nil
 	}
-	if ev.Time.IsZero() {
-		ev.Time = time.Now()
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	b, err := json.Marshal(ev)
+	l, err := audit.Open(filepath.Join(dir, AuditDir), 64<<20)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, AuditFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(append(b, '\n'))
-	return errors.Join(werr, f.Close())
+	_, err = l.Append(ev.Action, ev)
+	return err
 }

@@ -34,6 +34,8 @@ type Stats struct {
 	KernelError string          `json:"kernel_error,omitempty"`
 	Decoder     decode.Stats    `json:"decoder"`
 	Correlate   correlate.Stats `json:"correlate"`
+	// AuditErrors: alerts that could not be written to the audit trail.
+	AuditErrors uint64 `json:"audit_errors,omitempty"`
 	// TLSFiles are the files whose SSL_* functions carry uprobes.
 	TLSFiles []string `json:"tls_uprobes,omitempty"`
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/mcpsec/sensor/pkg/audit"
 	"github.com/mcpsec/sensor/pkg/contain"
 	"github.com/mcpsec/sensor/pkg/contain/respond"
 	"github.com/mcpsec/sensor/pkg/correlate"
@@ -88,23 +89,25 @@ type Result struct {
 
 // session is one run of the tracer.
 type session struct {
-	o      Options
-	objs   *loader.Objects
-	rd     *loader.Reader
-	dec    *decode.Decoder
-	ord    *orderer
-	clock  decode.Clock
-	cor    *correlate.Correlator
-	alerts []*correlate.Alert
-	resp   *respond.Responder
-	recent map[string][]any // per server: its last events, for snapshots
-	tls    *tlsWatcher
-	w      Writer
-	sink   *Sink
-	roots  []int // processes tracked at the start, with their trees
-	stop   context.CancelFunc
-	werr   error
-	failed bool
+	o         Options
+	objs      *loader.Objects
+	rd        *loader.Reader
+	dec       *decode.Decoder
+	ord       *orderer
+	clock     decode.Clock
+	cor       *correlate.Correlator
+	audit     *audit.Log
+	auditErrs uint64
+	alerts    []*correlate.Alert
+	resp      *respond.Responder
+	recent    map[string][]any // per server: its last events, for snapshots
+	tls       *tlsWatcher
+	w         Writer
+	sink      *Sink
+	roots     []int // processes tracked at the start, with their trees
+	stop      context.CancelFunc
+	werr      error
+	failed    bool
 }
 
 // Run traces until the command or the traced processes end, or ctx is done.
@@ -140,6 +143,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		s.clock = decode.NewClock()
 	}
 	s.cor = correlate.New(o.Rules, o.Correlate)
+	if o.StateDir != "" {
+		if s.audit, err = audit.Open(filepath.Join(o.StateDir, contain.AuditDir), 64<<20); err != nil {
+			return res, fmt.Errorf("the audit trail: %w", err)
+		}
+	}
 	s.recent = map[string][]any{}
 	if o.Response == respond.Enforce || o.Response == respond.Monitor {
 		s.resp = &respond.Responder{Mode: o.Response, Objs: s.objs, Log: o.Log, StateDir: o.StateDir,
@@ -292,6 +300,12 @@ func (s *session) judge(e decode.Event) {
 		if s.o.OnAlert != nil {
 			s.o.OnAlert(a)
 		}
+		if s.audit != nil {
+			if _, err := s.audit.Append("alert", a); err != nil {
+				s.o.Log.Warn("an alert was not written to the audit trail", "rule", a.Rule, "error", err)
+				s.auditErrs++
+			}
+		}
 		s.print(a)
 	}
 }
@@ -352,6 +366,9 @@ func (s *session) reloadRules(ctx context.Context) {
 		}
 		s.cor.SetRules(rs)
 		s.o.Log.Info("rules reloaded", "why", why, "rules", len(rs.Rules), "dir", rs.Dir)
+		if s.audit != nil {
+			_, _ = s.audit.Append("rules", map[string]any{"why": why, "rules": len(rs.Rules), "dir": rs.Dir})
+		}
 	}
 }
 
@@ -457,6 +474,7 @@ func (s *session) stats() Stats {
 	}
 	st.Kernel = k
 	st.Correlate = s.cor.Stats()
+	s.rd.Do(func() { st.AuditErrors = s.auditErrs })
 	if s.tls != nil {
 		st.TLSFiles = s.tls.Attached()
 	}

@@ -140,9 +140,12 @@ func TestContainCanary(t *testing.T) {
 		t.Errorf("contain --list:\n%s", list)
 	}
 	sensorCmd(t, "release", "--cgroup", cg, "--state-dir", state)
-	audit, err := os.ReadFile(filepath.Join(state, "audit.jsonl"))
-	if err != nil || !strings.Contains(string(audit), `"action":"response"`) || !strings.Contains(string(audit), `"action":"release"`) {
+	audit, err := os.ReadFile(filepath.Join(state, "audit", "audit.jsonl"))
+	if err != nil || !strings.Contains(string(audit), `"kind":"response"`) || !strings.Contains(string(audit), `"kind":"release"`) || !strings.Contains(string(audit), `"kind":"alert"`) {
 		t.Errorf("audit log: %v\n%s", err, audit)
+	}
+	if out := sensorCmd(t, "audit", "verify", "--state-dir", state); !strings.Contains(out, "intact") {
+		t.Errorf("audit verify: %s", out)
 	}
 	select {
 	case r := <-callDone:
