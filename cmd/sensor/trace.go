@@ -21,33 +21,35 @@ import (
 	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/decode"
 	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/sink"
 	"github.com/mcpsec/sensor/pkg/trace"
 	"github.com/mcpsec/sensor/rules"
 )
 
 type traceFlags struct {
-	response    string
-	rules       string
-	noRules     bool
-	roots       []string
-	egress      []string
-	stateDir    string
-	learn       time.Duration
-	pids        []int
-	output      string
-	out         string
-	color       string
-	captureMax  uint64
-	maxMessage  uint64
-	payloadRing uint64
-	effectRing  uint64
-	maxTracked  uint32
-	statsEvery  time.Duration
-	wakeup      time.Duration
-	order       time.Duration
-	noTLS       bool
-	logLevel    string
-	cpuProfile  string
+	natsURL, natsCreds, natsNKey, natsCA, natsCert, natsKey string
+	response                                                string
+	rules                                                   string
+	noRules                                                 bool
+	roots                                                   []string
+	egress                                                  []string
+	stateDir                                                string
+	learn                                                   time.Duration
+	pids                                                    []int
+	output                                                  string
+	out                                                     string
+	color                                                   string
+	captureMax                                              uint64
+	maxMessage                                              uint64
+	payloadRing                                             uint64
+	effectRing                                              uint64
+	maxTracked                                              uint32
+	statsEvery                                              time.Duration
+	wakeup                                                  time.Duration
+	order                                                   time.Duration
+	noTLS                                                   bool
+	logLevel                                                string
+	cpuProfile                                              string
 }
 
 func newTraceCmd() *cobra.Command {
@@ -107,6 +109,12 @@ Needs root (it loads eBPF programs).`,
 	fl.StringSliceVar(&f.roots, "root", nil, "a directory every server may use, besides those its argv and its client name (repeatable)")
 	fl.StringSliceVar(&f.egress, "egress-allow", nil, "destinations servers may reach: CIDR, address, host or host:port (repeatable; default: no allow-list)")
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/mcp-sensor", "where first-seen tool definitions and baselines are kept across runs (\"\": in memory)")
+	fl.StringVar(&f.natsURL, "nats-url", "", "publish alerts to this NATS server's JetStream (subjects mcpsec.alert.<host>.<severity>.<rule>); they wait in a spool while it is away")
+	fl.StringVar(&f.natsCreds, "nats-creds", "", "NATS credentials file")
+	fl.StringVar(&f.natsNKey, "nats-nkey", "", "NATS nkey seed file")
+	fl.StringVar(&f.natsCA, "nats-ca", "", "NATS TLS: CA file")
+	fl.StringVar(&f.natsCert, "nats-cert", "", "NATS TLS: client certificate")
+	fl.StringVar(&f.natsKey, "nats-key", "", "NATS TLS: client key")
 	fl.StringVar(&f.response, "response", "monitor", "containment: off, monitor (say what would be done) or enforce (freeze, deny egress in the kernel, snapshot, by severity)")
 	fl.DurationVar(&f.learn, "learn", 10*time.Minute, "baseline learning window per server and tool; afterwards novel effects raise anomalies (0: no baselines)")
 	fl.DurationVar(&f.order, "order-window", 20*time.Millisecond, "hold events this long to print them in time order (0: as decoded)")
@@ -244,13 +252,31 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 		}
 		log.Info("rules loaded", "rules", len(rs.Rules), "from", rs.Dir)
 	}
+	var ns *sink.NATS
+	if f.natsURL != "" {
+		if err := os.MkdirAll(f.stateDir, 0o700); err != nil {
+			return err
+		}
+		ns, err = sink.NewNATS(sink.NATSConfig{URL: f.natsURL, Creds: f.natsCreds, NKeySeed: f.natsNKey,
+			CAFile: f.natsCA, CertFile: f.natsCert, KeyFile: f.natsKey,
+			Spool: filepath.Join(f.stateDir, "nats-spool.db"), Log: log})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if !ns.Flush(5 * time.Second) {
+				log.Warn("alerts left in the NATS spool; the next run sends them", "pending", ns.Pending())
+			}
+			ns.Close()
+		}()
+	}
 	ctx, force, reload := stopOnSignals(log)
 	res, err := trace.Run(ctx, trace.Options{
 		Loader: lc, Decode: dc, Format: f.output, Color: color, Out: out,
 		PIDs: f.pids, Command: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		RelayStderr: relay, Force: force, StatsEvery: f.statsEvery, OrderWindow: f.order, NoTLS: f.noTLS, Log: log,
 		Rules: rs, LoadRules: loadRules, RulesDir: rulesDir, Reload: reload, Correlate: co,
-		Response: f.response, StateDir: f.stateDir, Sensitive: sensitiveGlobs(rs),
+		Response: f.response, StateDir: f.stateDir, Sensitive: sensitiveGlobs(rs), NATS: ns,
 	})
 	var le *loader.LoadError
 	if errors.As(err, &le) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/decode"
+	"github.com/mcpsec/sensor/pkg/sink"
 )
 
 // Stats is the closing (or periodic) "kind":"stats" line.
@@ -34,8 +35,12 @@ type Stats struct {
 	KernelError string          `json:"kernel_error,omitempty"`
 	Decoder     decode.Stats    `json:"decoder"`
 	Correlate   correlate.Stats `json:"correlate"`
-	// AuditErrors: alerts that could not be written to the audit trail.
+	// AuditErrors: alerts that could not be written to the audit trail;
+	// NATSErrors: alerts that could not be spooled for NATS.
 	AuditErrors uint64 `json:"audit_errors,omitempty"`
+	NATSErrors  uint64 `json:"nats_errors,omitempty"`
+	// NATS: what the JetStream sink published and holds.
+	NATS *sink.NATSStats `json:"nats,omitempty"`
 	// TLSFiles are the files whose SSL_* functions carry uprobes.
 	TLSFiles []string `json:"tls_uprobes,omitempty"`
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/decode"
 	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/sink"
 )
 
 // Options says what to trace and how to print it.
@@ -73,6 +74,8 @@ type Options struct {
 	// Launch, if set, adjusts the command before it starts (extra files);
 	// Started runs once it has (it may block the wait for it briefly).
 	// OnAlert sees every alert after containment's answer.
+	// NATS, if set, gets every alert (JetStream, spooled).
+	NATS    *sink.NATS
 	Launch  func(*exec.Cmd)
 	Started func(*exec.Cmd) error
 	OnAlert func(*correlate.Alert)
@@ -98,6 +101,7 @@ type session struct {
 	cor       *correlate.Correlator
 	audit     *audit.Log
 	auditErrs uint64
+	natsErrs  uint64
 	alerts    []*correlate.Alert
 	resp      *respond.Responder
 	recent    map[string][]any // per server: its last events, for snapshots
@@ -300,6 +304,12 @@ func (s *session) judge(e decode.Event) {
 		if s.o.OnAlert != nil {
 			s.o.OnAlert(a)
 		}
+		if s.o.NATS != nil {
+			if err := s.o.NATS.Publish(a.Severity, a.Rule, a); err != nil {
+				s.o.Log.Warn("an alert was not spooled for NATS", "rule", a.Rule, "error", err)
+				s.natsErrs++
+			}
+		}
 		if s.audit != nil {
 			if _, err := s.audit.Append("alert", a); err != nil {
 				s.o.Log.Warn("an alert was not written to the audit trail", "rule", a.Rule, "error", err)
@@ -474,7 +484,11 @@ func (s *session) stats() Stats {
 	}
 	st.Kernel = k
 	st.Correlate = s.cor.Stats()
-	s.rd.Do(func() { st.AuditErrors = s.auditErrs })
+	s.rd.Do(func() { st.AuditErrors, st.NATSErrors = s.auditErrs, s.natsErrs })
+	if s.o.NATS != nil {
+		ns := s.o.NATS.Stats()
+		st.NATS = &ns
+	}
 	if s.tls != nil {
 		st.TLSFiles = s.tls.Attached()
 	}
