@@ -28,6 +28,7 @@ import (
 
 type traceFlags struct {
 	natsURL, natsCreds, natsNKey, natsCA, natsCert, natsKey string
+	falcoURL                                                string
 	response                                                string
 	rules                                                   string
 	noRules                                                 bool
@@ -110,6 +111,7 @@ Needs root (it loads eBPF programs).`,
 	fl.StringSliceVar(&f.egress, "egress-allow", nil, "destinations servers may reach: CIDR, address, host or host:port (repeatable; default: no allow-list)")
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/mcp-sensor", "where first-seen tool definitions and baselines are kept across runs (\"\": in memory)")
 	fl.StringVar(&f.natsURL, "nats-url", "", "publish alerts to this NATS server's JetStream (subjects mcpsec.alert.<host>.<severity>.<rule>); they wait in a spool while it is away")
+	fl.StringVar(&f.falcoURL, "falco-url", "", "also post alerts, in Falco's JSON shape, to this HTTP endpoint (e.g. Falcosidekick)")
 	fl.StringVar(&f.natsCreds, "nats-creds", "", "NATS credentials file")
 	fl.StringVar(&f.natsNKey, "nats-nkey", "", "NATS nkey seed file")
 	fl.StringVar(&f.natsCA, "nats-ca", "", "NATS TLS: CA file")
@@ -270,13 +272,18 @@ func runTrace(cmd *cobra.Command, f *traceFlags, args []string) error {
 			ns.Close()
 		}()
 	}
+	var falco *sink.Falco
+	if f.falcoURL != "" {
+		falco = sink.NewFalco(f.falcoURL)
+		defer falco.Close()
+	}
 	ctx, force, reload := stopOnSignals(log)
 	res, err := trace.Run(ctx, trace.Options{
 		Loader: lc, Decode: dc, Format: f.output, Color: color, Out: out,
 		PIDs: f.pids, Command: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		RelayStderr: relay, Force: force, StatsEvery: f.statsEvery, OrderWindow: f.order, NoTLS: f.noTLS, Log: log,
 		Rules: rs, LoadRules: loadRules, RulesDir: rulesDir, Reload: reload, Correlate: co,
-		Response: f.response, StateDir: f.stateDir, Sensitive: sensitiveGlobs(rs), NATS: ns,
+		Response: f.response, StateDir: f.stateDir, Sensitive: sensitiveGlobs(rs), NATS: ns, Falco: falco,
 	})
 	var le *loader.LoadError
 	if errors.As(err, &le) {

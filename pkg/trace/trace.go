@@ -76,6 +76,7 @@ type Options struct {
 	// OnAlert sees every alert after containment's answer.
 	// NATS, if set, gets every alert (JetStream, spooled).
 	NATS    *sink.NATS
+	Falco   *sink.Falco // gets every alert in Falco's shape
 	Launch  func(*exec.Cmd)
 	Started func(*exec.Cmd) error
 	OnAlert func(*correlate.Alert)
@@ -304,6 +305,9 @@ func (s *session) judge(e decode.Event) {
 		if s.o.OnAlert != nil {
 			s.o.OnAlert(a)
 		}
+		if s.o.Falco != nil {
+			s.o.Falco.Publish(a)
+		}
 		if s.o.NATS != nil {
 			if err := s.o.NATS.Publish(a.Severity, a.Rule, a); err != nil {
 				s.o.Log.Warn("an alert was not spooled for NATS", "rule", a.Rule, "error", err)
@@ -488,6 +492,10 @@ func (s *session) stats() Stats {
 	if s.o.NATS != nil {
 		ns := s.o.NATS.Stats()
 		st.NATS = &ns
+	}
+	if s.o.Falco != nil {
+		fs := s.o.Falco.Stats()
+		st.Falco = &fs
 	}
 	if s.tls != nil {
 		st.TLSFiles = s.tls.Attached()
