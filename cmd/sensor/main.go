@@ -55,7 +55,7 @@ MCPSEC_OUTPUT=json for --output json.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newTraceCmd(), newProbeCmd(), newRulesCmd(), newBaselineCmd(), newContainCmd(), newReleaseCmd(), newHardenCmd(), newRunCmd(), newAuditCmd(), newVersionCmd())
+	root.AddCommand(newTraceCmd(), newProbeCmd(), newRulesCmd(), newBaselineCmd(), newContainCmd(), newReleaseCmd(), newHardenCmd(), newRunCmd(), newAuditCmd(), newConfigCmd(), newInitCmd(), newVersionCmd())
 	return root
 }
 
