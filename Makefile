@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 10s
 BENCHCOUNT ?= 6
 
-.PHONY: help generate check-generate build run test unit rules kernel e2e fuzz fuzz-long bench lint clean
+.PHONY: help generate check-generate build run test unit rules kernel e2e fuzz fuzz-long bench install lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ run: build ## discover and trace MCP servers on this host, printing to stdout (r
 test: lint unit rules kernel e2e fuzz ## everything: unit, rules, kernel, end-to-end tests and short fuzz runs (root)
 
 unit: ## pure tests: decoders, parsers, the correlator (no kernel)
-	$(GO) test -count=1 ./pkg/decode/ ./pkg/correlate/ ./pkg/contain/harden/ ./pkg/contain/respond/ ./pkg/audit/ ./pkg/sink/ ./cmd/...
+	$(GO) test -count=1 ./pkg/decode/ ./pkg/correlate/ ./pkg/contain/harden/ ./pkg/contain/respond/ ./pkg/audit/ ./pkg/sink/ ./pkg/config/ ./cmd/...
 
 rules: ## validate the shipped rules and run their fixtures
 	$(GO) run ./cmd/sensor rules lint rules/
@@ -62,6 +62,17 @@ bench: ## overhead, round-trip, capture, decode, rule-evaluation, connect-hook a
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 60m ./test/bench/ ./pkg/decode/ ./pkg/correlate/ | tee bench.txt
 	$(GO) test -run '^$$' -bench Containment -timeout 10m ./test/e2e/ | tee -a bench.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /hooks bench.txt
+
+PREFIX ?= /usr/local
+install: build ## install the binary, the systemd unit and (if none) a starting configuration
+	install -D -m 0755 bin/sensor $(DESTDIR)$(PREFIX)/bin/sensor
+	install -D -m 0644 packaging/mcp-sensor.service $(DESTDIR)/etc/systemd/system/mcp-sensor.service
+	sed -i 's#/usr/local/bin/sensor#$(PREFIX)/bin/sensor#g' $(DESTDIR)/etc/systemd/system/mcp-sensor.service
+	@if [ ! -e $(DESTDIR)/etc/mcp-sensor/config.yaml ]; then \
+		install -d -m 0700 $(DESTDIR)/etc/mcp-sensor; \
+		bin/sensor init --profile baseline --out $(DESTDIR)/etc/mcp-sensor/config.yaml; \
+	fi
+	@echo "installed; start with: systemctl daemon-reload && systemctl enable --now mcp-sensor"
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -55,7 +55,8 @@ MCPSEC_OUTPUT=json for --output json.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newTraceCmd(), newProbeCmd(), newRulesCmd(), newBaselineCmd(), newContainCmd(), newReleaseCmd(), newHardenCmd(), newRunCmd(), newAuditCmd(), newConfigCmd(), newInitCmd(), newVersionCmd())
+	root.AddCommand(newTraceCmd(), newProbeCmd(), newRulesCmd(), newBaselineCmd(), newContainCmd(), newReleaseCmd(), newHardenCmd(), newRunCmd(), newAuditCmd(), newConfigCmd(), newInitCmd(), newDaemonCmd(), newVersionCmd())
+	root.AddCommand(newStatusCmds()...)
 	return root
 }
 

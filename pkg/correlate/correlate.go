@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -648,4 +649,31 @@ func (c *Correlator) PauseLearning(serverID string) {
 			st.dirty = true
 		}
 	}
+}
+
+// ServerInfo describes a server the correlator follows.
+type ServerInfo struct {
+	ID       string   `json:"server"`
+	PID      uint32   `json:"pid"`
+	Comm     string   `json:"comm"`
+	Exe      string   `json:"exe,omitempty"`
+	Argv     []string `json:"argv,omitempty"`
+	Roots    []string `json:"roots,omitempty"`
+	Inflight int      `json:"calls_in_flight"`
+	Sessions int      `json:"sessions"`
+	Tainted  string   `json:"tainted_by,omitempty"`
+	HTTP     bool     `json:"http,omitempty"`
+}
+
+// Servers lists the servers followed now.
+func (c *Correlator) Servers() []ServerInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]ServerInfo, 0, len(c.servers))
+	for _, s := range c.servers {
+		out = append(out, ServerInfo{ID: s.id, PID: s.pid, Comm: s.comm, Exe: s.exe, Argv: s.argv, Roots: s.roots,
+			Inflight: len(s.calls), Sessions: len(s.sessions), Tainted: s.taint, HTTP: s.http})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }

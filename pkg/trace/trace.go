@@ -23,6 +23,7 @@ import (
 	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/decode"
 	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/metrics"
 	"github.com/mcpsec/sensor/pkg/sink"
 )
 
@@ -74,6 +75,15 @@ type Options struct {
 	// Launch, if set, adjusts the command before it starts (extra files);
 	// Started runs once it has (it may block the wait for it briefly).
 	// OnAlert sees every alert after containment's answer.
+	// Discover finds servers by their MCP handshake even when PIDs are
+	// given (the daemon: explicit selectors and discovery).
+	Discover bool
+	// OnlyAlerts prints alerts and stats, not every message and effect.
+	OnlyAlerts bool
+	// Ready is called once tracing runs, with a handle on the session.
+	Ready func(Handle)
+	// Metrics, if set, counts alerts and latencies.
+	Metrics *metrics.Metrics
 	// NATS, if set, gets every alert (JetStream, spooled).
 	NATS    *sink.NATS
 	Falco   *sink.Falco // gets every alert in Falco's shape
@@ -130,7 +140,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	ctx, s.stop = context.WithCancel(ctx)
 	defer s.stop()
 
-	discover := len(o.PIDs) == 0 && len(o.Command) == 0
+	discover := (len(o.PIDs) == 0 && len(o.Command) == 0) || o.Discover
 	o.Loader.SelfPID = uint32(os.Getpid())
 	o.Loader.Discover = discover
 	if s.objs, err = loader.Load(o.Loader); err != nil {
@@ -209,6 +219,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	s.announce(cg)
 	s.readopt()
+	if o.Ready != nil {
+		o.Ready(Handle{Stats: s.stats, Servers: s.cor.Servers})
+	}
 
 	stopped := make(chan struct{})
 	done := make(chan struct{})
@@ -217,7 +230,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	switch {
 	case len(o.Command) > 0:
 		res.ExitCode, err = runCommand(ctx, o, cg, s.sink)
-	case len(o.PIDs) > 0:
+	case len(o.PIDs) > 0 && !o.Discover:
 		err = waitPIDs(ctx, o.PIDs)
 	default:
 		<-ctx.Done()
@@ -266,9 +279,14 @@ func (s *session) track() (*contain.Cgroup, error) {
 			return nil, err
 		}
 		return cg, nil
-	case len(o.PIDs) > 0:
+	case len(o.PIDs) > 0 && !o.Discover:
 		s.roots = o.PIDs
 		return nil, trackTrees(s.objs, o.PIDs)
+	case len(o.PIDs) > 0:
+		if err := trackTrees(s.objs, o.PIDs); err != nil {
+			return nil, err
+		}
+		s.roots = append(s.roots, o.PIDs...)
 	}
 	for pid, cmd := range existingServers(os.Getpid()) {
 		o.Log.Info("tracking a running process that looks like an MCP server (it started before the sensor: matched by its command line, not its initialize)", "pid", pid, "cmd", cmd)
@@ -307,6 +325,16 @@ func (s *session) judge(e decode.Event) {
 		}
 		if s.o.Falco != nil {
 			s.o.Falco.Publish(a)
+		}
+		if s.o.Metrics != nil {
+			var detect, contained time.Duration
+			var done []string
+			if r := a.Response; r != nil {
+				detect = time.Duration(r.DetectMS * float64(time.Millisecond))
+				contained = time.Duration(r.LatencyMS * float64(time.Millisecond))
+				done = r.Done
+			}
+			s.o.Metrics.Alert(a.Rule, a.Severity, detect, contained, done)
 		}
 		if s.o.NATS != nil {
 			if err := s.o.NATS.Publish(a.Severity, a.Rule, a); err != nil {
@@ -408,6 +436,9 @@ func dirStamp(dir string) string {
 // readers stopped.
 func (s *session) print(e decode.Event) {
 	if s.failed {
+		return
+	}
+	if _, isAlert := e.(*correlate.Alert); s.o.OnlyAlerts && !isAlert {
 		return
 	}
 	if err := s.w.Event(e); err != nil {
@@ -617,4 +648,10 @@ func (s *session) releaseHeld() {
 		before = w
 	}
 	s.ord.release(before)
+}
+
+// Handle reads a running session's counters and servers.
+type Handle struct {
+	Stats   func() Stats
+	Servers func() []correlate.ServerInfo
 }

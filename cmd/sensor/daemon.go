@@ -1,0 +1,261 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/mcpsec/sensor/pkg/config"
+	"github.com/mcpsec/sensor/pkg/control"
+	"github.com/mcpsec/sensor/pkg/correlate"
+	"github.com/mcpsec/sensor/pkg/decode"
+	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/metrics"
+	"github.com/mcpsec/sensor/pkg/sink"
+	"github.com/mcpsec/sensor/pkg/trace"
+)
+
+func newDaemonCmd() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "daemon [--config FILE]",
+		Short: "Run the sensor as a service: discover, trace, judge, contain and report",
+		Long: `daemon is the long-running service (see packaging/mcp-sensor.service). It
+discovers MCP servers on the host (processes whose stdio carries an MCP
+handshake, plus the config's explicit selectors), traces them, judges them
+with the rules and baselines, contains them by the configured response, and
+reports alerts: JSON lines on stdout and in the alerts file, NATS JetStream,
+Falco-shaped HTTP, the audit trail, Prometheus metrics. It answers
+"sensor status", "sensor alerts" and "sensor servers" on its control socket.
+With no configuration file it runs on the built-in default.
+
+SIGTERM or SIGINT stops it; SIGHUP reloads the rules.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cfgPath, c.Flags().Changed("config"))
+			if err != nil {
+				return err
+			}
+			return runDaemon(c, cfg)
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "configuration file")
+	return cmd
+}
+
+func runDaemon(c *cobra.Command, cfg config.Config) error {
+	log := hclog.New(&hclog.LoggerOptions{Name: "sensor", Level: hclog.LevelFromString(cfg.LogLevel), Output: os.Stderr,
+		JSONFormat: !isatty.IsTerminal(os.Stderr.Fd())})
+	if os.Geteuid() != 0 {
+		return errors.New("sensor daemon loads eBPF programs and needs root")
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return err
+	}
+	// alerts: JSON lines on stdout (journald) and in the alerts file
+	var outs []io.Writer
+	if cfg.AlertsStdout {
+		outs = append(outs, c.OutOrStdout())
+	}
+	if cfg.AlertsFile != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.AlertsFile), 0o750); err != nil {
+			return err
+		}
+		fh, err := os.OpenFile(cfg.AlertsFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("alerts_file: %w", err)
+		}
+		defer fh.Close()
+		outs = append(outs, fh)
+	}
+	load := func() (*correlate.RuleSet, error) { return loadRulesFrom(cfg.Rules) }
+	rs, err := load()
+	if err != nil {
+		return fmt.Errorf("rules: %w", err)
+	}
+	store, err := correlate.OpenStore(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	var ns *sink.NATS
+	if cfg.NATS.URL != "" {
+		ns, err = sink.NewNATS(sink.NATSConfig{URL: cfg.NATS.URL, Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKey,
+			CAFile: cfg.NATS.CA, CertFile: cfg.NATS.Cert, KeyFile: cfg.NATS.Key, Duplicates: cfg.NATS.Duplicates,
+			Spool: filepath.Join(cfg.StateDir, "nats-spool.db"), Log: log})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ns.Flush(5 * time.Second)
+			ns.Close()
+		}()
+	}
+	var falco *sink.Falco
+	if cfg.FalcoURL != "" {
+		falco = sink.NewFalco(cfg.FalcoURL)
+		defer falco.Close()
+	}
+	var pids []int
+	for _, sel := range cfg.Servers {
+		switch {
+		case sel.PID != 0:
+			pids = append(pids, sel.PID)
+		default:
+			log.Warn("server selector not supported yet (discovery still finds such servers by their handshake)", "selector", sel)
+		}
+	}
+
+	ctx, force, reload := stopOnSignals(log)
+	var handle struct {
+		sync.Mutex
+		h *trace.Handle
+	}
+	snap := func() metrics.Snapshot {
+		handle.Lock()
+		h := handle.h
+		handle.Unlock()
+		if h == nil {
+			return metrics.Snapshot{}
+		}
+		st := h.Stats()
+		d := st.Decoder
+		ms := metrics.Snapshot{Effects: st.Effects, Messages: st.Messages, Kernel: st.Kernel, Servers: len(h.Servers()),
+			Decoder: map[string]uint64{"non_json": d.NonJSON, "gap_fragments": d.Fragments, "truncated": d.Truncated,
+				"gap_bytes": d.Lines.GapBytes + d.HTTP.GapBytes, "lost_bodies": d.HTTP.LostBodies}}
+		if st.NATS != nil {
+			ms.NATSPending, ms.NATSPublished = st.NATS.Pending, st.NATS.Published
+		}
+		return ms
+	}
+	met := metrics.New(snap)
+	var metAddr string
+	if cfg.MetricsAddr != "" {
+		a, err := met.Serve(ctx, cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics_addr: %w", err)
+		}
+		metAddr = a.String()
+		log.Info("metrics", "addr", "http://"+metAddr+"/metrics")
+	}
+	started := time.Now()
+	var ctl *control.Server
+	ctl, err = control.Listen(cfg.ControlSocket, control.Handlers{
+		Status: func() any {
+			handle.Lock()
+			h := handle.h
+			handle.Unlock()
+			st := map[string]any{"ready": h != nil, "version": version, "pid": os.Getpid(), "since": started,
+				"profile": cfg.Profile, "response": cfg.Response, "rules": len(rs.Rules), "metrics": metAddr}
+			if h != nil {
+				s := h.Stats()
+				st["stats"] = s
+				st["servers"] = len(h.Servers())
+			}
+			return st
+		},
+		Servers: func() any {
+			handle.Lock()
+			h := handle.h
+			handle.Unlock()
+			if h == nil {
+				return []any{}
+			}
+			return h.Servers()
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	lc := loader.DefaultConfig()
+	res, err := trace.Run(ctx, trace.Options{
+		Loader: lc, Decode: decode.DefaultOptions(), Format: "json", Out: io.MultiWriter(outs...),
+		PIDs: pids, Discover: true, OnlyAlerts: true, Force: force, StatsEvery: time.Minute,
+		OrderWindow: 20 * time.Millisecond, Log: log,
+		Rules: rs, LoadRules: load, RulesDir: cfg.Rules, Reload: reload,
+		Correlate: correlate.Options{Store: store, Learn: cfg.Learn, Roots: cfg.Roots, EgressAllow: cfg.EgressAllow},
+		Response:  cfg.Response, StateDir: cfg.StateDir, Sensitive: sensitiveGlobs(rs),
+		NATS: ns, Falco: falco, Metrics: met,
+		OnAlert: func(a *correlate.Alert) { ctl.Alert(a) },
+		Ready: func(h trace.Handle) {
+			handle.Lock()
+			handle.h = &h
+			handle.Unlock()
+			log.Info("ready", "control", cfg.ControlSocket)
+			sdNotify("READY=1")
+		},
+	})
+	_ = res
+	sdNotify("STOPPING=1")
+	return err
+}
+
+// sdNotify tells systemd (Type=notify) where the daemon is.
+func sdNotify(state string) {
+	sock := os.Getenv("NOTIFY_SOCKET")
+	if sock == "" {
+		return
+	}
+	if sock[0] == '@' {
+		sock = "\x00" + sock[1:]
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte(state))
+}
+
+// controlClient commands: status, alerts, servers.
+func newStatusCmds() []*cobra.Command {
+	sockFlag := func(c *cobra.Command, p *string) {
+		c.Flags().StringVar(p, "socket", config.Default().ControlSocket, "the daemon's control socket")
+	}
+	var s1, s2, s3 string
+	var follow bool
+	var last int
+	status := &cobra.Command{Use: "status", Short: "Show the daemon's state and counters", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return control.Call(s1, control.Request{Cmd: "status"}, func(b []byte) error {
+				var v any
+				_ = json.Unmarshal(b, &v)
+				out, _ := json.MarshalIndent(v, "", "  ")
+				fmt.Fprintln(c.OutOrStdout(), string(out))
+				return nil
+			})
+		}}
+	sockFlag(status, &s1)
+	alerts := &cobra.Command{Use: "alerts [--follow]", Short: "Print the daemon's recent alerts (JSON lines)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return control.Call(s2, control.Request{Cmd: "alerts", Follow: follow, Last: last}, func(b []byte) error {
+				_, err := fmt.Fprintln(c.OutOrStdout(), string(b))
+				return err
+			})
+		}}
+	sockFlag(alerts, &s2)
+	alerts.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new alerts")
+	alerts.Flags().IntVar(&last, "last", 100, "how many recent alerts")
+	servers := &cobra.Command{Use: "servers", Short: "List the MCP servers the daemon follows", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return control.Call(s3, control.Request{Cmd: "servers"}, func(b []byte) error {
+				var v any
+				_ = json.Unmarshal(b, &v)
+				out, _ := json.MarshalIndent(v, "", "  ")
+				fmt.Fprintln(c.OutOrStdout(), string(out))
+				return nil
+			})
+		}}
+	sockFlag(servers, &s3)
+	return []*cobra.Command{status, alerts, servers}
+}
