@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpsec/sensor/pkg/config"
+	"github.com/mcpsec/sensor/pkg/contain"
 	"github.com/mcpsec/sensor/pkg/control"
 	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/decode"
@@ -105,15 +109,7 @@ func runDaemon(c *cobra.Command, cfg config.Config) error {
 		falco = sink.NewFalco(cfg.FalcoURL)
 		defer falco.Close()
 	}
-	var pids []int
-	for _, sel := range cfg.Servers {
-		switch {
-		case sel.PID != 0:
-			pids = append(pids, sel.PID)
-		default:
-			log.Warn("server selector not supported yet (discovery still finds such servers by their handshake)", "selector", sel)
-		}
-	}
+	pids, cgroups := resolveSelectors(cfg.Servers, log)
 
 	ctx, force, reload := stopOnSignals(log)
 	var handle struct {
@@ -180,7 +176,7 @@ func runDaemon(c *cobra.Command, cfg config.Config) error {
 	lc := loader.DefaultConfig()
 	res, err := trace.Run(ctx, trace.Options{
 		Loader: lc, Decode: decode.DefaultOptions(), Format: "json", Out: io.MultiWriter(outs...),
-		PIDs: pids, Discover: true, OnlyAlerts: true, Force: force, StatsEvery: time.Minute,
+		PIDs: pids, Cgroups: cgroups, Discover: true, OnlyAlerts: true, Force: force, StatsEvery: time.Minute,
 		OrderWindow: 20 * time.Millisecond, Log: log,
 		Rules: rs, LoadRules: load, RulesDir: cfg.Rules, Reload: reload,
 		Correlate: correlate.Options{Store: store, Learn: cfg.Learn, Roots: cfg.Roots, EgressAllow: cfg.EgressAllow},
@@ -193,6 +189,9 @@ func runDaemon(c *cobra.Command, cfg config.Config) error {
 			handle.Unlock()
 			log.Info("ready", "control", cfg.ControlSocket)
 			sdNotify("READY=1")
+			if ns != nil {
+				go heartbeats(ctx, ns, h, started)
+			}
 		},
 	})
 	_ = res
@@ -258,4 +257,81 @@ func newStatusCmds() []*cobra.Command {
 		}}
 	sockFlag(servers, &s3)
 	return []*cobra.Command{status, alerts, servers}
+}
+
+// resolveSelectors turns the configuration's explicit selectors into the
+// processes to trace now and the cgroups whose future processes are traced.
+func resolveSelectors(sels []config.Selector, log hclog.Logger) ([]int, []uint64) {
+	var pids []int
+	var cgroups []uint64
+	addCgroup := func(path string) {
+		cg, err := contain.Open(path)
+		if err != nil {
+			log.Warn("server selector: no such cgroup", "cgroup", path, "error", err)
+			return
+		}
+		defer cg.Close()
+		cgroups = append(cgroups, cg.ID)
+		procs, _ := cg.Procs()
+		pids = append(pids, procs...)
+	}
+	for _, sel := range sels {
+		switch {
+		case sel.PID != 0:
+			pids = append(pids, sel.PID)
+		case sel.Cgroup != "":
+			addCgroup(sel.Cgroup)
+		case sel.Unit != "":
+			root, err := contain.Cgroup2Root()
+			if err != nil {
+				log.Warn("server selector: no cgroup2", "unit", sel.Unit, "error", err)
+				continue
+			}
+			found := false
+			for _, slice := range []string{"system.slice", "user.slice", ""} {
+				p := filepath.Join(root, slice, sel.Unit)
+				if st, err := os.Stat(p); err == nil && st.IsDir() {
+					addCgroup(p)
+					found = true
+					break
+				}
+			}
+			if !found {
+				log.Warn("server selector: the unit has no cgroup (not running?)", "unit", sel.Unit)
+			}
+		case sel.Command != "":
+			ents, _ := os.ReadDir("/proc")
+			for _, e := range ents {
+				pid, err := strconv.Atoi(e.Name())
+				if err != nil || pid == os.Getpid() {
+					continue
+				}
+				b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+				if err != nil || len(b) == 0 {
+					continue
+				}
+				cmdline := strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ")
+				if ok, _ := filepath.Match(sel.Command, cmdline); ok {
+					pids = append(pids, pid)
+				}
+			}
+		}
+	}
+	return pids, cgroups
+}
+
+// heartbeats tells the SOC the sensor is alive, every 30 s.
+func heartbeats(ctx context.Context, ns *sink.NATS, h trace.Handle, started time.Time) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		st := h.Stats()
+		_ = ns.Heartbeat(map[string]any{"ts": time.Now(), "version": version, "since": started,
+			"servers": len(h.Servers()), "events": st.Events, "drops": st.Drops, "alerts": st.Correlate.Alerts})
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

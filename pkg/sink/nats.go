@@ -379,3 +379,13 @@ func (s *NATS) Close() error {
 	})
 	return err
 }
+
+// Heartbeat publishes the sensor's liveness on <prefix>.heartbeat.<host>
+// (core NATS: a missed heartbeat is news in itself, not worth a spool).
+func (s *NATS) Heartbeat(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.nc.Publish(s.cfg.Prefix+".heartbeat."+s.cfg.Host, data)
+}

@@ -1,10 +1,13 @@
 package sink
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -152,4 +155,94 @@ func TestNATSRestart(t *testing.T) {
 		t.Fatalf("spool not drained: %+v", s2.Stats())
 	}
 	exactlyOnceInOrder(t, streamed(t, url), 200)
+}
+
+// BenchmarkNATSPublish: alerts per second through the spool to JetStream,
+// each acknowledged before the next (the order guarantee).
+func BenchmarkNATSPublish(b *testing.B) {
+	dir := b.TempDir()
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go ns.Start()
+	defer ns.Shutdown()
+	ns.ReadyForConnections(10 * time.Second)
+	s, err := NewNATS(NATSConfig{URL: ns.ClientURL(), Host: "h1", Spool: filepath.Join(b.TempDir(), "spool.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	alert := map[string]any{"kind": "alert", "rule": "credential_read_unnamed", "severity": "high",
+		"output": "evil read /root/.ssh/id_rsa during read_notes", "call": map[string]any{"session": "stdio:1", "id": 7, "tool": "read_notes"}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.Publish("high", "r", alert); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if !s.Flush(time.Minute) {
+		b.Fatal("not drained")
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "alerts/s")
+}
+
+// TestNATSKilledDuringBurst: a sensor is killed (SIGKILL) in the middle of
+// a burst; a new one takes over its spool. Every alert the first one
+// spooled arrives exactly once, in order.
+func TestNATSKilledDuringBurst(t *testing.T) {
+	if os.Getenv("MCPSEC_SINK_HELPER") != "" {
+		// the helper: publish a burst, saying which alerts are spooled
+		s, err := NewNATS(NATSConfig{URL: os.Getenv("MCPSEC_SINK_URL"), Host: "h1", Spool: os.Getenv("MCPSEC_SINK_SPOOL")})
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		for i := 0; ; i++ {
+			if err := s.Publish("high", "r", map[string]int{"n": i}); err != nil {
+				os.Exit(1)
+			}
+			fmt.Println(i)
+
+		}
+	}
+	dir, port := t.TempDir(), freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	ns := natsServer(t, dir, port)
+	defer ns.Shutdown()
+	spool := filepath.Join(t.TempDir(), "spool.db")
+	h := exec.Command(os.Args[0], "-test.run", "^TestNATSKilledDuringBurst$")
+	h.Env = append(os.Environ(), "MCPSEC_SINK_HELPER=1", "MCPSEC_SINK_URL="+url, "MCPSEC_SINK_SPOOL="+spool)
+	out, _ := h.StdoutPipe()
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	spooled := -1
+	for sc.Scan() && spooled < 300 {
+		fmt.Sscan(sc.Text(), &spooled)
+	}
+	_ = h.Process.Kill() // SIGKILL, mid-burst
+	_ = h.Wait()
+	s, err := NewNATS(NATSConfig{URL: url, Host: "h1", Spool: spool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	left := s.Pending()
+	if !s.Flush(30 * time.Second) {
+		t.Fatalf("spool not drained: %+v", s.Stats())
+	}
+	got := streamed(t, url)
+	// at least what the helper said was spooled; perhaps one more it
+	// spooled but had no time to say; each once, in order
+	if len(got) < spooled+1 || len(got) > spooled+2 {
+		t.Fatalf("%d alerts in the stream; the helper spooled %d", len(got), spooled+1)
+	}
+	exactlyOnceInOrder(t, got, len(got))
+	t.Logf("killed after %d alerts, %d of them still in the spool; %d arrived", spooled+1, left, len(got))
 }

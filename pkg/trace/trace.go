@@ -75,6 +75,9 @@ type Options struct {
 	// Launch, if set, adjusts the command before it starts (extra files);
 	// Started runs once it has (it may block the wait for it briefly).
 	// OnAlert sees every alert after containment's answer.
+	// Cgroups are tracked by id: processes that fork in them later are
+	// traced (their current processes go in PIDs).
+	Cgroups []uint64
 	// Discover finds servers by their MCP handshake even when PIDs are
 	// given (the daemon: explicit selectors and discovery).
 	Discover bool
@@ -287,6 +290,11 @@ func (s *session) track() (*contain.Cgroup, error) {
 			return nil, err
 		}
 		s.roots = append(s.roots, o.PIDs...)
+	}
+	for _, id := range o.Cgroups {
+		if err := s.objs.TrackCgroup(id); err != nil {
+			return nil, err
+		}
 	}
 	for pid, cmd := range existingServers(os.Getpid()) {
 		o.Log.Info("tracking a running process that looks like an MCP server (it started before the sensor: matched by its command line, not its initialize)", "pid", pid, "cmd", cmd)

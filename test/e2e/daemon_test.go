@@ -115,7 +115,12 @@ nats:
 		t.Errorf("servers:\n%s", servers)
 	}
 	s.Close()
-	file, _ := os.ReadFile(alertsFile)
+	var file []byte
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if file, _ = os.ReadFile(alertsFile); strings.Contains(string(file), `"rule":"credential_read_unnamed"`) {
+			break
+		}
+	}
 	if !strings.Contains(string(file), `"rule":"credential_read_unnamed"`) {
 		t.Errorf("alerts file:\n%s", file)
 	}

@@ -3,13 +3,16 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -78,4 +81,76 @@ func TestNATSAlert(t *testing.T) {
 	if st := stats(t, readTrace(t, out)); st.obj("nats").num("published") == 0 || st.obj("nats").num("pending") != 0 {
 		t.Errorf("nats stats: %v", st["nats"])
 	}
+}
+
+// BenchmarkAlertToAck: the detection latency from the offending syscall
+// (the kernel's timestamp of the key's open) to the alert stored by
+// JetStream (its stream timestamp: the ack follows it), over 30 attacks.
+func BenchmarkAlertToAck(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("one run of 30 attacks")
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: b.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go ns.Start()
+	defer ns.Shutdown()
+	ns.ReadyForConnections(10 * time.Second)
+	home, err := os.MkdirTemp("/home", "mcpsec-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(home)
+	for _, d := range []string{".ssh", "notes"} {
+		_ = os.MkdirAll(filepath.Join(home, d), 0o700)
+	}
+	_ = os.WriteFile(filepath.Join(home, ".ssh", "id_rsa"), []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nb\n-----END OPENSSH PRIVATE KEY-----\n"), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ts := traceSetup{version: "2025-11-25", dir: home, env: []string{"HOME=" + home},
+		flags: []string{"--rules", repoRules(), "--state-dir", b.TempDir(), "--learn", "0", "--nats-url", ns.ClientURL()}}
+	s, _ := tracedWith(b, ctx, ts, bin(b, "evil"), filepath.Join(home, "notes"))
+	for i := 0; i < 30; i++ {
+		if _, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "read_notes", Arguments: map[string]any{"note": fmt.Sprint(i)}}); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.Close()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(ctx, "MCPSEC")
+	if err != nil {
+		b.Fatal(err)
+	}
+	info, _ := st.Info(ctx)
+	var lat []float64
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		var a struct {
+			Rule    string
+			Effects []struct{ Ts time.Time }
+		}
+		if json.Unmarshal(m.Data, &a) != nil || a.Rule != "credential_read_unnamed" || len(a.Effects) == 0 {
+			continue
+		}
+		lat = append(lat, float64(m.Time.Sub(a.Effects[0].Ts).Microseconds())/1000)
+	}
+	if len(lat) < 30 {
+		b.Fatalf("%d alerts on NATS, want 30", len(lat))
+	}
+	sort.Float64s(lat)
+	b.ReportMetric(lat[len(lat)/2], "p50-ms")
+	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
 }
