@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,10 +13,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpsec/sensor/pkg/contain"
+	"github.com/mcpsec/sensor/pkg/control"
 	"github.com/mcpsec/sensor/pkg/loader"
 )
 
 type containFlags struct {
+	socket   string
 	cgroup   string
 	pid      int
 	stateDir string
@@ -26,6 +30,7 @@ func (f *containFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.cgroup, "cgroup", "", "the server's cgroup (a path, absolute or under the cgroup2 root)")
 	cmd.Flags().IntVar(&f.pid, "pid", 0, "a process of the server (its cgroup is used)")
 	cmd.Flags().StringVar(&f.stateDir, "state-dir", "/var/lib/mcp-sensor", "the sensor's state directory (the list of contained servers)")
+	cmd.Flags().StringVar(&f.socket, "socket", "", "ask the daemon on this control socket to do it (default: do it directly)")
 }
 
 func newContainCmd() *cobra.Command {
@@ -45,39 +50,10 @@ Only "sensor release" undoes it.`,
 			if f.list {
 				return listContained(c, f)
 			}
-			cg, err := serverCgroup(f, true)
-			if err != nil {
-				return err
+			if f.socket != "" {
+				return viaDaemon(c.OutOrStdout(), f, "contain")
 			}
-			defer cg.Close()
-			var errs []error
-			denied := "egress denied"
-			if pm, err := loader.PinnedPolicies(); err != nil {
-				errs = append(errs, fmt.Errorf("egress not denied: %w", err))
-			} else {
-				p, _ := pm.Get(cg.ID)
-				errs = append(errs, pm.Set(cg.ID, p.Flags|loader.CgQuarantine|loader.CgKillOnExec))
-				pm.Close()
-				if !loader.EgressHooked(filepath.Dir(cg.Path)) {
-					denied = "egress NOT denied: no sensor has put the egress hooks on " + filepath.Dir(cg.Path) + " (it will be once one runs with --response enforce)"
-				}
-			}
-			at, err := cg.Freeze(2 * time.Second)
-			errs = append(errs, err)
-			recs, _ := contain.ReadState(f.stateDir)
-			recs = append(recs, contain.ContainedRecord{Server: fmt.Sprint("pid ", f.pid), Cgroup: cg.Path, CgroupID: cg.ID, Since: time.Now()})
-			errs = append(errs, contain.WriteState(f.stateDir, recs))
-			err = errors.Join(errs...)
-			ev := contain.AuditEvent{Action: "contain", Cgroup: cg.Path, By: fmt.Sprint("uid ", os.Getuid())}
-			if err != nil {
-				ev.Errors = []string{err.Error()}
-			}
-			errs = append(errs, contain.Audit(f.stateDir, ev))
-			if err := errors.Join(errs...); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.OutOrStdout(), "contained %s (frozen at %s, %s)\n", cg.Path, at.Format(time.RFC3339Nano), denied)
-			return nil
+			return containServer(c.OutOrStdout(), f)
 		},
 	}
 	f.register(cmd)
@@ -92,65 +68,10 @@ func newReleaseCmd() *cobra.Command {
 		Short: "Release a contained server: thaw it and lift its kernel policy",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			recs, err := contain.ReadState(f.stateDir)
-			if err != nil {
-				return err
+			if f.socket != "" {
+				return viaDaemon(c.OutOrStdout(), f, "release")
 			}
-			var targets []string
-			if f.all {
-				for _, r := range recs {
-					targets = append(targets, r.Cgroup)
-				}
-			} else {
-				cg, err := serverCgroup(f, false)
-				if err != nil {
-					return err
-				}
-				targets = []string{cg.Path}
-				cg.Close()
-			}
-			pm, perr := loader.PinnedPolicies()
-			var errs []error
-			for _, path := range targets {
-				cg, err := contain.Open(path)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				if perr == nil {
-					if p, ok := pm.Get(cg.ID); ok {
-						// keep an allow-list the server was launched with
-						if rest := p.Flags &^ (loader.CgQuarantine | loader.CgKillOnExec | loader.CgStopOnExec | loader.CgTainted); rest != 0 {
-							errs = append(errs, pm.Set(cg.ID, rest))
-						} else {
-							errs = append(errs, pm.Delete(cg.ID))
-						}
-					}
-					errs = append(errs, pm.ClearTaint(cg.ID))
-				}
-				errs = append(errs, contain.Unthrottle(cg))
-				ev := contain.AuditEvent{Action: "release", Cgroup: cg.Path, By: fmt.Sprint("uid ", os.Getuid())}
-				if _, err := cg.Thaw(2 * time.Second); err != nil {
-					errs = append(errs, err)
-					ev.Errors = []string{err.Error()}
-				} else {
-					fmt.Fprintf(c.OutOrStdout(), "released %s\n", cg.Path)
-				}
-				errs = append(errs, contain.Audit(f.stateDir, ev))
-				cg.Close()
-				kept := recs[:0]
-				for _, r := range recs {
-					if r.Cgroup != path {
-						kept = append(kept, r)
-					}
-				}
-				recs = kept
-			}
-			if perr == nil {
-				pm.Close()
-			}
-			errs = append(errs, contain.WriteState(f.stateDir, recs))
-			return errors.Join(errs...)
+			return releaseServer(c.OutOrStdout(), f)
 		},
 	}
 	f.register(cmd)
@@ -218,4 +139,114 @@ func serverCgroup(f *containFlags, own bool) (*contain.Cgroup, error) {
 		return cg, nil
 	}
 	return nil, errors.New("give --cgroup PATH or --pid N")
+}
+
+// containServer freezes and quarantines the server f names, and records it.
+func containServer(w io.Writer, f *containFlags) error {
+	cg, err := serverCgroup(f, true)
+	if err != nil {
+		return err
+	}
+	defer cg.Close()
+	var errs []error
+	denied := "egress denied"
+	if pm, err := loader.PinnedPolicies(); err != nil {
+		errs = append(errs, fmt.Errorf("egress not denied: %w", err))
+	} else {
+		p, _ := pm.Get(cg.ID)
+		errs = append(errs, pm.Set(cg.ID, p.Flags|loader.CgQuarantine|loader.CgKillOnExec))
+		pm.Close()
+		if !loader.EgressHooked(filepath.Dir(cg.Path)) {
+			denied = "egress NOT denied: no sensor has put the egress hooks on " + filepath.Dir(cg.Path) + " (it will be once one runs with --response enforce)"
+		}
+	}
+	at, err := cg.Freeze(2 * time.Second)
+	errs = append(errs, err)
+	recs, _ := contain.ReadState(f.stateDir)
+	recs = append(recs, contain.ContainedRecord{Server: fmt.Sprint("pid ", f.pid), Cgroup: cg.Path, CgroupID: cg.ID, Since: time.Now()})
+	errs = append(errs, contain.WriteState(f.stateDir, recs))
+	err = errors.Join(errs...)
+	ev := contain.AuditEvent{Action: "contain", Cgroup: cg.Path, By: fmt.Sprint("uid ", os.Getuid())}
+	if err != nil {
+		ev.Errors = []string{err.Error()}
+	}
+	errs = append(errs, contain.Audit(f.stateDir, ev))
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "contained %s (frozen at %s, %s)\n", cg.Path, at.Format(time.RFC3339Nano), denied)
+	return nil
+}
+
+// releaseServer thaws the server f names (or all) and lifts its policy.
+func releaseServer(w io.Writer, f *containFlags) error {
+	recs, err := contain.ReadState(f.stateDir)
+	if err != nil {
+		return err
+	}
+	var targets []string
+	if f.all {
+		for _, r := range recs {
+			targets = append(targets, r.Cgroup)
+		}
+	} else {
+		cg, err := serverCgroup(f, false)
+		if err != nil {
+			return err
+		}
+		targets = []string{cg.Path}
+		cg.Close()
+	}
+	pm, perr := loader.PinnedPolicies()
+	var errs []error
+	for _, path := range targets {
+		cg, err := contain.Open(path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if perr == nil {
+			if p, ok := pm.Get(cg.ID); ok {
+				// keep an allow-list the server was launched with
+				if rest := p.Flags &^ (loader.CgQuarantine | loader.CgKillOnExec | loader.CgStopOnExec | loader.CgTainted); rest != 0 {
+					errs = append(errs, pm.Set(cg.ID, rest))
+				} else {
+					errs = append(errs, pm.Delete(cg.ID))
+				}
+			}
+			errs = append(errs, pm.ClearTaint(cg.ID))
+		}
+		errs = append(errs, contain.Unthrottle(cg))
+		ev := contain.AuditEvent{Action: "release", Cgroup: cg.Path, By: fmt.Sprint("uid ", os.Getuid())}
+		if _, err := cg.Thaw(2 * time.Second); err != nil {
+			errs = append(errs, err)
+			ev.Errors = []string{err.Error()}
+		} else {
+			fmt.Fprintf(w, "released %s\n", cg.Path)
+		}
+		errs = append(errs, contain.Audit(f.stateDir, ev))
+		cg.Close()
+		kept := recs[:0]
+		for _, r := range recs {
+			if r.Cgroup != path {
+				kept = append(kept, r)
+			}
+		}
+		recs = kept
+	}
+	if perr == nil {
+		pm.Close()
+	}
+	errs = append(errs, contain.WriteState(f.stateDir, recs))
+	return errors.Join(errs...)
+}
+
+// viaDaemon asks the daemon to contain or release.
+func viaDaemon(w io.Writer, f *containFlags, cmd string) error {
+	return control.Call(f.socket, control.Request{Cmd: cmd, Cgroup: f.cgroup, PID: f.pid}, func(b []byte) error {
+		var v struct{ Result string }
+		_ = json.Unmarshal(b, &v)
+		_, err := fmt.Fprintln(w, v.Result)
+		return err
+	})
 }

@@ -159,6 +159,16 @@ func runDaemon(c *cobra.Command, cfg config.Config) error {
 			}
 			return st
 		},
+		Contain: func(req control.Request, uid uint32) (any, error) {
+			var out strings.Builder
+			err := containServer(&out, &containFlags{cgroup: req.Cgroup, pid: req.PID, stateDir: cfg.StateDir})
+			return map[string]string{"result": strings.TrimSpace(out.String())}, err
+		},
+		Release: func(req control.Request, uid uint32) (any, error) {
+			var out strings.Builder
+			err := releaseServer(&out, &containFlags{cgroup: req.Cgroup, pid: req.PID, stateDir: cfg.StateDir})
+			return map[string]string{"result": strings.TrimSpace(out.String())}, err
+		},
 		Servers: func() any {
 			handle.Lock()
 			h := handle.h

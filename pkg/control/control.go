@@ -18,15 +18,21 @@ import (
 
 // Request is what a client sends: one JSON line.
 type Request struct {
-	Cmd    string `json:"cmd"` // status, alerts, servers
+	Cmd    string `json:"cmd"` // status, alerts, servers, contain, release
 	Follow bool   `json:"follow,omitempty"`
 	Last   int    `json:"last,omitempty"` // alerts: how many recent ones (default 100)
+	// contain, release: the server, by cgroup or pid
+	Cgroup string `json:"cgroup,omitempty"`
+	PID    int    `json:"pid,omitempty"`
 }
 
 // Handlers answer requests.
 type Handlers struct {
 	Status  func() any
 	Servers func() any
+	// Contain and Release act on a server; uid is the caller's.
+	Contain func(req Request, uid uint32) (any, error)
+	Release func(req Request, uid uint32) (any, error)
 }
 
 // Server serves the socket and keeps the recent alerts for `alerts`.
@@ -118,7 +124,8 @@ func peerUID(c *net.UnixConn) (uint32, error) {
 func (s *Server) handle(c *net.UnixConn) {
 	defer c.Close()
 	enc := json.NewEncoder(c)
-	if uid, err := peerUID(c); err != nil || uid != 0 {
+	uid, err := peerUID(c)
+	if err != nil || uid != 0 {
 		_ = enc.Encode(map[string]string{"error": "the control socket answers root only"})
 		return
 	}
@@ -134,6 +141,21 @@ func (s *Server) handle(c *net.UnixConn) {
 		_ = enc.Encode(s.h.Status())
 	case "servers":
 		_ = enc.Encode(s.h.Servers())
+	case "contain", "release":
+		act := s.h.Contain
+		if req.Cmd == "release" {
+			act = s.h.Release
+		}
+		if act == nil {
+			_ = enc.Encode(map[string]string{"error": req.Cmd + " is not served here"})
+			return
+		}
+		v, err := act(req, uid)
+		if err != nil {
+			_ = enc.Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		_ = enc.Encode(v)
 	case "alerts":
 		n := req.Last
 		if n <= 0 {

@@ -114,6 +114,28 @@ nats:
 	if servers := sensorCmd(t, "servers", "--socket", sock); !strings.Contains(servers, "evil") {
 		t.Errorf("servers:\n%s", servers)
 	}
+	// contain and release through the daemon: the server, in its client's
+	// cgroup, is moved into one of its own and frozen, then thawed
+	out := sensorCmd(t, "contain", "--socket", sock, "--pid", fmt.Sprint(cmd.Process.Pid))
+	m := regexp.MustCompile(`contained (\S+)`).FindStringSubmatch(out)
+	if m == nil || !strings.Contains(m[1], "mcp-sensor/server-") || !cgroupFrozen(t, m[1]) {
+		t.Fatalf("contain through the daemon: %s", out)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 50 && os.Remove(m[1]) != nil; i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	if own, _ := os.ReadFile("/proc/self/cgroup"); strings.Contains(string(own), "server-") {
+		t.Fatal("the client was moved with the server")
+	}
+	sensorCmd(t, "release", "--socket", sock, "--cgroup", m[1])
+	if cgroupFrozen(t, m[1]) {
+		t.Fatal("release through the daemon did not thaw")
+	}
+	if got := callText(t, ctx, s, "add", map[string]any{"a": 1, "b": 2}); got != "3" {
+		t.Errorf("after release: %q", got)
+	}
 	s.Close()
 	var file []byte
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
