@@ -18,6 +18,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/mcpsec/sensor/pkg/audit"
 	"github.com/mcpsec/sensor/pkg/config"
 	"github.com/mcpsec/sensor/pkg/contain"
 	"github.com/mcpsec/sensor/pkg/control"
@@ -31,6 +32,7 @@ import (
 
 func newDaemonCmd() *cobra.Command {
 	var cfgPath string
+	var over config.Config
 	cmd := &cobra.Command{
 		Use:   "daemon [--config FILE]",
 		Short: "Run the sensor as a service: discover, trace, judge, contain and report",
@@ -50,10 +52,56 @@ SIGTERM or SIGINT stops it; SIGHUP reloads the rules.`,
 			if err != nil {
 				return err
 			}
+			// flags win over the file and the environment
+			fl := c.Flags()
+			set := func(name string, dst, src any) {
+				if !fl.Changed(name) {
+					return
+				}
+				switch d := dst.(type) {
+				case *string:
+					*d = *src.(*string)
+				case *time.Duration:
+					*d = *src.(*time.Duration)
+				case *[]string:
+					*d = *src.(*[]string)
+				}
+			}
+			set("profile", &cfg.Profile, &over.Profile)
+			set("response", &cfg.Response, &over.Response)
+			set("state-dir", &cfg.StateDir, &over.StateDir)
+			set("rules", &cfg.Rules, &over.Rules)
+			set("learn", &cfg.Learn, &over.Learn)
+			set("log-level", &cfg.LogLevel, &over.LogLevel)
+			set("alerts-file", &cfg.AlertsFile, &over.AlertsFile)
+			set("metrics-addr", &cfg.MetricsAddr, &over.MetricsAddr)
+			set("control-socket", &cfg.ControlSocket, &over.ControlSocket)
+			set("falco-url", &cfg.FalcoURL, &over.FalcoURL)
+			set("nats-url", &cfg.NATS.URL, &over.NATS.URL)
+			set("root", &cfg.Roots, &over.Roots)
+			set("egress-allow", &cfg.EgressAllow, &over.EgressAllow)
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
 			return runDaemon(c, cfg)
 		},
 	}
-	cmd.Flags().StringVar(&cfgPath, "config", config.DefaultPath, "configuration file")
+	fl := cmd.Flags()
+	fl.StringVar(&cfgPath, "config", config.DefaultPath, "configuration file")
+	// every key of the file has a flag (and MCPSEC_<KEY> in the environment)
+	fl.StringVar(&over.Profile, "profile", "", "profile: baseline, enterprise or strict")
+	fl.StringVar(&over.Response, "response", "", "containment: off, monitor or enforce")
+	fl.StringVar(&over.StateDir, "state-dir", "", "state directory")
+	fl.StringVar(&over.Rules, "rules", "", "rule directory (\"\": built-in)")
+	fl.DurationVar(&over.Learn, "learn", 0, "baseline learning window")
+	fl.StringVar(&over.LogLevel, "log-level", "", "log level")
+	fl.StringVar(&over.AlertsFile, "alerts-file", "", "alerts as JSON lines to this file")
+	fl.StringVar(&over.MetricsAddr, "metrics-addr", "", "Prometheus address (\"\": off)")
+	fl.StringVar(&over.ControlSocket, "control-socket", "", "the control socket")
+	fl.StringVar(&over.FalcoURL, "falco-url", "", "Falco-shaped HTTP output")
+	fl.StringVar(&over.NATS.URL, "nats-url", "", "NATS server for alerts")
+	fl.StringSliceVar(&over.Roots, "root", nil, "directories every server may use")
+	fl.StringSliceVar(&over.EgressAllow, "egress-allow", nil, "destinations servers may reach")
 	return cmd
 }
 
@@ -125,7 +173,7 @@ func runDaemon(c *cobra.Command, cfg config.Config) error {
 		}
 		st := h.Stats()
 		d := st.Decoder
-		ms := metrics.Snapshot{Effects: st.Effects, Messages: st.Messages, Kernel: st.Kernel, Servers: len(h.Servers()),
+		ms := metrics.Snapshot{Effects: st.Effects, Messages: st.Messages, Kernel: st.Kernel, Servers: len(h.Servers()), RingFill: st.RingFill,
 			Decoder: map[string]uint64{"non_json": d.NonJSON, "gap_fragments": d.Fragments, "truncated": d.Truncated,
 				"gap_bytes": d.Lines.GapBytes + d.HTTP.GapBytes, "lost_bodies": d.HTTP.LostBodies}}
 		if st.NATS != nil {
@@ -144,6 +192,14 @@ func runDaemon(c *cobra.Command, cfg config.Config) error {
 		log.Info("metrics", "addr", "http://"+metAddr+"/metrics")
 	}
 	started := time.Now()
+	// the configuration in force goes to the audit trail
+	if cb, err := json.Marshal(cfg); err == nil {
+		if l, err := audit.Open(filepath.Join(cfg.StateDir, contain.AuditDir), 64<<20); err == nil {
+			if _, err := l.Append("config", map[string]any{"config": json.RawMessage(cb), "version": version}); err != nil {
+				log.Warn("the configuration was not written to the audit trail", "error", err)
+			}
+		}
+	}
 	var ctl *control.Server
 	ctl, err = control.Listen(cfg.ControlSocket, control.Handlers{
 		Status: func() any {

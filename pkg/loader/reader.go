@@ -21,8 +21,13 @@ type Reader struct {
 	wg       sync.WaitGroup
 	errMu    sync.Mutex
 	err      error
-	handling atomic.Int64     // records read from a ring, not yet handled
-	last     [2]atomic.Uint64 // per ring: the kernel time of the last record handled
+	handling atomic.Int64  // records read from a ring, not yet handled
+	handled  atomic.Uint64 // records handled, ever
+	closed   atomic.Bool
+	// Watermark\'s memory of the last time both rings were found quiet
+	quietAt      uint64
+	quietHandled uint64
+	last         [2]atomic.Uint64 // per ring: the kernel time of the last record handled
 }
 
 // NewReader opens both rings. Start it (Run) before Attach so nothing
@@ -86,6 +91,7 @@ func (r *Reader) Run(fn func(b []byte)) {
 					r.last[i].Store(binary.LittleEndian.Uint64(rec.RawSample[8:16]))
 				}
 				fn(rec.RawSample)
+				r.handled.Add(1)
 				r.handling.Add(-1)
 				r.mu.Unlock()
 			}
@@ -143,6 +149,7 @@ func (r *Reader) Empty() bool {
 
 // Close stops the readers and waits for them.
 func (r *Reader) Close() error {
+	r.closed.Store(true)
 	var errs []error
 	for _, rd := range r.rings {
 		errs = append(errs, rd.Close())
@@ -155,23 +162,48 @@ func (r *Reader) Close() error {
 }
 
 // Watermark is a kernel time (boot ns) before which no record can still
-// come: each ring is read in the order its records were written, so a ring
-// that holds records has given every record up to its last one, and an
-// empty ring (nothing on its way to the callback) everything up to now.
-// Call it from Do.
+// come. A ring that holds records, or is being read, has given every record
+// up to the last one handled. Both rings found empty, with nothing on its
+// way and no record handled in between, at two calls in a row: everything
+// written before the first of them has been handled (a reader that took a
+// record counts it as handled within moments, not a whole interval), so
+// the first call's time is the watermark. Otherwise an idle ring holds the
+// watermark at its last record: events wait (for the ordering window at
+// most) rather than risk going out before an earlier one. Call it from Do.
 func (r *Reader) Watermark(now uint64) uint64 {
-	// a reader takes a record off its ring a moment before it counts it
-	// as handled, and the record may have waited a wakeup interval there:
-	// "now" for an empty ring is that much earlier
-	wm := now - uint64(r.interval) - uint64(time.Millisecond)
-	busy := r.handling.Load() > 0
-	for i, rd := range r.rings {
-		if !busy && rd.AvailableBytes() == 0 {
-			continue
+	handled := r.handled.Load()
+	quiet := r.handling.Load() == 0
+	for _, rd := range r.rings {
+		quiet = quiet && rd.AvailableBytes() == 0
+	}
+	if quiet {
+		if r.quietAt != 0 && r.quietHandled == handled {
+			return r.quietAt
 		}
+		r.quietAt, r.quietHandled = now, handled
+	} else {
+		r.quietAt = 0
+	}
+	wm := now
+	for i := range r.rings {
 		if l := r.last[i].Load(); l < wm {
 			wm = l
 		}
 	}
 	return wm
+}
+
+// Fill is how full each ring is (0..1), by name.
+func (r *Reader) Fill() map[string]float64 {
+	out := map[string]float64{}
+	if r.closed.Load() {
+		return out
+	}
+	for i, rd := range r.rings {
+		name := [...]string{"effects", "payloads"}[i%2]
+		if size := rd.BufferSize(); size > 0 {
+			out[name] = float64(rd.AvailableBytes()) / float64(size)
+		}
+	}
+	return out
 }

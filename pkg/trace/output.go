@@ -41,6 +41,8 @@ type Stats struct {
 	NATSErrors  uint64 `json:"nats_errors,omitempty"`
 	// NATS: what the JetStream sink published and holds.
 	NATS *sink.NATSStats `json:"nats,omitempty"`
+	// RingFill is how full each ring buffer is (0..1).
+	RingFill map[string]float64 `json:"ring_fill,omitempty"`
 	// Falco: the HTTP output in Falco's shape.
 	Falco *sink.FalcoStats `json:"falco,omitempty"`
 	// TLSFiles are the files whose SSL_* functions carry uprobes.

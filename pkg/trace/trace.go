@@ -494,7 +494,7 @@ func (s *session) periodic(stopped, done chan struct{}) {
 				if empty { // a missing piece still in a ring is late, not lost
 					s.dec.Tick(decode.BootNow(), s.ord.push)
 				}
-				s.ord.tick(time.Now())
+				s.ord.tick(s.clock.Wall(decode.BootNow()))
 				if err := s.w.Flush(); err != nil {
 					s.writeFailed(err)
 				}
@@ -527,6 +527,7 @@ func (s *session) stats() Stats {
 	}
 	st.Kernel = k
 	st.Correlate = s.cor.Stats()
+	st.RingFill = s.rd.Fill()
 	s.rd.Do(func() { st.AuditErrors, st.NATSErrors = s.auditErrs, s.natsErrs })
 	if s.o.NATS != nil {
 		ns := s.o.NATS.Stats()
@@ -651,11 +652,18 @@ func (s *session) releaseHeld() {
 	if !s.ord.held() || s.o.OrderWindow <= 0 {
 		return
 	}
-	before := s.clock.Wall(s.rd.Watermark(decode.BootNow())).Add(-time.Millisecond)
-	if w := time.Now().Add(-s.o.OrderWindow); w.After(before) {
-		before = w
+	// all in the kernel's clock: the wall clock may be slewed meanwhile
+	now := decode.BootNow()
+	before := s.rd.Watermark(now)
+	// less a margin: a record's time is taken before it is written, a path
+	// walk or a busy CPU apart, so a ring is not strictly in time order
+	if m := uint64(2 * time.Millisecond); before > m {
+		before -= m
 	}
-	s.ord.release(before)
+	if floor := now - uint64(s.o.OrderWindow); floor > before {
+		before = floor
+	}
+	s.ord.release(s.clock.Wall(before))
 }
 
 // Handle reads a running session's counters and servers.

@@ -155,6 +155,12 @@ func tracedWith(t testing.TB, ctx context.Context, ts traceSetup, argv ...string
 	if err != nil {
 		t.Fatalf("connecting through the sensor: %v\n%s", err, stderr.String())
 	}
+	// a test that fails halfway must not leave a sensor loaded behind it
+	t.Cleanup(func() {
+		if cmd.Process != nil && cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
 	if ts.cmd != nil {
 		ts.cmd <- cmd
 	}

@@ -346,6 +346,11 @@ func TestRulesReload(t *testing.T) {
 		}
 	}
 	if strings.Join(sevs, ",") != "low,low,high" {
+		for _, l := range readTrace(t, out) {
+			if strings.Contains(l.str("path"), "notes.txt") || l.str("kind") == "alert" || l.str("kind") == "message" {
+				t.Logf("%s %s %s call=%v ts=%s", l.str("kind"), l.str("type"), l.str("path"), l["call"], l.str("ts"))
+			}
+		}
 		t.Fatalf("notes_opened alerts: %v", sevs)
 	}
 	logs.mu.Lock()
