@@ -247,7 +247,7 @@ func runDaemon(c *cobra.Command, cfg config.Config) error {
 		Rules: rs, LoadRules: load, RulesDir: cfg.Rules, Reload: reload,
 		Correlate: correlate.Options{Store: store, Learn: cfg.Learn, Roots: cfg.Roots, EgressAllow: cfg.EgressAllow},
 		Response:  cfg.Response, StateDir: cfg.StateDir, Sensitive: sensitiveGlobs(rs),
-		NATS: ns, Falco: falco, Metrics: met,
+		NATS: ns, NATSEvents: cfg.NATS.Events, Falco: falco, Metrics: met,
 		OnAlert: func(a *correlate.Alert) { ctl.Alert(a) },
 		Ready: func(h trace.Handle) {
 			handle.Lock()

@@ -52,6 +52,9 @@ type NATS struct {
 	Cert       string        `yaml:"cert" env:"CERT"`
 	Key        string        `yaml:"key" env:"KEY"`
 	Duplicates time.Duration `yaml:"duplicates" env:"DUPLICATES"`
+	// Events also publishes every effect and message on
+	// mcpsec.event.<host>.<kind> (core NATS, not spooled).
+	Events bool `yaml:"events" env:"EVENTS"`
 }
 
 // Selector names servers to trace explicitly: one field is set.
@@ -224,6 +227,7 @@ nats:
   cert: ""
   key: ""
   duplicates: 24h  # JetStream de-duplication window: longer than any outage
+  events: false    # also every effect and message on mcpsec.event.<host>.<kind>
 
 # Alerts in Falco's JSON shape (e.g. to Falcosidekick).
 falco_url: ""

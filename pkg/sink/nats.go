@@ -58,6 +58,8 @@ type NATSStats struct {
 	Pending   int    `json:"pending"`   // in the spool now
 	Retries   uint64 `json:"retries"`
 	Connected bool   `json:"connected"`
+	Events    uint64 `json:"events,omitempty"`        // events published (when asked for)
+	EventErrs uint64 `json:"events_unsent,omitempty"` // events that could not be
 	LastError string `json:"last_error,omitempty"`
 }
 
@@ -78,6 +80,7 @@ type NATS struct {
 	closed sync.Once
 	st     struct {
 		spooled, published, retries atomic.Uint64
+		events, eventErrs           atomic.Uint64
 		connected                   atomic.Bool
 		lastErr                     atomic.Value
 	}
@@ -348,7 +351,7 @@ func (s *NATS) Pending() int {
 // Stats returns the counters.
 func (s *NATS) Stats() NATSStats {
 	st := NATSStats{Spooled: s.st.spooled.Load(), Published: s.st.published.Load(), Retries: s.st.retries.Load(),
-		Connected: s.st.connected.Load(), Pending: s.Pending()}
+		Connected: s.st.connected.Load(), Pending: s.Pending(), Events: s.st.events.Load(), EventErrs: s.st.eventErrs.Load()}
 	if e, ok := s.st.lastErr.Load().(string); ok {
 		st.LastError = e
 	}
@@ -388,4 +391,20 @@ func (s *NATS) Heartbeat(v any) error {
 		return err
 	}
 	return s.nc.Publish(s.cfg.Prefix+".heartbeat."+s.cfg.Host, data)
+}
+
+// Event publishes one event (an effect or a message) on
+// <prefix>.event.<host>.<kind>: optional, for SOCs that want the whole
+// stream. Core NATS, not spooled: events are many, and each one is also in
+// the sensor's own output; what cannot be sent is counted.
+func (s *NATS) Event(kind string, v any) {
+	data, err := json.Marshal(v)
+	if err == nil {
+		err = s.nc.Publish(s.cfg.Prefix+".event."+s.cfg.Host+"."+token(kind), data)
+	}
+	if err != nil {
+		s.st.eventErrs.Add(1)
+		return
+	}
+	s.st.events.Add(1)
 }

@@ -246,3 +246,34 @@ func TestNATSKilledDuringBurst(t *testing.T) {
 	exactlyOnceInOrder(t, got, len(got))
 	t.Logf("killed after %d alerts, %d of them still in the spool; %d arrived", spooled+1, left, len(got))
 }
+
+// Events, when asked for, go to their own subjects.
+func TestNATSEvents(t *testing.T) {
+	dir, port := t.TempDir(), freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	ns := natsServer(t, dir, port)
+	defer ns.Shutdown()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("mcpsec.event.h1.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+	s, err := NewNATS(NATSConfig{URL: url, Host: "h1", Spool: filepath.Join(t.TempDir(), "spool.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Event("effect", map[string]string{"type": "open"})
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil || m.Subject != "mcpsec.event.h1.effect" || string(m.Data) != `{"type":"open"}` {
+		t.Fatalf("%v %v", m, err)
+	}
+	if st := s.Stats(); st.Events != 1 {
+		t.Fatalf("%+v", st)
+	}
+}

@@ -88,12 +88,14 @@ type Options struct {
 	// Metrics, if set, counts alerts and latencies.
 	Metrics *metrics.Metrics
 	// NATS, if set, gets every alert (JetStream, spooled).
-	NATS    *sink.NATS
-	Falco   *sink.Falco // gets every alert in Falco's shape
-	Launch  func(*exec.Cmd)
-	Started func(*exec.Cmd) error
-	OnAlert func(*correlate.Alert)
-	Log     hclog.Logger
+	NATS  *sink.NATS
+	Falco *sink.Falco // gets every alert in Falco's shape
+	// NATSEvents also publishes every effect and message on NATS.
+	NATSEvents bool
+	Launch     func(*exec.Cmd)
+	Started    func(*exec.Cmd) error
+	OnAlert    func(*correlate.Alert)
+	Log        hclog.Logger
 }
 
 // Result is how a trace ended.
@@ -322,6 +324,14 @@ func (s *session) announce(cg *contain.Cgroup) {
 // with containment's answer.
 func (s *session) judge(e decode.Event) {
 	s.alerts = s.cor.Event(e, s.alerts[:0])
+	if s.o.NATS != nil && s.o.NATSEvents {
+		switch v := e.(type) {
+		case *decode.Effect:
+			s.o.NATS.Event("effect", v)
+		case *decode.Message:
+			s.o.NATS.Event("message", v)
+		}
+	}
 	s.remember(e)
 	s.print(e)
 	for _, a := range s.alerts {
