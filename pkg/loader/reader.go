@@ -23,11 +23,13 @@ type Reader struct {
 	err      error
 	handling atomic.Int64  // records read from a ring, not yet handled
 	handled  atomic.Uint64 // records handled, ever
-	closed   atomic.Bool
-	// Watermark\'s memory of the last time both rings were found quiet
-	quietAt      uint64
-	quietHandled uint64
-	last         [2]atomic.Uint64 // per ring: the kernel time of the last record handled
+	// per ring: records being handled, and handled ever
+	ringBusy    [2]atomic.Int64
+	ringHandled [2]atomic.Uint64
+	ringQuietAt [2]uint64 // when the ring was last found quiet (0: not)
+	ringQuietN  [2]uint64 // ringHandled then
+	closed      atomic.Bool
+	last        [2]atomic.Uint64 // per ring: the kernel time of the last record handled
 }
 
 // NewReader opens both rings. Start it (Run) before Attach so nothing
@@ -82,6 +84,7 @@ func (r *Reader) Run(fn func(b []byte)) {
 					return
 				}
 				r.handling.Add(1)
+				r.ringBusy[i].Add(1)
 				got = true
 				if deadline.IsZero() {
 					deadline = time.Now().Add(r.interval)
@@ -92,6 +95,8 @@ func (r *Reader) Run(fn func(b []byte)) {
 				}
 				fn(rec.RawSample)
 				r.handled.Add(1)
+				r.ringHandled[i].Add(1)
+				r.ringBusy[i].Add(-1)
 				r.handling.Add(-1)
 				r.mu.Unlock()
 			}
@@ -162,33 +167,28 @@ func (r *Reader) Close() error {
 }
 
 // Watermark is a kernel time (boot ns) before which no record can still
-// come. A ring that holds records, or is being read, has given every record
-// up to the last one handled. Both rings found empty, with nothing on its
-// way and no record handled in between, at two calls in a row: everything
-// written before the first of them has been handled (a reader that took a
-// record counts it as handled within moments, not a whole interval), so
-// the first call's time is the watermark. Otherwise an idle ring holds the
-// watermark at its last record: events wait (for the ordering window at
-// most) rather than risk going out before an earlier one. Call it from Do.
+// come, per ring, the earliest of the two. A ring that holds records, or
+// is being read, has given every record up to the last one it handled. A
+// ring found empty, with nothing on its way and no record handled in
+// between, at two calls in a row, has given everything written before the
+// first of them (a reader that took a record counts it within moments, not
+// a whole interval). Otherwise an idle ring holds the watermark at its last
+// record: events wait (for the ordering window at most) rather than risk
+// going out before an earlier one. Call it from Do.
 func (r *Reader) Watermark(now uint64) uint64 {
-	handled := r.handled.Load()
-	quiet := r.handling.Load() == 0
-	for _, rd := range r.rings {
-		quiet = quiet && rd.AvailableBytes() == 0
-	}
-	if quiet {
-		if r.quietAt != 0 && r.quietHandled == handled {
-			return r.quietAt
-		}
-		r.quietAt, r.quietHandled = now, handled
-	} else {
-		r.quietAt = 0
-	}
 	wm := now
-	for i := range r.rings {
-		if l := r.last[i].Load(); l < wm {
-			wm = l
+	for i, rd := range r.rings {
+		ring := r.last[i].Load()
+		if r.ringBusy[i].Load() == 0 && rd.AvailableBytes() == 0 {
+			n := r.ringHandled[i].Load()
+			if r.ringQuietAt[i] != 0 && r.ringQuietN[i] == n {
+				ring = max(ring, r.ringQuietAt[i]) // quiet since the last look
+			}
+			r.ringQuietAt[i], r.ringQuietN[i] = now, n
+		} else {
+			r.ringQuietAt[i] = 0
 		}
+		wm = min(wm, ring)
 	}
 	return wm
 }

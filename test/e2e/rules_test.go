@@ -305,11 +305,15 @@ func TestRulesReload(t *testing.T) {
 		}
 	}
 	root := t.TempDir()
-	if err := os.WriteFile(filepath.Join(root, "notes.txt"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
+	// a file per read: each alert stands on its own, whichever call it is
+	// attributed to (identical alerts within 5 s are counted, not repeated)
+	for i := 0; i < 4; i++ {
+		if err := os.WriteFile(filepath.Join(root, fmt.Sprintf("notes-%d.txt", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	custom := func(sev string) []byte {
-		return []byte("- rule: notes_opened\n  desc: test\n  when: effect\n  types: [open]\n  condition: effect.path.endsWith(\"/notes.txt\")\n  severity: " + sev + "\n  output: \"%effect.path\"\n  fixtures:\n    fire:\n      - {effect: {type: open, path: /x/notes.txt}}\n")
+		return []byte("- rule: notes_opened\n  desc: test\n  when: effect\n  types: [open]\n  condition: effect.path.contains(\"/notes-\")\n  severity: " + sev + "\n  output: \"%effect.path\"\n  fixtures:\n    fire:\n      - {effect: {type: open, path: /x/notes-1.txt}}\n")
 	}
 	var logs lockedBuffer
 	cmds := make(chan *exec.Cmd, 1)
@@ -319,7 +323,11 @@ func TestRulesReload(t *testing.T) {
 		flags: []string{"--rules", dir, "--state-dir", t.TempDir(), "--learn", "0", "--order-window", "0"}},
 		bin(t, "toolbox"), root)
 	sensor := <-cmds
-	read := func() { callText(t, ctx, s, "read_file", map[string]any{"path": "notes.txt"}) }
+	reads := 0
+	read := func() {
+		callText(t, ctx, s, "read_file", map[string]any{"path": fmt.Sprintf("notes-%d.txt", reads)})
+		reads++
+	}
 	read() // no such rule yet
 	if err := os.WriteFile(filepath.Join(dir, "zz-custom.yaml"), custom("low"), 0o644); err != nil {
 		t.Fatal(err)
@@ -347,7 +355,7 @@ func TestRulesReload(t *testing.T) {
 	}
 	if strings.Join(sevs, ",") != "low,low,high" {
 		for _, l := range readTrace(t, out) {
-			if strings.Contains(l.str("path"), "notes.txt") || l.str("kind") == "alert" || l.str("kind") == "message" {
+			if strings.Contains(l.str("path"), "notes-") || l.str("kind") == "alert" || l.str("kind") == "message" {
 				t.Logf("%s %s %s call=%v ts=%s", l.str("kind"), l.str("type"), l.str("path"), l["call"], l.str("ts"))
 			}
 		}
