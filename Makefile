@@ -37,7 +37,7 @@ run: build ## discover and trace MCP servers on this host, printing to stdout (r
 test: lint unit rules kernel e2e fuzz ## everything: unit, rules, kernel, end-to-end tests and short fuzz runs (root)
 
 unit: ## pure tests: decoders, parsers, the correlator (no kernel)
-	$(GO) test -count=1 ./pkg/decode/ ./pkg/correlate/ ./pkg/contain/harden/ ./pkg/contain/respond/ ./pkg/audit/ ./pkg/sink/ ./pkg/config/ ./cmd/...
+	$(GO) test -count=1 ./pkg/decode/ ./pkg/correlate/ ./pkg/contain/harden/ ./pkg/contain/respond/ ./pkg/audit/ ./pkg/sink/ ./pkg/config/ ./internal/unitrun/ ./cmd/...
 
 rules: ## validate the shipped rules and run their fixtures
 	$(GO) run ./cmd/sensor rules lint rules/

@@ -51,9 +51,22 @@ func Binary(tb testing.TB, pkg string) string {
 
 // Main runs a package's tests, then removes what Binary built: the TestMain
 // of packages that build binaries.
+//
+// The sensors the tests start keep their state (tool store, baselines,
+// audit trail) in a directory of the run's own, never in the host's
+// /var/lib/mcp-sensor, unless a test names one.
 func Main(m *testing.M) {
+	state, err := os.MkdirTemp("", "mcpsec-test-state-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if os.Getenv("MCPSEC_STATE_DIR") == "" {
+		os.Setenv("MCPSEC_STATE_DIR", state)
+	}
 	code := m.Run()
 	CleanupBinaries()
+	os.RemoveAll(state)
 	os.Exit(code)
 }
 

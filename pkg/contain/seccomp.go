@@ -231,3 +231,8 @@ func (s *Supervisor) serve() {
 		unix.Syscall(unix.SYS_IOCTL, uintptr(s.fd), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&resp)))
 	}
 }
+
+// NativeOnly installs, on the calling thread and what it execs, a filter
+// that refuses every syscall not made through x86-64's own ABI (systemd's
+// SystemCallArchitectures=native).
+func NativeOnly() error { return loadRaw(nativeOnly(), 0) }

@@ -256,6 +256,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := s.o.Correlate.Store.Save(); err != nil {
 		o.Log.Warn("the tool and baseline store was not saved", "error", err)
 	}
+	if s.o.NATS != nil && s.o.NATS.Stats().Connected {
+		// alerts of the last moments: sent now if NATS is there (what is
+		// not stays in the spool for the next run, and the stats say so)
+		s.o.NATS.Flush(3 * time.Second)
+	}
 	res.Stats = s.stats()
 	if e := s.w.Stats(&res.Stats); e != nil {
 		s.writeFailed(e)

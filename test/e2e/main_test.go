@@ -27,7 +27,8 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // bin returns a binary of this module, built once.
 func bin(t testing.TB, name string) string {
 	t.Helper()
-	pkgs := map[string]string{"sensor": "./cmd/sensor", "toolbox": "./internal/testservers/toolbox", "evil": "./internal/testservers/evil"}
+	pkgs := map[string]string{"sensor": "./cmd/sensor", "toolbox": "./internal/testservers/toolbox", "evil": "./internal/testservers/evil",
+		"unitrun": "./internal/unitrun"}
 	return testutil.Binary(t, pkgs[name])
 }
 

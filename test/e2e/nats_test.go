@@ -21,21 +21,7 @@ import (
 // TestNATSAlert: an attack by a malicious-by-design server produces, within
 // the test, its alert on JetStream on the right subject, exactly once.
 func TestNATSAlert(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	defer ns.Shutdown()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
+	ns := startJetStream(t)
 	url := ns.ClientURL()
 	home, _ := fakeHome(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -45,38 +31,9 @@ func TestNATSAlert(t *testing.T) {
 	s, out := tracedWith(t, ctx, ts, bin(t, "evil"), filepath.Join(home, "notes"))
 	callText(t, ctx, s, "read_notes", map[string]any{"note": "todo"})
 	s.Close()
-	host, _ := os.Hostname()
-	host = regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(host, "_")
-	subject := "mcpsec.alert." + host + ".high.credential_read_unnamed"
-
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	var found int
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && found == 0; time.Sleep(100 * time.Millisecond) {
-		st, err := js.Stream(ctx, "MCPSEC")
-		if err != nil {
-			continue
-		}
-		info, _ := st.Info(ctx)
-		found = 0
-		for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-			m, err := st.GetMsg(ctx, seq)
-			if err != nil || m.Subject != subject {
-				continue
-			}
-			var a struct{ Rule, Severity string }
-			if json.Unmarshal(m.Data, &a) != nil || a.Rule != "credential_read_unnamed" || a.Severity != "high" {
-				t.Fatalf("alert on %s: %s", m.Subject, m.Data)
-			}
-			found++
-		}
-	}
+	found := alertsOnJetStream(t, ctx, ns.ClientURL(), "high", "credential_read_unnamed")
 	if found != 1 {
-		t.Fatalf("%d alerts on %s, want exactly 1", found, subject)
+		t.Fatalf("%d credential_read_unnamed alerts on JetStream, want exactly 1", found)
 	}
 	if st := stats(t, readTrace(t, out)); st.obj("nats").num("published") == 0 || st.obj("nats").num("pending") != 0 {
 		t.Errorf("nats stats: %v", st["nats"])
@@ -90,16 +47,7 @@ func BenchmarkAlertToAck(b *testing.B) {
 	if b.N > 1 {
 		b.Skip("one run of 30 attacks")
 	}
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: b.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go ns.Start()
-	defer ns.Shutdown()
-	ns.ReadyForConnections(10 * time.Second)
+	ns := startJetStream(b)
 	home, err := os.MkdirTemp("/home", "mcpsec-bench-")
 	if err != nil {
 		b.Fatal(err)
@@ -153,4 +101,62 @@ func BenchmarkAlertToAck(b *testing.B) {
 	sort.Float64s(lat)
 	b.ReportMetric(lat[len(lat)/2], "p50-ms")
 	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
+}
+
+// startJetStream runs a NATS server with JetStream on a free loopback
+// port for the test's lifetime.
+func startJetStream(t testing.TB) *server.Server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	return ns
+}
+
+// alertsOnJetStream waits up to 15 s for alerts of rule on their subject,
+// mcpsec.alert.<host>.<severity>.<rule>, and counts them, checking each.
+func alertsOnJetStream(t *testing.T, ctx context.Context, url, severity, rule string) int {
+	t.Helper()
+	host, _ := os.Hostname()
+	host = regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(host, "_")
+	subject := "mcpsec.alert." + host + "." + severity + "." + rule
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	var found int
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && found == 0; time.Sleep(100 * time.Millisecond) {
+		st, err := js.Stream(ctx, "MCPSEC")
+		if err != nil {
+			continue
+		}
+		info, _ := st.Info(ctx)
+		found = 0
+		for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+			m, err := st.GetMsg(ctx, seq)
+			if err != nil || m.Subject != subject {
+				continue
+			}
+			var a struct{ Rule, Severity string }
+			if json.Unmarshal(m.Data, &a) != nil || a.Rule != rule || a.Severity != severity {
+				t.Fatalf("alert on %s: %s", m.Subject, m.Data)
+			}
+			found++
+		}
+	}
+	return found
 }
