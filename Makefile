@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 10s
 BENCHCOUNT ?= 6
 
-.PHONY: help generate check-generate build run test unit rules kernel e2e fuzz fuzz-long bench install lint clean
+.PHONY: help generate check-generate build run trace test unit rules kernel e2e fuzz fuzz-long bench install lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -31,7 +31,10 @@ check-generate: generate ## fail if the committed eBPF objects differ from a fre
 build: ## build bin/sensor
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/sensor
 
-run: build ## discover and trace MCP servers on this host, printing to stdout (root)
+run: build ## the service in the foreground: discover, judge and contain MCP servers, alerts on stdout (root)
+	./$(BIN) daemon
+
+trace: build ## discover MCP servers and print everything they say and do (root)
 	./$(BIN) trace
 
 test: lint unit rules kernel e2e fuzz ## everything: unit, rules, kernel, end-to-end tests and short fuzz runs (root)

@@ -83,7 +83,7 @@ SIGTERM or SIGINT stops it; SIGHUP reloads the rules.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			return runDaemon(c, cfg)
+			return runDaemon(c, cfg, cfgPath)
 		},
 	}
 	fl := cmd.Flags()
@@ -105,12 +105,18 @@ SIGTERM or SIGINT stops it; SIGHUP reloads the rules.`,
 	return cmd
 }
 
-func runDaemon(c *cobra.Command, cfg config.Config) error {
+func runDaemon(c *cobra.Command, cfg config.Config, cfgPath string) error {
 	log := hclog.New(&hclog.LoggerOptions{Name: "sensor", Level: hclog.LevelFromString(cfg.LogLevel), Output: os.Stderr,
 		JSONFormat: !isatty.IsTerminal(os.Stderr.Fd())})
 	if os.Geteuid() != 0 {
 		return errors.New("sensor daemon loads eBPF programs and needs root")
 	}
+	source := cfgPath
+	if _, err := os.Stat(cfgPath); err != nil {
+		source = "built-in default (no " + cfgPath + ")"
+	}
+	log.Info("starting", "version", version, "config", source, "profile", cfg.Profile, "response", cfg.Response,
+		"state_dir", cfg.StateDir, "alerts_file", cfg.AlertsFile, "nats", cfg.NATS.URL != "")
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return err
 	}
