@@ -78,11 +78,13 @@ type NATS struct {
 	stop   chan struct{}
 	done   chan struct{}
 	closed sync.Once
+	ctx    context.Context // ends at Close: no publish outlives the sink
+	cancel context.CancelFunc
 	st     struct {
 		spooled, published, retries atomic.Uint64
 		events, eventErrs           atomic.Uint64
 		connected                   atomic.Bool
-		lastErr                     atomic.Value
+		lastErr, connErr            atomic.Value
 	}
 }
 
@@ -128,6 +130,9 @@ func NewNATS(cfg NATSConfig) (*NATS, error) {
 	opts := []nats.Option{
 		nats.Name("mcp-sensor " + cfg.Host), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
+		// credentials refused twice would otherwise end the connection for
+		// good; the server's accounts may be fixed while the sensor runs
+		nats.IgnoreAuthErrorAbort(),
 	}
 	if cfg.Creds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.Creds))
@@ -149,10 +154,15 @@ func NewNATS(cfg NATSConfig) (*NATS, error) {
 		opts = append(opts, nats.Secure(tc))
 	}
 	s := &NATS{cfg: cfg, db: db, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	opts = append(opts,
 		nats.ConnectHandler(func(*nats.Conn) { s.st.connected.Store(true); s.kick() }),
 		nats.ReconnectHandler(func(*nats.Conn) { s.st.connected.Store(true); s.kick() }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { s.st.connected.Store(false) }),
+		// a refused TLS handshake or credentials: in the stats and the
+		// log, not only in a debug line
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { s.connFailed(err) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { s.connFailed(err) }),
 	)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
@@ -258,7 +268,7 @@ func (s *NATS) run() {
 		case <-s.wake:
 		case <-time.After(time.Second):
 		}
-		for {
+		for s.st.connected.Load() { // a (re)connection wakes this loop
 			if !streamReady {
 				if err := s.ensureStream(); err != nil {
 					s.fail(err)
@@ -293,13 +303,24 @@ func (s *NATS) run() {
 	}
 }
 
+// connFailed records why the connection to NATS failed, logging each
+// new reason once.
+func (s *NATS) connFailed(err error) {
+	if err == nil {
+		return
+	}
+	if prev, _ := s.st.connErr.Swap(err.Error()).(string); prev != err.Error() {
+		s.cfg.Log.Warn("NATS refused or unreachable; alerts wait in the spool", "url", s.cfg.URL, "error", err)
+	}
+}
+
 func (s *NATS) fail(err error) {
 	s.st.lastErr.Store(err.Error())
 	s.cfg.Log.Debug("alert not published yet; it stays in the spool", "error", err)
 }
 
 func (s *NATS) ensureStream() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
 	_, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: s.cfg.Stream, Subjects: []string{s.cfg.Prefix + ".>"}, Duplicates: s.cfg.Duplicates,
@@ -332,7 +353,7 @@ func (s *NATS) oldest() ([]byte, spooled, bool) {
 }
 
 func (s *NATS) send(rec spooled) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
 	msg := nats.NewMsg(rec.Subject)
 	msg.Data = rec.Data
@@ -355,6 +376,9 @@ func (s *NATS) Stats() NATSStats {
 	if e, ok := s.st.lastErr.Load().(string); ok {
 		st.LastError = e
 	}
+	if e, ok := s.st.connErr.Load().(string); ok && !st.Connected {
+		st.LastError = e // why there is no connection says more than the failed publish
+	}
 	return st
 }
 
@@ -376,6 +400,7 @@ func (s *NATS) Close() error {
 	var err error
 	s.closed.Do(func() {
 		close(s.stop)
+		s.cancel()
 		<-s.done
 		s.nc.Close()
 		err = s.db.Close()
