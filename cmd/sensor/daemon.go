@@ -181,7 +181,7 @@ func runDaemon(c *cobra.Command, cfg config.Config, cfgPath string) error {
 		d := st.Decoder
 		ms := metrics.Snapshot{Effects: st.Effects, Messages: st.Messages, Kernel: st.Kernel, Servers: len(h.Servers()), RingFill: st.RingFill,
 			Decoder: map[string]uint64{"non_json": d.NonJSON, "gap_fragments": d.Fragments, "truncated": d.Truncated,
-				"gap_bytes": d.Lines.GapBytes + d.HTTP.GapBytes, "lost_bodies": d.HTTP.LostBodies}}
+				"gap_bytes": d.Lines.GapBytes + d.HTTP.GapBytes, "lost_bodies": d.HTTP.LostBodies, "order_late": st.OrderLate}}
 		if st.NATS != nil {
 			ms.NATSPending, ms.NATSPublished = st.NATS.Pending, st.NATS.Published
 		}
@@ -249,7 +249,7 @@ func runDaemon(c *cobra.Command, cfg config.Config, cfgPath string) error {
 	res, err := trace.Run(ctx, trace.Options{
 		Loader: lc, Decode: decode.DefaultOptions(), Format: "json", Out: io.MultiWriter(outs...),
 		PIDs: pids, Cgroups: cgroups, Discover: true, OnlyAlerts: true, Force: force, StatsEvery: time.Minute,
-		OrderWindow: 20 * time.Millisecond, Log: log,
+		OrderWindow: trace.DefaultOrderWindow, Log: log,
 		Rules: rs, LoadRules: load, RulesDir: cfg.Rules, Reload: reload,
 		Correlate: correlate.Options{Store: store, Learn: cfg.Learn, Roots: cfg.Roots, EgressAllow: cfg.EgressAllow},
 		Response:  cfg.Response, StateDir: cfg.StateDir, Sensitive: sensitiveGlobs(rs),

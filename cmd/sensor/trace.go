@@ -119,7 +119,7 @@ Needs root (it loads eBPF programs).`,
 	fl.StringVar(&f.natsKey, "nats-key", "", "NATS TLS: client key")
 	fl.StringVar(&f.response, "response", "monitor", "containment: off, monitor (say what would be done) or enforce (freeze, deny egress in the kernel, snapshot, by severity)")
 	fl.DurationVar(&f.learn, "learn", 10*time.Minute, "baseline learning window per server and tool; afterwards novel effects raise anomalies (0: no baselines)")
-	fl.DurationVar(&f.order, "order-window", 20*time.Millisecond, "hold events this long to print them in time order (0: as decoded)")
+	fl.DurationVar(&f.order, "order-window", trace.DefaultOrderWindow, "the longest an event waits for earlier ones (a reader behind by more prints out of order, counted as order_late; 0: as decoded)")
 	fl.DurationVar(&f.statsEvery, "stats-interval", 0, "also print counters every interval (e.g. 10s); 0: only at the end")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the sensor to this file (for `go tool pprof`)")

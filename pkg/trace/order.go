@@ -22,6 +22,11 @@ type orderer struct {
 	newest time.Time
 	out    func(decode.Event)
 	seq    uint64
+	// lastOut is the newest time released; late counts events released
+	// after a newer one: a message whose bytes took longer than the
+	// window to arrive whole, or a record the watermark's margin missed
+	lastOut time.Time
+	late    uint64
 }
 
 type held struct {
@@ -69,7 +74,7 @@ func (o *orderer) push(e decode.Event) {
 	}
 	o.release(o.newest.Add(-o.window))
 	for o.h.Len() > o.max {
-		o.out(heap.Pop(&o.h).(held).e)
+		o.emit(heap.Pop(&o.h).(held))
 	}
 }
 
@@ -82,13 +87,22 @@ func (o *orderer) held() bool { return o.n.Load() > 0 }
 func (o *orderer) release(before time.Time) {
 	defer func() { o.n.Store(int64(o.h.Len())) }()
 	for o.h.Len() > 0 && o.h[0].t.Before(before) {
-		o.out(heap.Pop(&o.h).(held).e)
+		o.emit(heap.Pop(&o.h).(held))
 	}
+}
+
+func (o *orderer) emit(h held) {
+	if h.t.Before(o.lastOut) {
+		o.late++
+	} else {
+		o.lastOut = h.t
+	}
+	o.out(h.e)
 }
 
 // flush releases everything.
 func (o *orderer) flush() {
 	for o.h.Len() > 0 {
-		o.out(heap.Pop(&o.h).(held).e)
+		o.emit(heap.Pop(&o.h).(held))
 	}
 }

@@ -20,17 +20,19 @@ import (
 
 // Stats is the closing (or periodic) "kind":"stats" line.
 type Stats struct {
-	Kind     string            `json:"kind"` // always "stats"
-	Time     time.Time         `json:"ts"`
-	PID      int               `json:"pid"` // the sensor's
-	TID      int               `json:"tid"`
-	Server   string            `json:"server"` // none: stats are the sensor's own
-	Events   uint64            `json:"events"`
-	Effects  uint64            `json:"effects"`
-	Messages uint64            `json:"messages"`
-	Drops    uint64            `json:"drops"`       // records lost in the kernel (rings full, recursion)
-	Cut      uint64            `json:"truncations"` // payloads, strings and messages cut short
-	Kernel   map[string]uint64 `json:"kernel"`
+	Kind     string    `json:"kind"` // always "stats"
+	Time     time.Time `json:"ts"`
+	PID      int       `json:"pid"` // the sensor's
+	TID      int       `json:"tid"`
+	Server   string    `json:"server"` // none: stats are the sensor's own
+	Events   uint64    `json:"events"`
+	Effects  uint64    `json:"effects"`
+	Messages uint64    `json:"messages"`
+	Drops    uint64    `json:"drops"`       // records lost in the kernel (rings full, recursion)
+	Cut      uint64    `json:"truncations"` // payloads, strings and messages cut short
+	// OrderLate: events printed after a newer one (see the orderer)
+	OrderLate uint64            `json:"order_late"`
+	Kernel    map[string]uint64 `json:"kernel"`
 	// KernelError says why the kernel counters could not be read.
 	KernelError string          `json:"kernel_error,omitempty"`
 	Decoder     decode.Stats    `json:"decoder"`

@@ -318,6 +318,7 @@ func BenchmarkContainment(b *testing.B) {
 		}
 	}
 	b.Logf("detection ms by cycle: %v", det)
+	b.ReportMetric(orderLate(b, s, tail), "order-late")
 	sort.Float64s(lat)
 	sort.Float64s(det)
 	b.ReportMetric(det[len(det)/2], "detect-p50-ms")
@@ -431,6 +432,13 @@ func TestContainConnectedSocket(t *testing.T) {
 
 // traceTail reads a trace being written from where it left off, so waiting
 // on it costs little CPU (which would otherwise be taken from the sensor).
+// orderLate ends the traced session and returns the trace's count of
+// events printed after a newer one (what a too-short ordering margin costs).
+func orderLate(b *testing.B, s *mcp.ClientSession, tail *traceTail) float64 {
+	s.Close()
+	return tail.wait(b, func(l line) bool { return l.str("kind") == "stats" }).num("order_late")
+}
+
 type traceTail struct {
 	path string
 	off  int64

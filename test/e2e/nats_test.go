@@ -61,14 +61,14 @@ func BenchmarkAlertToAck(b *testing.B) {
 	defer cancel()
 	ts := traceSetup{version: "2025-11-25", dir: home, env: []string{"HOME=" + home},
 		flags: []string{"--rules", repoRules(), "--state-dir", b.TempDir(), "--learn", "0", "--nats-url", ns.ClientURL()}}
-	s, _ := tracedWith(b, ctx, ts, bin(b, "evil"), filepath.Join(home, "notes"))
+	s, out := tracedWith(b, ctx, ts, bin(b, "evil"), filepath.Join(home, "notes"))
 	for i := 0; i < 30; i++ {
 		if _, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "read_notes", Arguments: map[string]any{"note": fmt.Sprint(i)}}); err != nil {
 			b.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.Close()
+	b.ReportMetric(orderLate(b, s, &traceTail{path: out}), "order-late")
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		b.Fatal(err)
