@@ -113,7 +113,14 @@ func startJetStream(t testing.TB) *server.Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	return startJetStreamAt(t, t.TempDir(), port)
+}
+
+// startJetStreamAt runs a NATS server with JetStream storing in dir, on
+// port, until it is shut down or the test ends.
+func startJetStreamAt(t testing.TB, dir string, port int) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
