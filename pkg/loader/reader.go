@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 )
 
@@ -30,6 +31,7 @@ type Reader struct {
 	ringQuietN  [2]uint64 // ringHandled then
 	closed      atomic.Bool
 	last        [2]atomic.Uint64 // per ring: the kernel time of the last record handled
+	lastWake    *ebpf.Map        // the kernel's last forced wakeup, per ring
 }
 
 // NewReader opens both rings. Start it (Run) before Attach so nothing
@@ -44,7 +46,19 @@ func (o *Objects) NewReader() (*Reader, error) {
 		eff.Close()
 		return nil, fmt.Errorf("opening the payload ring: %w", err)
 	}
-	return &Reader{rings: []*ringbuf.Reader{eff, pay}, interval: o.cfg.WakeupInterval}, nil
+	return &Reader{rings: []*ringbuf.Reader{eff, pay}, interval: o.cfg.WakeupInterval, lastWake: o.objs.LastWake}, nil
+}
+
+// resetWake makes the next record of ring i wake its reader at once.
+func (r *Reader) resetWake(i int) {
+	if r.lastWake == nil {
+		return
+	}
+	if err := r.lastWake.Update(uint32(i), uint64(0), ebpf.UpdateAny); err != nil {
+		r.errMu.Lock()
+		r.err = errors.Join(r.err, fmt.Errorf("resetting ring %d's wakeup: %w", i, err))
+		r.errMu.Unlock()
+	}
 }
 
 // Run starts one goroutine per ring. fn gets each raw record; the slice is
@@ -52,9 +66,9 @@ func (o *Objects) NewReader() (*Reader, error) {
 //
 // The kernel wakes a reader at most once per wakeup interval while records
 // flow (bpf/common.h, wake_flags), so while records arrive the reader polls
-// every interval, and it blocks once a poll finds the rings quiet: the next
-// record after a quiet spell wakes it at once. No record waits longer than
-// about one interval.
+// every interval, and it blocks once a poll finds the rings quiet, having
+// cleared the ring's last wakeup so that the next record wakes it at once.
+// No record waits longer than about one interval.
 func (r *Reader) Run(fn func(b []byte)) {
 	for i, rd := range r.rings {
 		r.wg.Add(1)
@@ -62,18 +76,29 @@ func (r *Reader) Run(fn func(b []byte)) {
 			defer r.wg.Done()
 			var rec ringbuf.Record
 			var deadline time.Time // zero: block until the kernel wakes us
-			got := false
+			got, armed := false, false
 			for {
 				rd.SetDeadline(deadline)
 				err := rd.ReadInto(&rec)
 				if errors.Is(err, os.ErrDeadlineExceeded) {
-					if got {
+					switch {
+					case got:
 						deadline, got = time.Now().Add(r.interval), false
-					} else {
-						deadline = time.Time{}
+					case !armed:
+						// about to block: the next record must wake us. A
+						// record written in the last interval was not told
+						// to (wake_flags), and one may have been written
+						// just after this poll: clear the ring's last
+						// wakeup so any record from now on wakes us, then
+						// look once more for one from before
+						r.resetWake(i)
+						deadline, armed = time.Now(), true
+					default:
+						deadline, armed = time.Time{}, false
 					}
 					continue
 				}
+				armed = false
 				if err != nil {
 					if errors.Is(err, ringbuf.ErrClosed) {
 						return
