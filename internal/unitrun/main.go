@@ -107,7 +107,9 @@ func run(args []string) error {
 		if err != nil {
 			return fmt.Errorf("unshare(1) (util-linux) is needed: %w", err)
 		}
-		argv := []string{"unshare", "--mount", "--propagation", "private"}
+		// slave: mounts made on the host later still reach the service,
+		// as under systemd; the service's own stay its own
+		argv := []string{"unshare", "--mount", "--propagation", "slave"}
 		if svc.yes("ProtectHostname") {
 			argv = append(argv, "--uts")
 		}

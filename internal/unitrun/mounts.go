@@ -59,16 +59,6 @@ func (s service) mounts(o options) error {
 		}
 		rw = append(rw, p)
 	}
-	if s.yes("ProtectKernelTunables") {
-		// the kernel's knobs read-only; /sys/fs/cgroup and /sys/fs/bpf
-		// come back writable from ReadWritePaths= below
-		for _, p := range []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", "/proc/acpi",
-			"/proc/scsi", "/proc/latency_stats", "/proc/timer_list", "/sys"} {
-			if err := bindReadOnly(p); err != nil {
-				return fmt.Errorf("ProtectKernelTunables: %w", err)
-			}
-		}
-	}
 	for _, p := range rw {
 		if err := bindWritable(p); err != nil {
 			return fmt.Errorf("read-write %s: %w", p, err)
@@ -76,7 +66,9 @@ func (s service) mounts(o options) error {
 	}
 	switch v := s.last("ProtectSystem"); {
 	case v == "strict":
-		if err := readOnlyAll(append([]string{"/proc", "/sys", "/dev"}, rw...)); err != nil {
+		// the API file systems are left to their own settings, and so are
+		// the homes, to ProtectHome= (systemd's READ_WRITE_IMPLICIT)
+		if err := readOnlyAll(append([]string{"/proc", "/sys", "/dev", "/home", "/root", "/run/user"}, rw...)); err != nil {
 			return fmt.Errorf("ProtectSystem=strict: %w", err)
 		}
 	case v == "full" || s.yes("ProtectSystem"):

@@ -41,6 +41,13 @@ func TestCheck(t *testing.T) {
 	if got := unit(t, base+"ReadWritePaths=/a /b\nReadWritePaths=\nReadWritePaths=/c\n").list("ReadWritePaths"); !slices.Equal(got, []string{"/c"}) {
 		t.Errorf("an empty assignment resets a list: %v", got)
 	}
+	u := unit(t, base+"ExecStartPre=/bin/a\nExecStartPre=\nExecStartPre=-/bin/b\n")
+	if err := u.check(); err != nil {
+		t.Fatal(err)
+	}
+	if got := u.commands("ExecStartPre"); !slices.Equal(got, []string{"-/bin/b"}) {
+		t.Errorf("an empty ExecStartPre= resets the list: %v", got)
+	}
 }
 
 func TestDenied(t *testing.T) {

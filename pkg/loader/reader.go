@@ -32,6 +32,7 @@ type Reader struct {
 	closed      atomic.Bool
 	last        [2]atomic.Uint64 // per ring: the kernel time of the last record handled
 	lastWake    *ebpf.Map        // the kernel's last forced wakeup, per ring
+	wakeErr     atomic.Bool      // resetting it failed (reported once)
 }
 
 // NewReader opens both rings. Start it (Run) before Attach so nothing
@@ -49,12 +50,16 @@ func (o *Objects) NewReader() (*Reader, error) {
 	return &Reader{rings: []*ringbuf.Reader{eff, pay}, interval: o.cfg.WakeupInterval, lastWake: o.objs.LastWake}, nil
 }
 
+// idlePoll bounds how long an idle reader waits without a wakeup.
+const idlePoll = 50 * time.Millisecond
+
 // resetWake makes the next record of ring i wake its reader at once.
 func (r *Reader) resetWake(i int) {
 	if r.lastWake == nil {
 		return
 	}
-	if err := r.lastWake.Update(uint32(i), uint64(0), ebpf.UpdateAny); err != nil {
+	if err := r.lastWake.Update(uint32(i), uint64(0), ebpf.UpdateAny); err != nil && r.wakeErr.CompareAndSwap(false, true) {
+		// records still come within idlePoll: said once, not per poll
 		r.errMu.Lock()
 		r.err = errors.Join(r.err, fmt.Errorf("resetting ring %d's wakeup: %w", i, err))
 		r.errMu.Unlock()
@@ -66,17 +71,18 @@ func (r *Reader) resetWake(i int) {
 //
 // The kernel wakes a reader at most once per wakeup interval while records
 // flow (bpf/common.h, wake_flags), so while records arrive the reader polls
-// every interval, and it blocks once a poll finds the rings quiet, having
-// cleared the ring's last wakeup so that the next record wakes it at once.
-// No record waits longer than about one interval.
+// every interval, and it waits once a poll finds the rings quiet, having
+// cleared the ring's last wakeup so that the next record wakes it at once
+// (and, for a record that raced the clearing, it looks every idlePoll).
 func (r *Reader) Run(fn func(b []byte)) {
 	for i, rd := range r.rings {
 		r.wg.Add(1)
 		go func(i int, rd *ringbuf.Reader) {
 			defer r.wg.Done()
 			var rec ringbuf.Record
-			var deadline time.Time // zero: block until the kernel wakes us
+			var deadline time.Time
 			got, armed := false, false
+			idle := true // waiting for a wakeup, not polling
 			for {
 				rd.SetDeadline(deadline)
 				err := rd.ReadInto(&rec)
@@ -85,7 +91,7 @@ func (r *Reader) Run(fn func(b []byte)) {
 					case got:
 						deadline, got = time.Now().Add(r.interval), false
 					case !armed:
-						// about to block: the next record must wake us. A
+						// about to wait: the next record must wake us. A
 						// record written in the last interval was not told
 						// to (wake_flags), and one may have been written
 						// just after this poll: clear the ring's last
@@ -94,7 +100,10 @@ func (r *Reader) Run(fn func(b []byte)) {
 						r.resetWake(i)
 						deadline, armed = time.Now(), true
 					default:
-						deadline, armed = time.Time{}, false
+						// wait, though not for ever: a record whose program
+						// read the last wakeup just before the reset may
+						// still have been told not to wake us
+						deadline, armed, idle = time.Now().Add(idlePoll), false, true
 					}
 					continue
 				}
@@ -111,8 +120,10 @@ func (r *Reader) Run(fn func(b []byte)) {
 				r.handling.Add(1)
 				r.ringBusy[i].Add(1)
 				got = true
-				if deadline.IsZero() {
-					deadline = time.Now().Add(r.interval)
+				if idle {
+					// woken: poll every interval while records flow (the
+					// kernel does not wake us for each)
+					deadline, idle = time.Now().Add(r.interval), false
 				}
 				r.mu.Lock()
 				if len(rec.RawSample) >= 16 {

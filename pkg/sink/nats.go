@@ -79,8 +79,10 @@ type NATS struct {
 	done   chan struct{}
 	closed sync.Once
 	ctx    context.Context // ends at Close: no publish outlives the sink
-	cancel context.CancelFunc
-	st     struct {
+	// recheck: (re)connected, the stream is to be checked again
+	recheck atomic.Bool
+	cancel  context.CancelFunc
+	st      struct {
 		spooled, published, retries atomic.Uint64
 		events, eventErrs           atomic.Uint64
 		connected                   atomic.Bool
@@ -156,13 +158,17 @@ func NewNATS(cfg NATSConfig) (*NATS, error) {
 	s := &NATS{cfg: cfg, db: db, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	opts = append(opts,
-		nats.ConnectHandler(func(*nats.Conn) { s.st.connected.Store(true); s.kick() }),
-		nats.ReconnectHandler(func(*nats.Conn) { s.st.connected.Store(true); s.kick() }),
+		nats.ConnectHandler(func(*nats.Conn) { s.connected() }),
+		nats.ReconnectHandler(func(*nats.Conn) { s.connected() }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { s.st.connected.Store(false) }),
 		// a refused TLS handshake or credentials: in the stats and the
 		// log, not only in a debug line
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { s.connFailed(err) }),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { s.connFailed(err) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			// on a working connection (a permission refused, a slow consumer)
+			s.st.lastErr.Store(err.Error())
+			s.cfg.Log.Warn("NATS error", "error", err)
+		}),
 	)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
@@ -269,6 +275,9 @@ func (s *NATS) run() {
 		case <-time.After(time.Second):
 		}
 		for s.st.connected.Load() { // a (re)connection wakes this loop
+			if s.recheck.Swap(false) {
+				streamReady = false
+			}
 			if !streamReady {
 				if err := s.ensureStream(); err != nil {
 					s.fail(err)
@@ -283,6 +292,9 @@ func (s *NATS) run() {
 			if err := s.send(rec); err != nil {
 				s.st.retries.Add(1)
 				s.fail(err)
+				if errors.Is(err, jetstream.ErrNoStreamResponse) {
+					streamReady = false // the stream is gone: made again
+				}
 				select {
 				case <-s.stop:
 					return
@@ -305,6 +317,15 @@ func (s *NATS) run() {
 
 // connFailed records why the connection to NATS failed, logging each
 // new reason once.
+// connected: the reason of an earlier failure is over, and the stream is
+// checked again (a server back with a fresh store has none).
+func (s *NATS) connected() {
+	s.st.connErr.Store("")
+	s.recheck.Store(true)
+	s.st.connected.Store(true)
+	s.kick()
+}
+
 func (s *NATS) connFailed(err error) {
 	if err == nil {
 		return
@@ -376,7 +397,7 @@ func (s *NATS) Stats() NATSStats {
 	if e, ok := s.st.lastErr.Load().(string); ok {
 		st.LastError = e
 	}
-	if e, ok := s.st.connErr.Load().(string); ok && !st.Connected {
+	if e, ok := s.st.connErr.Load().(string); ok && e != "" && !st.Connected {
 		st.LastError = e // why there is no connection says more than the failed publish
 	}
 	return st

@@ -277,3 +277,32 @@ func TestNATSEvents(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 }
+
+// A server that comes back with an empty store (the stream gone) gets the
+// stream made again, and the alerts that waited go to it.
+func TestNATSFreshServer(t *testing.T) {
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	ns := natsServer(t, t.TempDir(), port)
+	s, err := NewNATS(NATSConfig{URL: url, Host: "h1", Spool: filepath.Join(t.TempDir(), "spool.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Publish("high", "r", map[string]int{"n": 0}); err != nil || !s.Flush(10*time.Second) {
+		t.Fatalf("first alert: %v %+v", err, s.Stats())
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	for i := 0; i < 3; i++ {
+		if err := s.Publish("high", "r", map[string]int{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns2 := natsServer(t, t.TempDir(), port) // a new store
+	defer ns2.Shutdown()
+	if !s.Flush(20 * time.Second) {
+		t.Fatalf("not sent to the fresh server: %+v", s.Stats())
+	}
+	exactlyOnceInOrder(t, streamed(t, url), 3)
+}

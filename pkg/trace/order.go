@@ -27,6 +27,8 @@ type orderer struct {
 	// window to arrive whole, or a record the watermark's margin missed
 	lastOut time.Time
 	late    uint64
+	// onHold, if set, is called when events begin to be held
+	onHold func()
 }
 
 type held struct {
@@ -67,6 +69,9 @@ func (o *orderer) push(e decode.Event) {
 	}
 	t := eventTime(e)
 	o.seq++
+	if o.h.Len() == 0 && o.onHold != nil {
+		o.onHold()
+	}
 	heap.Push(&o.h, held{t: t, seq: o.seq, e: e})
 	defer func() { o.n.Store(int64(o.h.Len())) }()
 	if t.After(o.newest) {

@@ -127,6 +127,7 @@ type session struct {
 	audit     *audit.Log
 	auditErrs uint64
 	natsErrs  uint64
+	holding   chan struct{} // the orderer began holding events
 	alerts    []*correlate.Alert
 	resp      *respond.Responder
 	recent    map[string][]any // per server: its last events, for snapshots
@@ -183,6 +184,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			Recent: s.recentOf, PauseLearning: s.cor.PauseLearning}
 	}
 	s.ord = newOrderer(o.OrderWindow, 100000, s.judge)
+	s.holding = make(chan struct{}, 1)
+	s.ord.onHold = func() {
+		select {
+		case s.holding <- struct{}{}:
+		default:
+		}
+	}
 	go s.reloadRules(ctx)
 	emit := s.ord.push
 	if !o.NoTLS {
@@ -260,8 +268,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	derr := s.objs.Detach()
 	s.rd.Drain(20*time.Millisecond, 5*time.Second)
 	cerr := s.rd.Close()
-	s.dec.Flush(s.ord.push)
-	s.ord.flush()
+	s.rd.Do(func() { // Handle.Stats may be reading meanwhile
+		s.dec.Flush(s.ord.push)
+		s.ord.flush()
+	})
 	if err := s.o.Correlate.Store.Save(); err != nil {
 		o.Log.Warn("the tool and baseline store was not saved", "error", err)
 	}
@@ -498,10 +508,13 @@ func (s *session) periodic(stopped, done chan struct{}) {
 	defer flush.Stop()
 	save := time.NewTicker(5 * time.Second)
 	defer save.Stop()
-	// events held for ordering go out soon after their window: an alert,
-	// and containment, wait on it
-	release := time.NewTicker(time.Millisecond)
+	// events held for ordering go out as soon as the rings' watermark
+	// passes them: an alert, and containment, wait on it. The ticker runs
+	// fast only while events are held (the orderer says when some are).
+	const fast, slow = time.Millisecond, 100 * time.Millisecond
+	release := time.NewTicker(slow)
 	defer release.Stop()
+	ticking := false
 	var statsC <-chan time.Time
 	if s.o.StatsEvery > 0 {
 		t := time.NewTicker(s.o.StatsEvery)
@@ -523,9 +536,18 @@ func (s *session) periodic(stopped, done chan struct{}) {
 					s.writeFailed(err)
 				}
 			})
+		case <-s.holding:
+			if !ticking {
+				release.Reset(fast)
+				ticking = true
+			}
+			s.rd.Do(s.releaseHeld) // the watermark's first look, now
 		case <-release.C:
 			if s.ord.held() {
 				s.rd.Do(s.releaseHeld)
+			} else if ticking {
+				release.Reset(slow)
+				ticking = false
 			}
 		case <-save.C:
 			if err := s.o.Correlate.Store.Save(); err != nil {

@@ -21,12 +21,14 @@ import (
 )
 
 // TestDaemonKilledAndNATSDown: the real sensor across both failures. A
-// daemon follows a malicious server and publishes its alerts; NATS stops
-// in the middle of the burst (alerts wait in the spool), the daemon is
-// killed with SIGKILL while they wait, NATS comes back, a new daemon on the
-// same state directory takes the server up again by its pid and the burst
-// goes on. Every alert is on JetStream exactly once, in the order of the
-// calls.
+// daemon follows a malicious server and publishes its alerts; after 10
+// calls NATS stops and 10 more calls' alerts wait in the spool; the daemon
+// is killed with SIGKILL while they wait; NATS comes back; a new daemon on
+// the same state directory takes the server up again by its pid, and 10
+// more calls follow. Every alert is on JetStream exactly once, in the
+// order of the calls. (pkg/sink's TestNATSOutage and
+// TestNATSKilledDuringBurst stop the server and kill the publisher in the
+// very middle of a burst.)
 func TestDaemonKilledAndNATSDown(t *testing.T) {
 	testutil.RequireBPF(t)
 	store := t.TempDir()
