@@ -208,8 +208,12 @@ func containRelease(t *testing.T, ctx context.Context, sock string, s *mcp.Clien
 		t.Fatalf("contain through the daemon: %s", out)
 	}
 	t.Cleanup(func() {
-		for i := 0; i < 50 && os.Remove(m[1]) != nil; i++ {
+		s.Close() // the server leaves its cgroup when it exits
+		for i := 0; i < 100 && os.Remove(m[1]) != nil; i++ {
 			time.Sleep(50 * time.Millisecond)
+		}
+		if _, err := os.Stat(m[1]); err == nil {
+			t.Errorf("%s outlived its server", m[1])
 		}
 	})
 	if own, _ := os.ReadFile("/proc/self/cgroup"); strings.Contains(string(own), "server-") {
