@@ -39,11 +39,13 @@ func runCommand(ctx context.Context, o Options, cg *contain.Cgroup, sink *Sink) 
 	if ctx.Err() != nil {
 		return -1, errors.New("stopped before the command was started")
 	}
+	// No Pdeathsig: a server contained when the sensor is killed stays
+	// contained, frozen, for the next sensor and the analyst (a fatal
+	// signal kills even a frozen process). A stdio server still ends with
+	// the sensor: its client, its command gone, closes the pipes.
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		UseCgroupFD: true,
 		CgroupFD:    cg.FD(),
-		// the server dies with the sensor, as it would with its client
-		Pdeathsig: syscall.SIGKILL,
 	}
 	if o.Launch != nil {
 		o.Launch(cmd)

@@ -247,14 +247,16 @@ func TestContainSurvivesRestart(t *testing.T) {
 	if !cgroupFrozen(t, cg) {
 		t.Fatal("the second sensor released the server when it stopped")
 	}
+	// the server outlived both sensors, frozen. (The SDK's client closed
+	// its session when the first sensor, its command, died: once thawed
+	// the server reads the end of its input and exits, so it is looked
+	// for before the release.)
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+		t.Fatalf("the server is gone: %v", err)
+	}
 	sensorCmd(t, "release", "--cgroup", cg, "--state-dir", state)
 	if cgroupFrozen(t, cg) {
 		t.Fatal("release did not thaw")
-	}
-	// (the SDK's client closed its session when the first sensor, its
-	// command, died; the server itself lives on)
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
-		t.Fatalf("the server is gone: %v", err)
 	}
 	select {
 	case b := <-got:
