@@ -118,6 +118,9 @@ func waitPIDs(ctx context.Context, pids []int) error {
 	}()
 	for _, pid := range pids {
 		fd, err := unix.PidfdOpen(pid, 0)
+		if errors.Is(err, unix.ESRCH) {
+			continue // exited since it was found at the start: done with it
+		}
 		if err != nil {
 			return fmt.Errorf("watching pid %d: %w", pid, err)
 		}
