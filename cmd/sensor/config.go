@@ -5,13 +5,15 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mcpsec/sensor/pkg/config"
 )
 
 func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Check the sensor's configuration"}
-	cmd.AddCommand(&cobra.Command{
+	var forCmd string
+	check := &cobra.Command{
 		Use:   "check [FILE]",
 		Short: "Validate a configuration file (default " + config.DefaultPath + ") with the environment's overrides",
 		Args:  cobra.MaximumNArgs(1),
@@ -20,24 +22,33 @@ func newConfigCmd() *cobra.Command {
 			if len(args) == 1 {
 				path, must = args[0], true
 			}
-			cfg, err := config.Load(path, must)
+			switch forCmd {
+			case config.Daemon, config.Trace, config.Run:
+			default:
+				return fmt.Errorf("--for %q: use daemon, trace or run", forCmd)
+			}
+			l, err := config.Bind(forCmd, pflag.NewFlagSet(forCmd, pflag.ContinueOnError)).Load(path, must, os.LookupEnv)
 			if err != nil {
 				return err
 			}
+			cfg := l.Config
 			if cfg.Rules != "" {
 				if _, err := loadRulesFrom(cfg.Rules); err != nil {
-					return fmt.Errorf("rules: %w", err)
+					return fmt.Errorf("%s: rules: %w", l.Sources.Of("rules"), err)
 				}
 			}
-			src := path
-			if _, err := os.Stat(path); err != nil {
+			src := l.File
+			if src == "" {
 				src = "the built-in default (no " + path + ")"
 			}
-			fmt.Fprintf(c.OutOrStdout(), "%s: valid (profile %s, response %s, NATS %s)\n", src, cfg.Profile, cfg.Response,
+			prof, mode := cfg.Effective()
+			fmt.Fprintf(c.OutOrStdout(), "%s: valid (profile %s, response %s, NATS %s)\n", src, prof.Name, mode,
 				map[bool]string{true: cfg.NATS.URL, false: "off"}[cfg.NATS.URL != ""])
 			return nil
 		},
-	})
+	}
+	check.Flags().StringVar(&forCmd, "for", config.Daemon, "check it as this command reads it: daemon, trace or run")
+	cmd.AddCommand(check)
 	return cmd
 }
 
@@ -68,6 +79,9 @@ func newInitCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&profile, "profile", "baseline", "baseline, enterprise or strict")
+	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return config.ProfileNames(), cobra.ShellCompDirectiveNoFileComp
+	})
 	cmd.Flags().StringVar(&out, "out", "", "write here (default: stdout)")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
 	return cmd

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/mcpsec/sensor/pkg/contain"
 	"github.com/mcpsec/sensor/pkg/control"
+	"github.com/mcpsec/sensor/pkg/identity"
 	"github.com/mcpsec/sensor/pkg/loader"
 )
 
@@ -79,165 +79,123 @@ func newReleaseCmd() *cobra.Command {
 	return cmd
 }
 
+// manager is a containment manager over the pinned maps of the sensor
+// that runs (or ran) on this host; it loads no programs.
+func manager(stateDir string) (*contain.Manager, func(), error) {
+	m := &contain.Manager{StateDir: stateDir}
+	pm, err := loader.PinnedPolicies()
+	if err != nil {
+		return m, func() {}, err
+	}
+	m.Policies = pm
+	return m, func() { pm.Close() }, nil
+}
+
 func listContained(c *cobra.Command, f *containFlags) error {
-	recs, err := contain.ReadState(f.stateDir)
+	m, done, _ := manager(f.stateDir)
+	defer done()
+	list, err := m.List()
 	if err != nil {
 		return err
 	}
-	pm, perr := loader.PinnedPolicies()
-	for _, r := range recs {
-		state := "gone"
-		if cg, err := contain.Open(r.Cgroup); err == nil {
-			frozen, _ := cg.Frozen()
-			state = map[bool]string{true: "frozen", false: "running"}[frozen]
-			if perr == nil {
-				if p, ok := pm.Get(cg.ID); ok && p.Flags&loader.CgQuarantine != 0 {
-					state += ", egress denied"
-				}
-			}
-			cg.Close()
-		}
-		fmt.Fprintf(c.OutOrStdout(), "%s\t%s\tsince %s\t%s\n", r.Cgroup, r.Server, r.Since.Format(time.RFC3339), state)
+	if len(list) == 0 {
+		fmt.Fprintln(c.OutOrStdout(), "no server is contained")
+		return nil
 	}
-	if perr == nil {
-		pm.Close()
+	for _, x := range list {
+		state := "gone"
+		if !x.Gone {
+			state = map[bool]string{true: "frozen", false: "running"}[x.Frozen] + ", egress " + x.Egress
+		}
+		since := ""
+		if !x.Since.IsZero() {
+			since = "since " + x.Since.Format(time.RFC3339)
+		}
+		fmt.Fprintf(c.OutOrStdout(), "%s\t%s\t%s\t%s\n", x.Cgroup, nameOr(x.Name, contain.Target{}), since, state)
 	}
 	return nil
 }
 
-// serverCgroup finds the cgroup named by --cgroup or --pid. With own, a
-// process outside the sensor's cgroups is moved into one of its own.
-func serverCgroup(f *containFlags, own bool) (*contain.Cgroup, error) {
+// target is the server --cgroup or --pid names, with its name (what it
+// runs, from /proc) for its cgroup and the records.
+func (f *containFlags) target() (contain.Target, error) {
 	switch {
 	case f.cgroup != "" && f.pid != 0:
-		return nil, errors.New("--cgroup and --pid are exclusive")
+		return contain.Target{}, errors.New("--cgroup and --pid are exclusive")
 	case f.cgroup != "":
-		return contain.Open(f.cgroup)
+		return contain.Target{Cgroup: f.cgroup}, nil
 	case f.pid > 0:
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", f.pid))
-		if err != nil {
-			return nil, fmt.Errorf("--pid %d: no such process", f.pid)
+		t := contain.Target{PID: f.pid}
+		if s, err := identity.NewResolver().Resolve(f.pid); err == nil {
+			t.Name = s.Identity.String()
+		} else {
+			return t, fmt.Errorf("--pid %d: no such process", f.pid)
 		}
-		rel := ""
-		for _, ln := range strings.Split(string(b), "\n") {
-			if p, ok := strings.CutPrefix(ln, "0::"); ok {
-				rel = p
-			}
-		}
-		if strings.Contains(rel, "/"+contain.Parent+"/") || !own {
-			return contain.Open(strings.TrimPrefix(rel, "/"))
-		}
-		cg, err := contain.Create(fmt.Sprintf("server-%d", f.pid))
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range contain.Tree(f.pid) {
-			if err := cg.Move(p); err != nil && p == f.pid {
-				return nil, fmt.Errorf("moving %d into %s: %w", p, cg.Path, err)
-			}
-		}
-		return cg, nil
+		return t, nil
 	}
-	return nil, errors.New("give --cgroup PATH or --pid N")
+	return contain.Target{}, errors.New("give --cgroup PATH or --pid N")
 }
 
 // containServer freezes and quarantines the server f names, and records it.
 func containServer(w io.Writer, f *containFlags) error {
-	cg, err := serverCgroup(f, true)
+	t, err := f.target()
 	if err != nil {
 		return err
 	}
-	defer cg.Close()
-	var errs []error
-	denied := "egress denied"
-	if pm, err := loader.PinnedPolicies(); err != nil {
-		errs = append(errs, fmt.Errorf("egress not denied: %w", err))
-	} else {
-		p, _ := pm.Get(cg.ID)
-		errs = append(errs, pm.Set(cg.ID, p.Flags|loader.CgQuarantine|loader.CgKillOnExec))
-		pm.Close()
-		if !loader.EgressHooked(filepath.Dir(cg.Path)) {
-			denied = "egress NOT denied: no sensor has put the egress hooks on " + filepath.Dir(cg.Path) + " (it will be once one runs with --response enforce)"
-		}
+	m, done, perr := manager(f.stateDir)
+	defer done()
+	by := fmt.Sprint("uid ", os.Getuid())
+	c, at, err := m.Contain(t, by)
+	if perr != nil {
+		err = errors.Join(err, fmt.Errorf("egress not denied: %w", perr))
 	}
-	at, err := cg.Freeze(2 * time.Second)
-	errs = append(errs, err)
-	recs, _ := contain.ReadState(f.stateDir)
-	recs = append(recs, contain.ContainedRecord{Server: fmt.Sprint("pid ", f.pid), Cgroup: cg.Path, CgroupID: cg.ID, Since: time.Now()})
-	errs = append(errs, contain.WriteState(f.stateDir, recs))
-	err = errors.Join(errs...)
-	ev := contain.AuditEvent{Action: "contain", Cgroup: cg.Path, By: fmt.Sprint("uid ", os.Getuid())}
-	if err != nil {
-		ev.Errors = []string{err.Error()}
-	}
-	errs = append(errs, contain.Audit(f.stateDir, ev))
-	if err := errors.Join(errs...); err != nil {
+	auditAction(f.stateDir, "contain", c.Cgroup, c.Name, by, err)
+	if c.Cgroup == "" {
 		return err
 	}
-	fmt.Fprintf(w, "contained %s (frozen at %s, %s)\n", cg.Path, at.Format(time.RFC3339Nano), denied)
-	return nil
+	fmt.Fprintf(w, "contained %s (%s, frozen at %s, egress %s)\n", c.Cgroup, nameOr(c.Name, t), at.Format(time.RFC3339Nano), c.Egress)
+	return err
 }
 
 // releaseServer thaws the server f names (or all) and lifts its policy.
 func releaseServer(w io.Writer, f *containFlags) error {
-	recs, err := contain.ReadState(f.stateDir)
-	if err != nil {
-		return err
-	}
+	m, done, _ := manager(f.stateDir)
+	defer done()
 	var targets []string
 	if f.all {
-		for _, r := range recs {
-			targets = append(targets, r.Cgroup)
-		}
-	} else {
-		cg, err := serverCgroup(f, false)
+		list, err := m.List()
 		if err != nil {
 			return err
 		}
-		targets = []string{cg.Path}
-		cg.Close()
+		for _, x := range list {
+			targets = append(targets, x.Cgroup)
+		}
+	} else {
+		t, err := f.target()
+		if err != nil {
+			return err
+		}
+		t.Name = "" // an existing cgroup, not a new one
+		if t.Cgroup == "" {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", t.PID))
+			if err != nil {
+				return fmt.Errorf("--pid %d: no such process", t.PID)
+			}
+			t.Cgroup = strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(string(b), "0::")), "/")
+		}
+		targets = []string{t.Cgroup}
 	}
-	pm, perr := loader.PinnedPolicies()
 	var errs []error
+	by := fmt.Sprint("uid ", os.Getuid())
 	for _, path := range targets {
-		cg, err := contain.Open(path)
+		err := m.Release(path)
+		auditAction(f.stateDir, "release", path, "", by, err)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if perr == nil {
-			if p, ok := pm.Get(cg.ID); ok {
-				// keep an allow-list the server was launched with
-				if rest := p.Flags &^ (loader.CgQuarantine | loader.CgKillOnExec | loader.CgStopOnExec | loader.CgTainted); rest != 0 {
-					errs = append(errs, pm.Set(cg.ID, rest))
-				} else {
-					errs = append(errs, pm.Delete(cg.ID))
-				}
-			}
-			errs = append(errs, pm.ClearTaint(cg.ID))
-		}
-		errs = append(errs, contain.Unthrottle(cg))
-		ev := contain.AuditEvent{Action: "release", Cgroup: cg.Path, By: fmt.Sprint("uid ", os.Getuid())}
-		if _, err := cg.Thaw(2 * time.Second); err != nil {
-			errs = append(errs, err)
-			ev.Errors = []string{err.Error()}
-		} else {
-			fmt.Fprintf(w, "released %s\n", cg.Path)
-		}
-		errs = append(errs, contain.Audit(f.stateDir, ev))
-		cg.Close()
-		kept := recs[:0]
-		for _, r := range recs {
-			if r.Cgroup != path {
-				kept = append(kept, r)
-			}
-		}
-		recs = kept
+		fmt.Fprintf(w, "released %s\n", path)
 	}
-	if perr == nil {
-		pm.Close()
-	}
-	errs = append(errs, contain.WriteState(f.stateDir, recs))
 	return errors.Join(errs...)
 }
 

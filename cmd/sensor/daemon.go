@@ -15,111 +15,60 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
-	"github.com/mcpsec/sensor/pkg/audit"
 	"github.com/mcpsec/sensor/pkg/config"
 	"github.com/mcpsec/sensor/pkg/contain"
 	"github.com/mcpsec/sensor/pkg/control"
 	"github.com/mcpsec/sensor/pkg/correlate"
-	"github.com/mcpsec/sensor/pkg/decode"
-	"github.com/mcpsec/sensor/pkg/loader"
-	"github.com/mcpsec/sensor/pkg/metrics"
+	"github.com/mcpsec/sensor/pkg/pipeline"
 	"github.com/mcpsec/sensor/pkg/sink"
-	"github.com/mcpsec/sensor/pkg/trace"
 )
 
 func newDaemonCmd() *cobra.Command {
-	var cfgPath string
-	var over config.Config
+	var cc *command
 	cmd := &cobra.Command{
 		Use:   "daemon [--config FILE]",
 		Short: "Run the sensor as a service: discover, trace, judge, contain and report",
 		Long: `daemon is the long-running service (see packaging/mcp-sensor.service). It
 discovers MCP servers on the host (processes whose stdio carries an MCP
 handshake, plus the config's explicit selectors), traces them, judges them
-with the rules and baselines, contains them by the configured response, and
+with the rules and baselines, contains them by the profile's response, and
 reports alerts: JSON lines on stdout and in the alerts file, NATS JetStream,
 Falco-shaped HTTP, the audit trail, Prometheus metrics. It answers
 "sensor status", "sensor alerts" and "sensor servers" on its control socket.
 With no configuration file it runs on the built-in default.
 
+Every key of the configuration file is also a flag and an MCPSEC_ variable;
+flags win over variables, variables over the file.
+
 SIGTERM or SIGINT stops it; SIGHUP reloads the rules.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cfg, err := config.Load(cfgPath, c.Flags().Changed("config"))
+			l, err := cc.load(c)
 			if err != nil {
 				return err
 			}
-			// flags win over the file and the environment
-			fl := c.Flags()
-			set := func(name string, dst, src any) {
-				if !fl.Changed(name) {
-					return
-				}
-				switch d := dst.(type) {
-				case *string:
-					*d = *src.(*string)
-				case *time.Duration:
-					*d = *src.(*time.Duration)
-				case *[]string:
-					*d = *src.(*[]string)
-				}
-			}
-			set("profile", &cfg.Profile, &over.Profile)
-			set("response", &cfg.Response, &over.Response)
-			set("state-dir", &cfg.StateDir, &over.StateDir)
-			set("rules", &cfg.Rules, &over.Rules)
-			set("learn", &cfg.Learn, &over.Learn)
-			set("log-level", &cfg.LogLevel, &over.LogLevel)
-			set("alerts-file", &cfg.AlertsFile, &over.AlertsFile)
-			set("metrics-addr", &cfg.MetricsAddr, &over.MetricsAddr)
-			set("control-socket", &cfg.ControlSocket, &over.ControlSocket)
-			set("falco-url", &cfg.FalcoURL, &over.FalcoURL)
-			set("nats-url", &cfg.NATS.URL, &over.NATS.URL)
-			set("root", &cfg.Roots, &over.Roots)
-			set("egress-allow", &cfg.EgressAllow, &over.EgressAllow)
-			if err := cfg.Validate(); err != nil {
-				return err
-			}
-			return runDaemon(c, cfg, cfgPath)
+			return runDaemon(c, l)
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&cfgPath, "config", config.DefaultPath, "configuration file")
-	// every key of the file has a flag (and MCPSEC_<KEY> in the environment)
-	fl.StringVar(&over.Profile, "profile", "", "profile: baseline, enterprise or strict")
-	fl.StringVar(&over.Response, "response", "", "containment: off, monitor or enforce")
-	fl.StringVar(&over.StateDir, "state-dir", "", "state directory")
-	fl.StringVar(&over.Rules, "rules", "", "rule directory (\"\": built-in)")
-	fl.DurationVar(&over.Learn, "learn", 0, "baseline learning window")
-	fl.StringVar(&over.LogLevel, "log-level", "", "log level")
-	fl.StringVar(&over.AlertsFile, "alerts-file", "", "alerts as JSON lines to this file")
-	fl.StringVar(&over.MetricsAddr, "metrics-addr", "", "Prometheus address (\"\": off)")
-	fl.StringVar(&over.ControlSocket, "control-socket", "", "the control socket")
-	fl.StringVar(&over.FalcoURL, "falco-url", "", "Falco-shaped HTTP output")
-	fl.StringVar(&over.NATS.URL, "nats-url", "", "NATS server for alerts")
-	fl.StringSliceVar(&over.Roots, "root", nil, "directories every server may use")
-	fl.StringSliceVar(&over.EgressAllow, "egress-allow", nil, "destinations servers may reach")
+	cc = bindConfig(cmd, config.Daemon, config.DefaultPath)
 	return cmd
 }
 
-func runDaemon(c *cobra.Command, cfg config.Config, cfgPath string) error {
-	log := hclog.New(&hclog.LoggerOptions{Name: "sensor", Level: hclog.LevelFromString(cfg.LogLevel), Output: os.Stderr,
-		JSONFormat: !isatty.IsTerminal(os.Stderr.Fd())})
+func runDaemon(c *cobra.Command, l config.Loaded) error {
+	cfg := l.Config
+	log := newLog(cfg.LogLevel)
 	if os.Geteuid() != 0 {
 		return errors.New("sensor daemon loads eBPF programs and needs root")
 	}
-	source := cfgPath
-	if _, err := os.Stat(cfgPath); err != nil {
-		source = "built-in default (no " + cfgPath + ")"
+	source := l.File
+	if source == "" {
+		source = "built-in default (no " + config.DefaultPath + ")"
 	}
-	log.Info("starting", "version", version, "config", source, "profile", cfg.Profile, "response", cfg.Response,
+	prof, mode := cfg.Effective()
+	log.Info("starting", "version", version, "config", source, "profile", prof.Name, "response", mode,
 		"state_dir", cfg.StateDir, "alerts_file", cfg.AlertsFile, "nats", cfg.NATS.URL != "")
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return err
-	}
 	// alerts: JSON lines on stdout (journald) and in the alerts file
 	var outs []io.Writer
 	if cfg.AlertsStdout {
@@ -127,114 +76,115 @@ func runDaemon(c *cobra.Command, cfg config.Config, cfgPath string) error {
 	}
 	if cfg.AlertsFile != "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.AlertsFile), 0o750); err != nil {
-			return err
+			return fmt.Errorf("making the alerts file's directory (alerts_file from %s): %w", l.Sources.Of("alerts_file"), err)
 		}
 		fh, err := os.OpenFile(cfg.AlertsFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
-			return fmt.Errorf("alerts_file: %w", err)
+			return fmt.Errorf("opening the alerts file (alerts_file from %s): %w", l.Sources.Of("alerts_file"), err)
 		}
 		defer fh.Close()
 		outs = append(outs, fh)
 	}
-	load := func() (*correlate.RuleSet, error) { return loadRulesFrom(cfg.Rules) }
-	rs, err := load()
-	if err != nil {
-		return fmt.Errorf("rules: %w", err)
-	}
-	store, err := correlate.OpenStore(cfg.StateDir)
-	if err != nil {
-		return err
-	}
-	var ns *sink.NATS
-	if cfg.NATS.URL != "" {
-		ns, err = sink.NewNATS(sink.NATSConfig{URL: cfg.NATS.URL, Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKey,
-			CAFile: cfg.NATS.CA, CertFile: cfg.NATS.Cert, KeyFile: cfg.NATS.Key, Duplicates: cfg.NATS.Duplicates,
-			Spool: filepath.Join(cfg.StateDir, "nats-spool.db"), Log: log})
-		if err != nil {
-			return err
-		}
-		defer func() {
-			ns.Flush(5 * time.Second)
-			ns.Close()
-		}()
-	}
-	var falco *sink.Falco
-	if cfg.FalcoURL != "" {
-		falco = sink.NewFalco(cfg.FalcoURL)
-		defer falco.Close()
-	}
 	pids, cgroups := resolveSelectors(cfg.Servers, log)
-
 	ctx, force, reload := stopOnSignals(log)
 	var handle struct {
 		sync.Mutex
-		h *trace.Handle
+		h *pipeline.Handle
 	}
-	snap := func() metrics.Snapshot {
+	current := func() *pipeline.Handle {
 		handle.Lock()
-		h := handle.h
-		handle.Unlock()
-		if h == nil {
-			return metrics.Snapshot{}
-		}
-		st := h.Stats()
-		d := st.Decoder
-		ms := metrics.Snapshot{Effects: st.Effects, Messages: st.Messages, Kernel: st.Kernel, Servers: len(h.Servers()), RingFill: st.RingFill,
-			Decoder: map[string]uint64{"non_json": d.NonJSON, "gap_fragments": d.Fragments, "truncated": d.Truncated,
-				"gap_bytes": d.Lines.GapBytes + d.HTTP.GapBytes, "lost_bodies": d.HTTP.LostBodies, "order_late": st.OrderLate}}
-		if st.NATS != nil {
-			ms.NATSPending, ms.NATSPublished = st.NATS.Pending, st.NATS.Published
-		}
-		return ms
+		defer handle.Unlock()
+		return handle.h
 	}
-	met := metrics.New(snap)
+	started := time.Now()
+	var p *pipeline.Pipeline
+	p, err := pipeline.New(pipeline.Options{
+		Command: config.Daemon, Config: cfg, Out: io.MultiWriter(outs...), OnlyAlerts: true, Version: version, Log: log,
+		Force: force, Reload: reload,
+		Target: pipeline.Target{PIDs: pids, Cgroups: cgroups, Discover: true},
+		Ready: func(h pipeline.Handle) {
+			handle.Lock()
+			handle.h = &h
+			handle.Unlock()
+			log.Info("ready", "control", cfg.ControlSocket)
+			sdNotify("READY=1")
+			if p.NATS() != nil {
+				go heartbeats(ctx, p.NATS(), h, started)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
 	var metAddr string
 	if cfg.MetricsAddr != "" {
-		a, err := met.Serve(ctx, cfg.MetricsAddr)
+		a, err := p.Metrics().Serve(ctx, cfg.MetricsAddr)
 		if err != nil {
-			return fmt.Errorf("metrics_addr: %w", err)
+			return fmt.Errorf("serving metrics (metrics_addr %s from %s): %w", cfg.MetricsAddr, l.Sources.Of("metrics_addr"), err)
 		}
 		metAddr = a.String()
 		log.Info("metrics", "addr", "http://"+metAddr+"/metrics")
 	}
-	started := time.Now()
-	// the configuration in force goes to the audit trail
-	if cb, err := json.Marshal(cfg); err == nil {
-		if l, err := audit.Open(filepath.Join(cfg.StateDir, contain.AuditDir), 64<<20); err == nil {
-			if _, err := l.Append("config", map[string]any{"config": json.RawMessage(cb), "version": version}); err != nil {
-				log.Warn("the configuration was not written to the audit trail", "error", err)
-			}
-		}
+	rules := 0
+	if r := p.Rules(); r != nil {
+		rules = len(r.Rules)
 	}
-	var ctl *control.Server
-	ctl, err = control.Listen(cfg.ControlSocket, control.Handlers{
+	ctl, err := control.Listen(cfg.ControlSocket, control.Handlers{
 		Status: func() any {
-			handle.Lock()
-			h := handle.h
-			handle.Unlock()
+			h := current()
 			st := map[string]any{"ready": h != nil, "version": version, "pid": os.Getpid(), "since": started,
-				"profile": cfg.Profile, "response": cfg.Response, "rules": len(rs.Rules), "metrics": metAddr}
+				"profile": prof.Name, "response": mode, "rules": rules, "metrics": metAddr, "state_dir": p.StateDir()}
 			if h != nil {
 				s := h.Stats()
 				st["stats"] = s
-				st["servers"] = len(h.Servers())
+				st["servers"] = s.Servers
 			}
 			return st
 		},
 		Contain: func(req control.Request, uid uint32) (any, error) {
-			var out strings.Builder
-			err := containServer(&out, &containFlags{cgroup: req.Cgroup, pid: req.PID, stateDir: cfg.StateDir})
-			return map[string]string{"result": strings.TrimSpace(out.String())}, err
+			h := current()
+			if h == nil {
+				return nil, errors.New("the daemon is not ready yet")
+			}
+			t := contain.Target{PID: req.PID, Cgroup: req.Cgroup}
+			if req.PID > 0 {
+				if s, ok := h.ServerOf(req.PID); ok {
+					t.Server, t.Name, t.PID = s.ID, s.Name, int(s.PID)
+				}
+			}
+			by := fmt.Sprint("uid ", uid)
+			ct, at, err := h.Contain(t, by)
+			auditAction(p.StateDir(), "contain", ct.Cgroup, ct.Name, by, err)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"result": fmt.Sprintf("contained %s (%s, frozen at %s, egress %s)", ct.Cgroup, nameOr(ct.Name, t),
+				at.Format(time.RFC3339Nano), ct.Egress), "contained": ct}, nil
 		},
 		Release: func(req control.Request, uid uint32) (any, error) {
-			var out strings.Builder
-			err := releaseServer(&out, &containFlags{cgroup: req.Cgroup, pid: req.PID, stateDir: cfg.StateDir})
-			return map[string]string{"result": strings.TrimSpace(out.String())}, err
+			h := current()
+			if h == nil {
+				return nil, errors.New("the daemon is not ready yet")
+			}
+			path := req.Cgroup
+			if path == "" && req.PID > 0 {
+				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", req.PID))
+				if err != nil {
+					return nil, fmt.Errorf("--pid %d: no such process", req.PID)
+				}
+				path = strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(string(b), "0::")), "/")
+			}
+			by := fmt.Sprint("uid ", uid)
+			err := h.Release(path, by)
+			auditAction(p.StateDir(), "release", path, "", by, err)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]string{"result": "released " + path}, nil
 		},
 		Servers: func() any {
-			handle.Lock()
-			h := handle.h
-			handle.Unlock()
+			h := current()
 			if h == nil {
 				return []any{}
 			}
@@ -245,30 +195,37 @@ func runDaemon(c *cobra.Command, cfg config.Config, cfgPath string) error {
 		return err
 	}
 	defer ctl.Close()
-	lc := loader.DefaultConfig()
-	res, err := trace.Run(ctx, trace.Options{
-		Loader: lc, Decode: decode.DefaultOptions(), Format: "json", Out: io.MultiWriter(outs...),
-		PIDs: pids, Cgroups: cgroups, Discover: true, OnlyAlerts: true, Force: force, StatsEvery: time.Minute,
-		OrderWindow: trace.DefaultOrderWindow, Log: log,
-		Rules: rs, LoadRules: load, RulesDir: cfg.Rules, Reload: reload,
-		Correlate: correlate.Options{Store: store, Learn: cfg.Learn, Roots: cfg.Roots, EgressAllow: cfg.EgressAllow},
-		Response:  cfg.Response, StateDir: cfg.StateDir, Sensitive: sensitiveGlobs(rs),
-		NATS: ns, NATSEvents: cfg.NATS.Events, Falco: falco, Metrics: met,
-		OnAlert: func(a *correlate.Alert) { ctl.Alert(a) },
-		Ready: func(h trace.Handle) {
-			handle.Lock()
-			handle.h = &h
-			handle.Unlock()
-			log.Info("ready", "control", cfg.ControlSocket)
-			sdNotify("READY=1")
-			if ns != nil {
-				go heartbeats(ctx, ns, h, started)
+	p.Subscribe(pipeline.OnAlert("control", func(a *correlate.Alert) { ctl.Alert(a) }))
+	p.Subscribe(pipeline.Subscriber{Name: "servers_log", Want: func(it pipeline.Item) bool { return it.Server != nil && it.Server.State != "identified" },
+		Handle: func(items []pipeline.Item) error {
+			for _, it := range items {
+				s := it.Server.Info
+				log.Info("server "+it.Server.State, "server", s.Name, "pid", s.PID, "command", s.Command, "roots", s.Roots)
 			}
-		},
-	})
-	_ = res
+			return nil
+		}})
+	_, err = p.Run(ctx)
 	sdNotify("STOPPING=1")
-	return err
+	return loadFailed(err, log)
+}
+
+func nameOr(name string, t contain.Target) string {
+	if name != "" {
+		return name
+	}
+	if t.PID > 0 {
+		return fmt.Sprint("pid ", t.PID)
+	}
+	return t.Cgroup
+}
+
+// auditAction records a containment action someone asked for.
+func auditAction(stateDir, action, cgroup, name, by string, err error) {
+	ev := contain.AuditEvent{Action: action, Cgroup: cgroup, Server: name, By: by}
+	if err != nil {
+		ev.Errors = []string{err.Error()}
+	}
+	_ = contain.Audit(stateDir, ev)
 }
 
 // sdNotify tells systemd (Type=notify) where the daemon is.
@@ -291,7 +248,7 @@ func sdNotify(state string) {
 // controlClient commands: status, alerts, servers.
 func newStatusCmds() []*cobra.Command {
 	sockFlag := func(c *cobra.Command, p *string) {
-		c.Flags().StringVar(p, "socket", config.Default().ControlSocket, "the daemon's control socket")
+		c.Flags().StringVar(p, "socket", config.Default(config.Daemon).ControlSocket, "the daemon's control socket")
 	}
 	var s1, s2, s3 string
 	var follow bool
@@ -393,13 +350,13 @@ func resolveSelectors(sels []config.Selector, log hclog.Logger) ([]int, []uint64
 }
 
 // heartbeats tells the SOC the sensor is alive, every 30 s.
-func heartbeats(ctx context.Context, ns *sink.NATS, h trace.Handle, started time.Time) {
+func heartbeats(ctx context.Context, ns *sink.NATS, h pipeline.Handle, started time.Time) {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
 		st := h.Stats()
 		_ = ns.Heartbeat(map[string]any{"ts": time.Now(), "version": version, "since": started,
-			"servers": len(h.Servers()), "events": st.Events, "drops": st.Drops, "alerts": st.Correlate.Alerts})
+			"servers": st.Servers, "events": st.Events, "drops": st.Drops, "alerts": st.Correlate.Alerts})
 		select {
 		case <-ctx.Done():
 			return

@@ -8,23 +8,6 @@ import (
 	"testing"
 )
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]uint64{"4096": 4096, "64KiB": 64 << 10, "16MiB": 16 << 20, "1GiB": 1 << 30, "2M": 2 << 20, " 8 KB": 8 << 10} {
-		got, err := parseSize(in)
-		if err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "0", "-1", "12XB", "MiB", "99999999999999999999GiB"} {
-		if _, err := parseSize(bad); err == nil {
-			t.Errorf("parseSize(%q) accepted", bad)
-		}
-	}
-	if formatSize(16<<20) != "16MiB" || formatSize(1000) != "1000" {
-		t.Errorf("formatSize: %s %s", formatSize(16<<20), formatSize(1000))
-	}
-}
-
 // runCLI runs the command line and returns its error text.
 func runCLI(t *testing.T, env map[string]string, args ...string) string {
 	t.Helper()
@@ -50,21 +33,25 @@ func TestBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, []string{"trace", "-o", "yaml"}, "--output \"yaml\": must be text or json"},
+		{nil, []string{"trace", "-o", "yaml"}, `--output: output: "yaml": use text, json`},
 		{nil, []string{"trace", "ls"}, "put the command to trace after --"},
 		{nil, []string{"trace", "--pid", "1", "--", "ls"}, "exclusive"},
 		{nil, []string{"trace", "--pid", "999999999"}, "no such process"},
-		{nil, []string{"trace", "--capture-max", "lots"}, "want a positive number"},
+		{nil, []string{"trace", "--capture-max", "lots"}, `"lots" is not a size`},
 		{nil, []string{"trace", "--payload-ring", "3MiB"}, "power of two"},
 		{nil, []string{"trace", "--wakeup-interval", "0s"}, "between 1ns and 1s"},
-		{map[string]string{"MCPSEC_OUTPUT": "xml"}, []string{"trace"}, "--output \"xml\""},
-		{map[string]string{"MCPSEC_CAPTURE_MAX": "nope"}, []string{"trace"}, "environment MCPSEC_CAPTURE_MAX=\"nope\""},
+		{map[string]string{"MCPSEC_OUTPUT": "xml"}, []string{"trace"}, `MCPSEC_OUTPUT: output: "xml"`},
+		{map[string]string{"MCPSEC_CAPTURE_MAX": "nope"}, []string{"trace"}, `MCPSEC_CAPTURE_MAX=nope: "nope" is not a size`},
 		{nil, []string{"trace", "--no-such-flag"}, "unknown flag"},
-		{nil, []string{"trace", "--color", "sometimes"}, "--color \"sometimes\""},
-		{nil, []string{"trace", "--log-level", "loud"}, "--log-level \"loud\""},
+		{nil, []string{"trace", "--color", "sometimes"}, `--color: color: "sometimes"`},
+		{nil, []string{"trace", "--log-level", "loud"}, `--log-level: log_level: "loud"`},
 		{nil, []string{"trace", "--stats-interval", "-1s"}, "must not be negative"},
 		{nil, []string{"trace", "--"}, "nothing after --"},
 		{nil, []string{"trace", "--pid", fmt.Sprint(os.Getpid())}, "the sensor itself"},
+		{nil, []string{"trace", "--config", "/nonexistent.yaml"}, "/nonexistent.yaml: no such file"},
+		{nil, []string{"daemon", "--response", "later"}, `--response: response: "later"`},
+		{map[string]string{"SECURITY_PROFILE": "lax"}, []string{"run", "--", "true"}, `SECURITY_PROFILE: profile: "lax" is not a profile`},
+		{nil, []string{"run"}, "give the server's command"},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) { // scopes t.Setenv

@@ -19,9 +19,6 @@ func newProbeCmd() *cobra.Command {
 		Short: "Check what this kernel offers the sensor, and what it lacks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd); err != nil {
-				return err
-			}
 			if os.Geteuid() != 0 {
 				return errors.New("probing loads test eBPF programs and needs root (try sudo)")
 			}

@@ -117,3 +117,26 @@ func TestConcurrentAppends(t *testing.T) {
 		t.Fatalf("%d records, %v", n, err)
 	}
 }
+
+// TestAppendBatch: a batch is chained like single appends, continues the
+// chain across calls, and verifies.
+func TestAppendBatch(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append("config", map[string]int{"a": 1}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := l.AppendBatch([]Entry{{"alert", 1}, {"alert", 2}, {"response", 3}})
+	if err != nil || len(recs) != 3 || recs[0].Seq != 2 || recs[2].Seq != 4 || recs[1].Prev != recs[0].Hash {
+		t.Fatalf("%+v %v", recs, err)
+	}
+	if r, err := l.Append("release", nil); err != nil || r.Seq != 5 || r.Prev != recs[2].Hash {
+		t.Fatalf("after the batch: %+v %v", r, err)
+	}
+	if n, err := Verify(dir); err != nil || n != 5 {
+		t.Fatalf("verify: %d %v", n, err)
+	}
+}

@@ -1,5 +1,8 @@
-// Package contain owns the cgroups the sensor puts servers in, and (in later
-// work) the graduated response: freeze, kill, egress deny, seccomp.
+// Package contain owns containment: the cgroups the sensor puts servers in
+// (one Manager for the responder, the CLI and the daemon's control socket),
+// freezing, throttling, the kernel's egress and exec policy of those
+// cgroups, the sensitive files whose read taints them, and the seccomp
+// filters of `sensor run`.
 package contain
 
 import (
@@ -274,22 +277,4 @@ func (c *Cgroup) Frozen() (bool, error) {
 // Move puts a process (all its threads) in the cgroup.
 func (c *Cgroup) Move(pid int) error {
 	return os.WriteFile(filepath.Join(c.Path, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
-}
-
-// Tree lists pid and its descendants.
-func Tree(pid int) []int {
-	out := []int{pid}
-	for i := 0; i < len(out) && i < 4096; i++ {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", out[i], out[i]))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			var c int
-			if _, err := fmt.Sscan(f, &c); err == nil {
-				out = append(out, c)
-			}
-		}
-	}
-	return out
 }

@@ -16,11 +16,17 @@ type FileID struct {
 }
 
 // ExpandSensitive finds the files the credential globs name on this host:
-// `~/` for /root and every /home/NAME, `*` and `?` within a path element.
+// `~/` for /root, every /home/NAME and the homes given (a server's $HOME
+// and passwd home, wherever they are), `*` and `?` within a path element.
 // Patterns with `**` cannot be listed ahead of time and are skipped (the
 // rules still judge them, after the fact).
-func ExpandSensitive(patterns []string) []FileID {
+func ExpandSensitive(patterns []string, extraHomes ...string) []FileID {
 	homes := []string{"/root"}
+	for _, h := range extraHomes {
+		if h != "" && h != "/" {
+			homes = append(homes, filepath.Clean(h))
+		}
+	}
 	if ents, err := os.ReadDir("/home"); err == nil {
 		for _, e := range ents {
 			if e.IsDir() {

@@ -12,6 +12,7 @@ import (
 // ContainedRecord is a contained server in the state file.
 type ContainedRecord struct {
 	Server   string    `json:"server"`
+	Name     string    `json:"name,omitempty"`
 	Cgroup   string    `json:"cgroup"`
 	CgroupID uint64    `json:"cgroup_id"`
 	Since    time.Time `json:"since"`

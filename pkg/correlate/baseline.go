@@ -12,7 +12,10 @@ import (
 // Profile is the learned behaviour of one server, or of one of its tools:
 // what its effects touched during the learning window.
 type Profile struct {
+	// Server is the server's identity key (npm:@scope/name); Name its
+	// printable name (with the version last seen).
 	Server string    `json:"server"`
+	Name   string    `json:"name,omitempty"`
 	Tool   string    `json:"tool,omitempty"` // "" for effects outside calls
 	Since  time.Time `json:"since"`
 	Events int       `json:"events"`
@@ -76,10 +79,7 @@ func (c *Correlator) baseline(s *server, cl *call, e *decode.Effect, out []*Aler
 	if e.Type == "exit" || e.Type == "fork" || e.Type == "mmap_exec" || e.Result < 0 || c.opts.Store == nil {
 		return out
 	}
-	key := s.key
-	if key == "" {
-		key = s.comm
-	}
+	key := s.key()
 	tool := ""
 	if cl != nil && len(e.Calls) == 0 {
 		tool = cl.ref.Tool
@@ -92,7 +92,7 @@ func (c *Correlator) baseline(s *server, cl *call, e *decode.Effect, out []*Aler
 	pk := key + "\x00" + tool
 	p := st.data.Baselines[pk]
 	if p == nil {
-		p = &Profile{Server: key, Tool: tool, Since: e.Time, Types: map[string]int{}, Paths: map[string]int{},
+		p = &Profile{Server: key, Name: s.name(), Tool: tool, Since: e.Time, Types: map[string]int{}, Paths: map[string]int{},
 			Dests: map[string]int{}, Exes: map[string]int{}}
 		st.data.Baselines[pk] = p
 	}

@@ -129,7 +129,7 @@ func TestBaselineLearnsThenFlagsNovel(t *testing.T) {
 	if len(ex) != 2 { // read_file, and outside calls (the exec)
 		t.Fatalf("exported %d profiles: %v", len(ex), ex)
 	}
-	if n := st2.Reset("/usr/bin/srv "); n != 2 || len(st2.Export("")) != 0 {
+	if n := st2.Reset("/usr/bin/srv"); n != 2 || len(st2.Export("")) != 0 {
 		t.Fatalf("reset %d", n)
 	}
 	if _, err := os.Stat(filepath.Join(dir, StoreFile)); err != nil {

@@ -74,9 +74,10 @@ func fixtureVars(fx map[string]any) map[string]map[string]any {
 	s := c.server(&decode.Proc{Server: "fixture"})
 	vars := c.baseVars(s, nil, nil, time.Unix(0, 0))
 	vars["effect"] = effectVars(&decode.Effect{}, false, false)
-	vars["message"] = messageVars(&decode.Message{}, nil)
+	vars["message"] = messageVars(&decode.Message{})
 	vars["tool"] = map[string]any{"name": "", "description": "", "hash": "", "changed": false,
-		"previous_hash": "", "shadows": []string{}, "others": []string{}, "text": "", "server": ""}
+		"previous_hash": "", "shadows": []string{}, "others": []string{}, "referenced": []string{},
+		"referenced_servers": []string{}, "text": "", "server": ""}
 	for name, v := range fx {
 		m, ok := v.(map[string]any)
 		if !ok {

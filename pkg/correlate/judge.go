@@ -1,14 +1,8 @@
 package correlate
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"sort"
 	"strings"
 	"time"
-
-	"github.com/google/jsonschema-go/jsonschema"
 
 	"github.com/mcpsec/sensor/pkg/decode"
 )
@@ -27,6 +21,7 @@ func (c *Correlator) judge(when, typ string, vars map[string]map[string]any, at 
 	for k, v := range vars {
 		act[k] = v
 	}
+	name, _ := vars["server"]["name"].(string)
 	for _, r := range c.cands {
 		val, _, err := r.prg.Eval(act)
 		if err != nil {
@@ -36,7 +31,7 @@ func (c *Correlator) judge(when, typ string, vars map[string]map[string]any, at 
 		if b, ok := val.Value().(bool); !ok || !b {
 			continue
 		}
-		a := &Alert{Kind: "alert", Time: at, Proc: *p, Rule: r.Name, Severity: r.Severity, Tags: r.Tags,
+		a := &Alert{Kind: "alert", Time: at, Proc: *p, ServerName: name, Rule: r.Name, Severity: r.Severity, Tags: r.Tags,
 			Output: r.tmpl.render(vars), Why: r.Desc, Action: r.Action, Tool: tool,
 			Source: r.File + ":" + itoa(r.Line)}
 		if cl != nil {
@@ -101,120 +96,6 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return string(b[i:])
-}
-
-// toolsListed judges each tool a tools/list result declares: against its
-// first-seen definition (trust on first use, kept in the store), and
-// against other servers' tools of the same name.
-func (c *Correlator) toolsListed(s *server, si *sessionInfo, m *decode.Message, out []*Alert) []*Alert {
-	var r struct {
-		Tools []json.RawMessage `json:"tools"`
-	}
-	if json.Unmarshal(m.Result, &r) != nil {
-		return out
-	}
-	if si.tools == nil {
-		si.tools = map[string]*decode.ToolDef{}
-		si.schemas = map[string]*jsonschema.Resolved{}
-	}
-	key := s.key
-	if key == "" {
-		key = s.comm
-	}
-	for _, raw := range r.Tools {
-		var t decode.ToolDef
-		if json.Unmarshal(raw, &t) != nil || t.Name == "" {
-			continue
-		}
-		sum := sha256.Sum256(raw)
-		t.Hash = hex.EncodeToString(sum[:])
-		si.tools[t.Name] = &t
-		if res := resolveSchema(t.InputSchema); res != nil {
-			si.schemas[t.Name] = res
-		}
-		prev, shadows, others := c.opts.Store.seeTool(key, t, m.Time)
-		tv := map[string]any{
-			"name": t.Name, "description": t.Description, "hash": t.Hash, "changed": prev != "" && prev != t.Hash,
-			"previous_hash": prev, "shadows": shadows, "others": others, "text": toolText(raw), "server": key,
-		}
-		vars := c.baseVars(s, si, nil, m.Time)
-		vars["tool"] = tv
-		out = c.judge("tool", t.Name, vars, m.Time, &m.Proc, nil, nil, m, t.Name, out)
-	}
-	return out
-}
-
-// toolText is every description in a tool definition (the tool's and its
-// parameters'), where instructions to a model hide.
-func toolText(raw json.RawMessage) string {
-	var v any
-	if json.Unmarshal(raw, &v) != nil {
-		return ""
-	}
-	var parts []string
-	var walk func(any, int)
-	walk = func(x any, depth int) {
-		if depth > 8 {
-			return
-		}
-		switch y := x.(type) {
-		case map[string]any:
-			keys := make([]string, 0, len(y))
-			for k := range y {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				if s, ok := y[k].(string); ok && (k == "description" || k == "title") {
-					parts = append(parts, s)
-				} else {
-					walk(y[k], depth+1)
-				}
-			}
-		case []any:
-			for _, z := range y {
-				walk(z, depth+1)
-			}
-		}
-	}
-	walk(v, 0)
-	return strings.Join(parts, "\n")
-}
-
-func resolveSchema(raw json.RawMessage) *jsonschema.Resolved {
-	if len(raw) == 0 {
-		return nil
-	}
-	var sch jsonschema.Schema
-	if json.Unmarshal(raw, &sch) != nil {
-		return nil
-	}
-	// no loader: a schema from an untrusted server never fetches anything
-	res, err := sch.Resolve(&jsonschema.ResolveOptions{})
-	if err != nil {
-		return nil
-	}
-	return res
-}
-
-// validateArgs checks a tools/call's arguments against the tool's declared
-// input schema.
-func validateArgs(si *sessionInfo, m *decode.Message) []string {
-	if si == nil || m.Method != "tools/call" || si.schemas == nil {
-		return nil
-	}
-	res := si.schemas[m.Tool]
-	if res == nil {
-		return nil
-	}
-	var args any = map[string]any{}
-	if len(m.Arguments) > 0 && json.Unmarshal(m.Arguments, &args) != nil {
-		return []string{"arguments are not JSON"}
-	}
-	if err := res.Validate(args); err != nil {
-		return []string{err.Error()}
-	}
-	return nil
 }
 
 // rate counts events per second over the last minute.

@@ -9,20 +9,23 @@ import (
 	"sync"
 )
 
-// globRE compiles a path glob: `*` and `?` stay within one path element,
-// `**` spans any number, and a leading `~/` stands for any home directory
-// (/root or /home/NAME): a server may run as any user.
-func globRE(pat string) *regexp.Regexp {
-	if re, ok := globCache.Load(pat); ok {
-		return re.(*regexp.Regexp)
-	}
-	var b strings.Builder
-	b.WriteString("^")
-	p := pat
-	if strings.HasPrefix(p, "~/") {
-		b.WriteString(`(?:/root|/home/[^/]+)/`)
-		p = p[2:]
-	}
+// globs compiles path globs once each: `*` and `?` stay within one path
+// element, `**` spans any number, and a leading `~/` stands for a home
+// directory: every home on the host (/root, /home/NAME) and the homes of
+// the server being judged ($HOME and its user's passwd home, wherever
+// they are: a service's state directory, a container's /app). Safe for
+// concurrent use.
+type globs struct{ m sync.Map }
+
+// glob is a compiled glob with its literal prefix and suffix.
+type glob struct {
+	re             *regexp.Regexp // the whole path (for ~/: under /root or /home/NAME)
+	rest           *regexp.Regexp // ~/ patterns: what follows the home
+	prefix, suffix string
+	home           bool
+}
+
+func globBody(b *strings.Builder, p string) {
 	for i := 0; i < len(p); i++ {
 		switch c := p[i]; c {
 		case '*':
@@ -38,64 +41,70 @@ func globRE(pat string) *regexp.Regexp {
 			b.WriteString(regexp.QuoteMeta(string(c)))
 		}
 	}
-	b.WriteString("$")
-	re := regexp.MustCompile(b.String())
-	globCache.Store(pat, re)
-	return re
 }
 
-var globCache sync.Map
-
-func globAny(p string, pats []string) bool {
-	if p == "" {
-		return false
-	}
-	for _, pat := range pats {
-		g := compileGlob(pat)
-		// literal ends first: most paths fail there without a regexp
-		if !strings.HasSuffix(p, g.suffix) || (g.prefix != "" && !strings.HasPrefix(p, g.prefix)) {
-			continue
-		}
-		if g.home && !strings.HasPrefix(p, "/root/") && !strings.HasPrefix(p, "/home/") {
-			continue
-		}
-		if g.re.MatchString(p) {
-			return true
-		}
-	}
-	return false
-}
-
-// glob is a compiled glob with its literal prefix and suffix.
-type glob struct {
-	re             *regexp.Regexp
-	prefix, suffix string
-	home           bool
-}
-
-func compileGlob(pat string) *glob {
-	if g, ok := globs.Load(pat); ok {
+func (gs *globs) compile(pat string) *glob {
+	if g, ok := gs.m.Load(pat); ok {
 		return g.(*glob)
 	}
-	g := &glob{re: globRE(pat)}
+	g := &glob{}
 	body := pat
-	if strings.HasPrefix(body, "~/") {
-		g.home, body = true, body[2:]
+	var b strings.Builder
+	b.WriteString("^")
+	if rest, ok := strings.CutPrefix(pat, "~/"); ok {
+		g.home, body = true, rest
+		b.WriteString(`(?:/root|/home/[^/]+)/`)
+		var r strings.Builder
+		r.WriteString("^")
+		globBody(&r, rest)
+		r.WriteString("$")
+		g.rest = regexp.MustCompile(r.String())
 	} else if i := strings.IndexAny(body, "*?"); i >= 0 {
 		g.prefix = body[:i]
 	} else {
 		g.prefix = body
 	}
+	globBody(&b, body)
+	b.WriteString("$")
+	g.re = regexp.MustCompile(b.String())
 	if i := strings.LastIndexAny(body, "*?"); i >= 0 {
 		g.suffix = body[i+1:]
 	} else {
 		g.suffix = body
 	}
-	globs.Store(pat, g)
+	gs.m.Store(pat, g)
 	return g
 }
 
-var globs sync.Map
+// match says whether p matches one of pats; homes are the server's own.
+func (gs *globs) match(p string, pats, homes []string) bool {
+	if p == "" {
+		return false
+	}
+	for _, pat := range pats {
+		g := gs.compile(pat)
+		// literal ends first: most paths fail there without a regexp
+		if !strings.HasSuffix(p, g.suffix) || (g.prefix != "" && !strings.HasPrefix(p, g.prefix)) {
+			continue
+		}
+		if !g.home {
+			if g.re.MatchString(p) {
+				return true
+			}
+			continue
+		}
+		if (strings.HasPrefix(p, "/root/") || strings.HasPrefix(p, "/home/")) && g.re.MatchString(p) {
+			return true
+		}
+		for _, h := range homes {
+			h = strings.TrimRight(h, "/")
+			if h != "" && strings.HasPrefix(p, h+"/") && g.rest.MatchString(p[len(h)+1:]) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // underAny: p is one of roots or inside one (by whole path elements, so
 // /srv/notes-evil is not under /srv/notes).

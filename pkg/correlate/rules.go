@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+	celcommon "cel.dev/cel-go/common"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
@@ -63,6 +65,7 @@ type RuleSet struct {
 	Rules []*Rule
 	Dir   string
 	lists map[string][]string
+	globs *globs
 	// by event kind, then type ("" for rules that look at every type)
 	index map[string]map[string][]*Rule
 }
@@ -153,13 +156,13 @@ func Compile(names []string, srcs map[string][]byte) (*RuleSet, error) {
 			items = append(items, it)
 		}
 	}
-	env, err := newEnv()
+	rs := &RuleSet{index: map[string]map[string][]*Rule{}, lists: map[string][]string{}, globs: &globs{}}
+	env, err := newEnv(rs.globs)
 	if err != nil {
 		return nil, err
 	}
 	defs := map[string]string{} // list and macro names -> CEL text
 	kinds := map[string]string{}
-	rs := &RuleSet{index: map[string]map[string][]*Rule{}, lists: map[string][]string{}}
 	seen := map[string]*item{}
 	for i := range items {
 		it := &items[i]
@@ -291,6 +294,15 @@ func (rs *RuleSet) add(r *Rule) {
 	}
 }
 
+// Match says whether path matches one of the globs of a list the rule
+// files define; homes are the server's own (see globs).
+func (rs *RuleSet) Match(path, list string, homes []string) bool {
+	if rs == nil {
+		return false
+	}
+	return rs.globs.match(path, rs.lists[list], homes)
+}
+
 // List returns a list the rule files define (the correlator taints a
 // server that reads a file of `credential_paths`).
 func (rs *RuleSet) List(name string) []string {
@@ -358,15 +370,22 @@ func expand(cond string, defs map[string]string, depth int) (string, error) {
 // Variables every rule sees; their fields are listed in rules/README.md.
 var ruleVars = []string{"server", "session", "call", "effect", "message", "tool"}
 
-func newEnv() (*cel.Env, error) {
-	opts := []cel.EnvOption{ext.Strings(), ext.Lists()}
+func newEnv(gs *globs) (*cel.Env, error) {
+	// glob(path, list) is written by rules; it matches with the server's
+	// homes too: glob_homes(path, list, server.homes)
+	withHomes := cel.GlobalMacro("glob", 2, func(eh cel.MacroExprFactory, _ celast.Expr, args []celast.Expr) (celast.Expr, *celcommon.Error) {
+		return eh.NewCall("glob_homes", args[0], args[1], eh.NewSelect(eh.NewIdent("server"), "homes")), nil
+	})
+	opts := []cel.EnvOption{ext.Strings(), ext.Lists(), cel.Macros(withHomes)}
 	for _, v := range ruleVars {
 		opts = append(opts, cel.Variable(v, cel.MapType(cel.StringType, cel.DynType)))
 	}
 	strList := cel.ListType(cel.StringType)
 	opts = append(opts,
-		cel.Function("glob", cel.Overload("glob_string_list", []*cel.Type{cel.StringType, strList}, cel.BoolType,
-			cel.BinaryBinding(func(p, l ref.Val) ref.Val { return types.Bool(globAny(string(p.(types.String)), strs(l))) }))),
+		cel.Function("glob_homes", cel.Overload("glob_homes_string_list_list", []*cel.Type{cel.StringType, strList, cel.DynType}, cel.BoolType,
+			cel.FunctionBinding(func(a ...ref.Val) ref.Val {
+				return types.Bool(gs.match(string(a[0].(types.String)), strs(a[1]), strs(a[2])))
+			}))),
 		cel.Function("under", cel.Overload("under_string_list", []*cel.Type{cel.StringType, strList}, cel.BoolType,
 			cel.BinaryBinding(func(p, l ref.Val) ref.Val { return types.Bool(underAny(string(p.(types.String)), strs(l))) }))),
 		cel.Function("secrets", cel.Overload("secrets_string", []*cel.Type{cel.StringType}, strList,

@@ -57,19 +57,27 @@ func TestExpand(t *testing.T) {
 }
 
 func TestGlobAndUnder(t *testing.T) {
+	var gs globs
 	for _, tc := range []struct {
 		p, pat string
+		homes  []string
 		want   bool
 	}{
-		{"/root/.ssh/id_rsa", "~/.ssh/id_*", true},
-		{"/home/ann/.ssh/id_ed25519", "~/.ssh/id_*", true},
-		{"/home/ann/x/.ssh/id_rsa", "~/.ssh/id_*", false},
-		{"/srv/app/.env", "**/.env", true},
-		{"/srv/app/.envrc", "**/.env", false},
-		{"/etc/cron.d/job", "/etc/cron.*/**", true},
+		{"/root/.ssh/id_rsa", "~/.ssh/id_*", nil, true},
+		{"/home/ann/.ssh/id_ed25519", "~/.ssh/id_*", nil, true},
+		{"/home/ann/x/.ssh/id_rsa", "~/.ssh/id_*", nil, false},
+		{"/srv/app/.env", "**/.env", nil, true},
+		{"/srv/app/.envrc", "**/.env", nil, false},
+		{"/etc/cron.d/job", "/etc/cron.*/**", nil, true},
+		// a server's own home, wherever it is
+		{"/var/lib/svc/.aws/credentials", "~/.aws/credentials", nil, false},
+		{"/var/lib/svc/.aws/credentials", "~/.aws/credentials", []string{"/var/lib/svc"}, true},
+		{"/app/.ssh/id_rsa", "~/.ssh/id_*", []string{"/var/lib/svc", "/app/"}, true},
+		{"/app/x/.ssh/id_rsa", "~/.ssh/id_*", []string{"/app"}, false},
+		{"/appx/.ssh/id_rsa", "~/.ssh/id_*", []string{"/app"}, false},
 	} {
-		if got := globAny(tc.p, []string{tc.pat}); got != tc.want {
-			t.Errorf("glob(%s, %s) = %v", tc.p, tc.pat, got)
+		if got := gs.match(tc.p, []string{tc.pat}, tc.homes); got != tc.want {
+			t.Errorf("glob(%s, %s, homes %v) = %v", tc.p, tc.pat, tc.homes, got)
 		}
 	}
 	if !underAny("/srv/notes/a", []string{"/srv/notes"}) || underAny("/srv/notes-evil/a", []string{"/srv/notes"}) || !underAny("/srv/notes", []string{"/srv/notes/"}) {

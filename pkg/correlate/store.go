@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,12 +105,11 @@ func (s *Store) Save() error {
 	return nil
 }
 
-// seeTool records a tool of a server and returns the hash first seen for it
-// ("" if new), the other servers that declare a tool of that name, and the
-// names of the other servers' tools.
-func (s *Store) seeTool(server string, t decode.ToolDef, at time.Time) (string, []string, []string) {
+// seeTool records a tool of a server (by identity key) and returns the
+// hash first seen for it ("" if new).
+func (s *Store) seeTool(server string, t decode.ToolDef, at time.Time) string {
 	if s == nil {
-		return "", []string{}, []string{}
+		return ""
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -120,33 +119,32 @@ func (s *Store) seeTool(server string, t decode.ToolDef, at time.Time) (string, 
 		s.data.Tools[server] = tools
 	}
 	rec, ok := tools[t.Name]
-	prev := ""
-	if ok {
-		prev = rec.Hash
-		if rec.LastHash != t.Hash {
-			rec.LastHash = t.Hash
-			tools[t.Name] = rec
-			s.dirty = true
-		}
-	} else {
+	if !ok {
 		tools[t.Name] = ToolRecord{Hash: t.Hash, Description: t.Description, FirstSeen: at, LastHash: t.Hash}
 		s.dirty = true
+		return ""
 	}
-	shadows, others := []string{}, []string{}
-	for other, ts := range s.data.Tools {
-		if other == server {
-			continue
-		}
-		if _, ok := ts[t.Name]; ok {
-			shadows = append(shadows, other)
-		}
-		for n := range ts {
-			others = append(others, n)
+	if rec.LastHash != t.Hash {
+		rec.LastHash = t.Hash
+		tools[t.Name] = rec
+		s.dirty = true
+	}
+	return rec.Hash
+}
+
+// pause stops a server's baselines (by identity key) from learning.
+func (s *Store) pause(server string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.data.Baselines {
+		if p.Server == server && !p.Paused {
+			p.Paused = true
+			s.dirty = true
 		}
 	}
-	sort.Strings(shadows)
-	sort.Strings(others)
-	return prev, shadows, others
 }
 
 // Export returns the baselines (of one server key, or all).
@@ -155,7 +153,7 @@ func (s *Store) Export(server string) map[string]*Profile {
 	defer s.mu.Unlock()
 	out := map[string]*Profile{}
 	for k, p := range s.data.Baselines {
-		if server == "" || p.Server == server {
+		if p.Is(server) {
 			out[k] = p
 		}
 	}
@@ -169,7 +167,7 @@ func (s *Store) Reset(server string) int {
 	defer s.mu.Unlock()
 	n := 0
 	for k, p := range s.data.Baselines {
-		if server == "" || p.Server == server {
+		if p.Is(server) {
 			delete(s.data.Baselines, k)
 			n++
 		}
@@ -193,4 +191,17 @@ func (s *Store) Tools() map[string]map[string]ToolRecord {
 		out[k] = m
 	}
 	return out
+}
+
+// Is says whether the profile is of the server named s: by its identity
+// key (npm:@scope/name), its printable name (@scope/name@1.2.3), or that
+// name without the version; "" is every server.
+func (p *Profile) Is(s string) bool {
+	if s == "" || s == p.Server || s == p.Name {
+		return true
+	}
+	if _, name, ok := strings.Cut(p.Server, ":"); ok && name == s {
+		return true
+	}
+	return false
 }

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 
-	"golang.org/x/sys/unix"
+	"github.com/mcpsec/sensor/pkg/wire"
 )
 
 // FormatSockaddr renders raw sockaddr bytes: "127.0.0.1:8080", "[::1]:80",
@@ -17,14 +17,14 @@ func FormatSockaddr(b []byte) string {
 	}
 	family := binary.LittleEndian.Uint16(b[:2])
 	switch family {
-	case unix.AF_INET:
+	case wire.AF_INET:
 		if len(b) < 8 {
 			return "inet:short"
 		}
 		port := binary.BigEndian.Uint16(b[2:4])
 		ip := netip.AddrFrom4([4]byte(b[4:8]))
 		return netip.AddrPortFrom(ip, port).String()
-	case unix.AF_INET6:
+	case wire.AF_INET6:
 		if len(b) < 24 {
 			return "inet6:short"
 		}
@@ -36,7 +36,7 @@ func FormatSockaddr(b []byte) string {
 			}
 		}
 		return netip.AddrPortFrom(ip, port).String()
-	case unix.AF_UNIX:
+	case wire.AF_UNIX:
 		p := b[2:]
 		if len(p) == 0 {
 			return "unix:unnamed"
@@ -46,7 +46,7 @@ func FormatSockaddr(b []byte) string {
 			return "@" + string(bytes.TrimRight(p[1:], "\x00"))
 		}
 		return string(trimNul(p))
-	case unix.AF_UNSPEC:
+	case wire.AF_UNSPEC:
 		return "unspec"
 	}
 	return "family" + strconv.FormatUint(uint64(family), 10)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/wire"
 )
 
 // decodeFixture builds `rounds` rounds of a conversation on one transport:
@@ -16,9 +16,9 @@ func decodeFixture(transport string, size, rounds int) ([][][]byte, int) {
 	per := make([][][]byte, rounds)
 	var off [2]uint64
 	total := 0
-	ftype, fdIn, fdOut, ino := loader.FilePipe, uint32(0), uint32(1), [2]uint64{1, 2}
+	ftype, fdIn, fdOut, ino := wire.FilePipe, uint32(0), uint32(1), [2]uint64{1, 2}
 	if transport != "stdio" {
-		ftype, fdIn, fdOut, ino = loader.FileSock, 5, 5, [2]uint64{3, 3}
+		ftype, fdIn, fdOut, ino = wire.FileSock, 5, 5, [2]uint64{3, 3}
 	}
 	for i := 0; i < rounds; i++ {
 		req := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"notes/%d.txt"}}}`, i, i)
@@ -32,10 +32,10 @@ func decodeFixture(transport string, size, rounds int) ([][][]byte, int) {
 		case "http-sse":
 			req, resp = post("session-1", req, "MCP-Protocol-Version: 2025-11-25"), sseResp("event: message\nid: "+fmt.Sprint(i)+"\ndata: "+resp+"\n\n")
 		}
-		per[i] = append(per[i], chunk(7, ino[0], loader.DirIn, ftype, fdIn, off[0], req))
+		per[i] = append(per[i], chunk(7, ino[0], wire.DirIn, ftype, fdIn, off[0], req))
 		for j := 0; j < len(resp); j += 16 << 10 {
 			end := min(j+16<<10, len(resp))
-			per[i] = append(per[i], chunk(7, ino[1], loader.DirOut, ftype, fdOut, off[1]+uint64(j), resp[j:end]))
+			per[i] = append(per[i], chunk(7, ino[1], wire.DirOut, ftype, fdOut, off[1]+uint64(j), resp[j:end]))
 		}
 		off[0] += uint64(len(req))
 		off[1] += uint64(len(resp))

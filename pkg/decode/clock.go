@@ -1,10 +1,6 @@
 package decode
 
-import (
-	"time"
-
-	"golang.org/x/sys/unix"
-)
+import "time"
 
 // Clock turns the kernel's CLOCK_BOOTTIME nanoseconds into wall-clock time.
 type Clock struct {
@@ -14,21 +10,12 @@ type Clock struct {
 
 // NewClock reads both clocks now.
 func NewClock() Clock {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
-	boot := ts.Nano()
+	boot := BootNow()
 	wall := time.Now().UnixNano()
-	return Clock{Offset: wall - boot}
+	return Clock{Offset: wall - int64(boot)}
 }
 
 // Wall converts a boot-clock timestamp.
 func (c Clock) Wall(bootNs uint64) time.Time {
 	return time.Unix(0, int64(bootNs)+c.Offset)
-}
-
-// BootNow is the current CLOCK_BOOTTIME in ns.
-func BootNow() uint64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
-	return uint64(ts.Nano())
 }

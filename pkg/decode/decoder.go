@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/wire"
 )
 
 // Event is an *Effect, a *Message, or an event built on them (an alert).
@@ -76,8 +76,8 @@ type Decoder struct {
 	mcp   map[uint64]bool // stdio streams that carried JSON-RPC
 	sess  *Sessions
 	stats Stats
-	eff   loader.Effect
-	chunk loader.Chunk
+	eff   wire.Effect
+	chunk wire.Chunk
 	lines []Line
 	// exits waits before forgetting a process: effects and payloads come
 	// from different rings, so the last chunks of a process can be decoded
@@ -114,14 +114,14 @@ type chunkMeta struct {
 // Record decodes one raw ring-buffer record, calling emit for each event.
 func (d *Decoder) Record(b []byte, emit func(Event)) error {
 	d.stats.Records++
-	cls, err := loader.RecordClass(b)
+	cls, err := wire.RecordClass(b)
 	if err != nil {
 		d.stats.BadRecords++
 		return err
 	}
 	switch cls {
-	case loader.ClassEffect:
-		if err := loader.ParseEffect(b, &d.eff); err != nil {
+	case wire.ClassEffect:
+		if err := wire.ParseEffect(b, &d.eff); err != nil {
 			d.stats.BadRecords++
 			return err
 		}
@@ -135,8 +135,8 @@ func (d *Decoder) Record(b []byte, emit func(Event)) error {
 			d.exits = append(d.exits, exited{e.PID, d.eff.H.Ts})
 		}
 		emit(e)
-	case loader.ClassChunk:
-		if err := loader.ParseChunk(b, &d.chunk); err != nil {
+	case wire.ClassChunk:
+		if err := wire.ParseChunk(b, &d.chunk); err != nil {
 			d.stats.BadRecords++
 			return err
 		}
@@ -151,27 +151,27 @@ func (d *Decoder) Record(b []byte, emit func(Event)) error {
 // isStdio: a server reads requests on fd 0 and writes on fd 1, be they
 // pipes or the socketpair a Node client hands its child. Other pipes
 // (stderr, a child's pipes) are not decoded; other sockets carry HTTP.
-func isStdio(c *loader.Chunk) bool {
-	return (c.Dir == loader.DirIn && c.Fd == 0) || (c.Dir == loader.DirOut && c.Fd == 1)
+func isStdio(c *wire.Chunk) bool {
+	return (c.Dir == wire.DirIn && c.Fd == 0) || (c.Dir == wire.DirOut && c.Fd == 1)
 }
 
-func (d *Decoder) feedChunk(c *loader.Chunk, emit func(Event)) {
+func (d *Decoder) feedChunk(c *wire.Chunk, emit func(Event)) {
 	d.stats.Chunks++
 	d.stats.ChunkBytes += uint64(len(c.Data))
 	k := StreamKey{Ino: c.Ino, Dir: c.Dir}
 	p := Piece{
 		Off: c.Off, Data: c.Data, Skipped: uint64(c.Skipped), TS: c.H.Ts, PID: c.H.Tgid,
-		Attached: c.Cflags&loader.ChunkAttached != 0,
+		Attached: c.Cflags&wire.ChunkAttached != 0,
 		Meta:     &chunkMeta{ts: c.H.Ts, proc: procOf(&c.H), ftype: c.Ftype},
 	}
 	switch {
 	case isStdio(c):
-		if c.Dir == loader.DirIn {
+		if c.Dir == wire.DirIn {
 			d.sess.sawInput(c.H.Tgid, c.Ino)
 		}
 		d.lines = d.split.Feed(k, p, d.lines[:0])
 		d.lines = d.split.Expire(c.H.Ts, ReorderWindow, d.lines)
-	case c.Ftype == loader.FileSock || c.Ftype == loader.FileTLS:
+	case c.Ftype == wire.FileSock || c.Ftype == wire.FileTLS:
 		d.http.out = d.lines[:0]
 		d.http.feed(k, p)
 		d.http.expire(c.H.Ts, ReorderWindow)
@@ -284,9 +284,9 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 			m.Proc = meta.proc
 			kind := "pipe"
 			switch meta.ftype {
-			case loader.FileSock:
+			case wire.FileSock:
 				kind = "socket"
-			case loader.FileTLS:
+			case wire.FileTLS:
 				kind = "tls"
 			}
 			m.Stream = kind + ":" + strconv.FormatUint(k.Ino, 10)
@@ -294,7 +294,7 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 			m.Time = time.Now()
 		}
 		m.Direction = "in"
-		if k.Dir == loader.DirOut {
+		if k.Dir == wire.DirOut {
 			m.Direction = "out"
 			d.stats.MessagesOut++
 		} else {

@@ -9,13 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/wire"
 )
 
-func hdr(pid uint32) loader.Header {
-	h := loader.Header{Tgid: pid, Tid: pid, Server: 100, ServerStart: 5, Ts: 1_000_000}
+func hdr(pid uint32) wire.Header {
+	h := wire.Header{Tgid: pid, Tid: pid, Server: 100, ServerStart: 5, Ts: 1_000_000}
 	copy(h.Comm[:], []int8{'n', 'o', 'd', 'e'})
 	return h
 }
@@ -31,9 +29,9 @@ func decodeAll(t *testing.T, d *Decoder, recs ...[]byte) []Event {
 	return out
 }
 
-func effectOf(t *testing.T, kind loader.Kind, nr uint32, ret int64, a []uint64, slots ...string) *Effect {
+func effectOf(t *testing.T, kind wire.Kind, nr uint32, ret int64, a []uint64, slots ...string) *Effect {
 	t.Helper()
-	f := loader.EffectFixed{H: hdr(7)}
+	f := wire.EffectFixed{H: hdr(7)}
 	f.H.Kind = uint8(kind)
 	f.H.Nr = nr
 	f.H.Ret = ret
@@ -42,7 +40,7 @@ func effectOf(t *testing.T, kind loader.Kind, nr uint32, ret int64, a []uint64, 
 	for _, s := range slots {
 		bs = append(bs, []byte(s))
 	}
-	evs := decodeAll(t, NewDecoder(Options{}), loader.MarshalEffect(f, bs...))
+	evs := decodeAll(t, NewDecoder(Options{}), wire.MarshalEffect(f, bs...))
 	if len(evs) != 1 {
 		t.Fatalf("%d events", len(evs))
 	}
@@ -50,32 +48,32 @@ func effectOf(t *testing.T, kind loader.Kind, nr uint32, ret int64, a []uint64, 
 }
 
 func TestEffectOpen(t *testing.T) {
-	e := effectOf(t, loader.KindOpen, unix.SYS_OPENAT, 3, []uint64{unix.O_RDONLY | unix.O_CLOEXEC}, "/etc/shadow", "allowed/link")
+	e := effectOf(t, wire.KindOpen, wire.SYS_OPENAT, 3, []uint64{wire.O_RDONLY | wire.O_CLOEXEC}, "/etc/shadow", "allowed/link")
 	if e.Type != "open" || e.Path != "/etc/shadow" || e.Raw != "allowed/link" || e.Lexical ||
 		e.Flags != "O_RDONLY|O_CLOEXEC" || e.Syscall != "openat" || e.Server != "100-5" || e.Comm != "node" {
 		t.Fatalf("%+v", e)
 	}
-	w := effectOf(t, loader.KindOpen, unix.SYS_OPENAT, 4, []uint64{unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC, 0o644}, "/home/u/.bashrc", ".bashrc")
+	w := effectOf(t, wire.KindOpen, wire.SYS_OPENAT, 4, []uint64{wire.O_WRONLY | wire.O_CREAT | wire.O_TRUNC, 0o644}, "/home/u/.bashrc", ".bashrc")
 	if w.Type != "write" || w.Access != "w" || w.Mode != "0644" {
 		t.Fatalf("%+v", w)
 	}
 	// a failed open: the kernel walked nothing, the path is joined lexically
-	f := effectOf(t, loader.KindOpen, unix.SYS_OPENAT, -2, []uint64{0}, "", "../secret", "/srv/root/sub")
+	f := effectOf(t, wire.KindOpen, wire.SYS_OPENAT, -2, []uint64{0}, "", "../secret", "/srv/root/sub")
 	if f.Path != "/srv/root/secret" || !f.Lexical || f.Errno != "ENOENT" || f.Result != -2 {
 		t.Fatalf("%+v", f)
 	}
 }
 
 func TestEffectFileOps(t *testing.T) {
-	r := effectOf(t, loader.KindRename, unix.SYS_RENAMEAT2, 0, nil, "/tmp", "a", "/var", "../etc/b")
+	r := effectOf(t, wire.KindRename, wire.SYS_RENAMEAT2, 0, nil, "/tmp", "a", "/var", "../etc/b")
 	if r.Type != "rename" || r.Path != "/tmp/a" || r.To != "/etc/b" {
 		t.Fatalf("%+v", r)
 	}
-	s := effectOf(t, loader.KindSymlink, unix.SYS_SYMLINKAT, 0, nil, "", "/etc/shadow", "/home/u", "link")
+	s := effectOf(t, wire.KindSymlink, wire.SYS_SYMLINKAT, 0, nil, "", "/etc/shadow", "/home/u", "link")
 	if s.Type != "symlink" || s.Path != "/home/u/link" || s.Target != "/etc/shadow" {
 		t.Fatalf("%+v", s)
 	}
-	c := effectOf(t, loader.KindChmod, unix.SYS_FCHMOD, 0, []uint64{0, 0o4755}, "/usr/local/bin/x")
+	c := effectOf(t, wire.KindChmod, wire.SYS_FCHMOD, 0, []uint64{0, 0o4755}, "/usr/local/bin/x")
 	if c.Path != "/usr/local/bin/x" || c.Lexical || c.Mode != "04755" {
 		t.Fatalf("%+v", c)
 	}
@@ -83,7 +81,7 @@ func TestEffectFileOps(t *testing.T) {
 
 func sockaddr4(ip string, port uint16) string {
 	b := make([]byte, 16)
-	binary.LittleEndian.PutUint16(b, unix.AF_INET)
+	binary.LittleEndian.PutUint16(b, wire.AF_INET)
 	binary.BigEndian.PutUint16(b[2:], port)
 	a := netip.MustParseAddr(ip).As4()
 	copy(b[4:], a[:])
@@ -91,42 +89,42 @@ func sockaddr4(ip string, port uint16) string {
 }
 
 func TestEffectNet(t *testing.T) {
-	c := effectOf(t, loader.KindConnect, unix.SYS_CONNECT, -115, []uint64{3, unix.AF_INET, unix.SOCK_STREAM, 6}, sockaddr4("127.0.0.1", 8080))
+	c := effectOf(t, wire.KindConnect, wire.SYS_CONNECT, -115, []uint64{3, wire.AF_INET, wire.SOCK_STREAM, 6}, sockaddr4("127.0.0.1", 8080))
 	if c.Type != "connect" || c.Addr != "127.0.0.1:8080" || c.Socket != "tcp" || c.Errno != "EINPROGRESS" {
 		t.Fatalf("%+v", c)
 	}
 	b6 := make([]byte, 28)
-	binary.LittleEndian.PutUint16(b6, unix.AF_INET6)
+	binary.LittleEndian.PutUint16(b6, wire.AF_INET6)
 	binary.BigEndian.PutUint16(b6[2:], 443)
 	b6[23] = 1 // ::1
-	v6 := effectOf(t, loader.KindConnect, unix.SYS_CONNECT, 0, []uint64{3, unix.AF_INET6, unix.SOCK_STREAM, 0}, string(b6))
+	v6 := effectOf(t, wire.KindConnect, wire.SYS_CONNECT, 0, []uint64{3, wire.AF_INET6, wire.SOCK_STREAM, 0}, string(b6))
 	if v6.Addr != "[::1]:443" {
 		t.Fatalf("%+v", v6)
 	}
-	un := effectOf(t, loader.KindConnect, unix.SYS_CONNECT, 0, []uint64{3, unix.AF_UNIX, unix.SOCK_STREAM, 0}, "\x01\x00/run/docker.sock\x00")
+	un := effectOf(t, wire.KindConnect, wire.SYS_CONNECT, 0, []uint64{3, wire.AF_UNIX, wire.SOCK_STREAM, 0}, "\x01\x00/run/docker.sock\x00")
 	if un.Addr != "/run/docker.sock" || un.Socket != "unix-stream" {
 		t.Fatalf("%+v", un)
 	}
-	ab := effectOf(t, loader.KindBind, unix.SYS_BIND, 0, []uint64{3, unix.AF_UNIX, unix.SOCK_STREAM, 0}, "\x01\x00\x00hidden")
+	ab := effectOf(t, wire.KindBind, wire.SYS_BIND, 0, []uint64{3, wire.AF_UNIX, wire.SOCK_STREAM, 0}, "\x01\x00\x00hidden")
 	if ab.Addr != "@hidden" {
 		t.Fatalf("%+v", ab)
 	}
 }
 
 func TestEffectProcess(t *testing.T) {
-	e := effectOf(t, loader.KindExec, 0, 0, nil, "/usr/bin/dash", "sh\x00-c\x00curl x | sh\x00", "/bin/sh")
+	e := effectOf(t, wire.KindExec, 0, 0, nil, "/usr/bin/dash", "sh\x00-c\x00curl x | sh\x00", "/bin/sh")
 	if e.Type != "exec" || e.Path != "/usr/bin/dash" || strings.Join(e.Argv, ",") != "sh,-c,curl x | sh" || e.Raw != "/bin/sh" {
 		t.Fatalf("%+v", e)
 	}
-	x := effectOf(t, loader.KindExit, 0, 0, []uint64{3 << 8})
+	x := effectOf(t, wire.KindExit, 0, 0, []uint64{3 << 8})
 	if x.Code == nil || *x.Code != 3 || x.Signal != 0 {
 		t.Fatalf("%+v", x)
 	}
-	k := effectOf(t, loader.KindExit, 0, 0, []uint64{9})
+	k := effectOf(t, wire.KindExit, 0, 0, []uint64{9})
 	if k.Signal != 9 {
 		t.Fatalf("%+v", k)
 	}
-	u := effectOf(t, loader.KindUnshare, unix.SYS_UNSHARE, -1, []uint64{unix.CLONE_NEWUSER | unix.CLONE_NEWNS})
+	u := effectOf(t, wire.KindUnshare, wire.SYS_UNSHARE, -1, []uint64{wire.CLONE_NEWUSER | wire.CLONE_NEWNS})
 	if u.Type != "unshare" || u.Flags != "CLONE_NEWNS|CLONE_NEWUSER" || u.Errno != "EPERM" {
 		t.Fatalf("%+v", u)
 	}
@@ -134,8 +132,8 @@ func TestEffectProcess(t *testing.T) {
 
 // chunk builds a payload record.
 func chunk(pid uint32, ino uint64, dir uint8, ftype uint8, fd uint32, off uint64, data string) []byte {
-	h := loader.ChunkHeader{H: hdr(pid), Ino: ino, Dir: dir, Ftype: ftype, Fd: fd, Off: off}
-	return loader.MarshalChunk(h, []byte(data))
+	h := wire.ChunkHeader{H: hdr(pid), Ino: ino, Dir: dir, Ftype: ftype, Fd: fd, Off: off}
+	return wire.MarshalChunk(h, []byte(data))
 }
 
 func messages(evs []Event) []*Message {
@@ -153,9 +151,9 @@ func TestDecoderPairsRequestsAndResponses(t *testing.T) {
 	req := `{"jsonrpc":"2.0","id":"a1","method":"tools/call","params":{"name":"read_file","arguments":{"path":"notes.txt"}}}` + "\n"
 	resp := `{"jsonrpc":"2.0","id":"a1","result":{"content":[{"type":"text","text":"hi"}]}}` + "\n"
 	evs := decodeAll(t, d,
-		chunk(7, 50, loader.DirIn, loader.FilePipe, 0, 0, req[:20]),
-		chunk(7, 50, loader.DirIn, loader.FilePipe, 0, 20, req[20:]),
-		chunk(7, 51, loader.DirOut, loader.FilePipe, 1, 0, resp),
+		chunk(7, 50, wire.DirIn, wire.FilePipe, 0, 0, req[:20]),
+		chunk(7, 50, wire.DirIn, wire.FilePipe, 0, 20, req[20:]),
+		chunk(7, 51, wire.DirOut, wire.FilePipe, 1, 0, resp),
 	)
 	ms := messages(evs)
 	if len(ms) != 2 {
@@ -180,7 +178,7 @@ func TestDecoderBatchAndNonJSON(t *testing.T) {
 	d := NewDecoder(Options{})
 	data := "banner before any JSON-RPC: counted, not reported\n" + `[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"}]` + "\n" +
 		"Server started on stdio\n" + `{"not":"jsonrpc"}` + "\n" + `{"jsonrpc":"2.0","id":2,"method":"ping"}` + "\n"
-	ms := messages(decodeAll(t, d, chunk(7, 60, loader.DirIn, loader.FilePipe, 0, 0, data)))
+	ms := messages(decodeAll(t, d, chunk(7, 60, wire.DirIn, wire.FilePipe, 0, 0, data)))
 	if len(ms) != 5 || ms[0].Batch != 1 || ms[1].Batch != 2 || ms[1].Type != "notification" || ms[4].Batch != 0 || ms[4].Method != "ping" {
 		t.Fatalf("%+v", ms)
 	}
@@ -194,12 +192,12 @@ func TestDecoderBatchAndNonJSON(t *testing.T) {
 	// a line over the cap that does not begin like JSON-RPC is not a message
 	d2 := NewDecoder(Options{MaxMessage: 16})
 	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}` + "\n"
-	if ms := messages(decodeAll(t, d2, chunk(7, 61, loader.DirIn, loader.FilePipe, 0, 0, ping+strings.Repeat("log ", 20)+"\n"))); len(ms) != 2 || ms[1].Type != "invalid" || ms[1].Size != 80 || d2.Stats().NonJSON != 1 {
+	if ms := messages(decodeAll(t, d2, chunk(7, 61, wire.DirIn, wire.FilePipe, 0, 0, ping+strings.Repeat("log ", 20)+"\n"))); len(ms) != 2 || ms[1].Type != "invalid" || ms[1].Size != 80 || d2.Stats().NonJSON != 1 {
 		t.Fatalf("%+v %+v", ms, d2.Stats())
 	}
 	// a truncated response is typed from its fields
 	d3 := NewDecoder(Options{MaxMessage: 40})
-	ms = messages(decodeAll(t, d3, chunk(7, 62, loader.DirOut, loader.FilePipe, 1, 0, `{"jsonrpc":"2.0","id":4,"result":{"content":"`+strings.Repeat("a", 100)+`"}}`+"\n")))
+	ms = messages(decodeAll(t, d3, chunk(7, 62, wire.DirOut, wire.FilePipe, 1, 0, `{"jsonrpc":"2.0","id":4,"result":{"content":"`+strings.Repeat("a", 100)+`"}}`+"\n")))
 	if len(ms) != 1 || ms[0].Type != "response" || !ms[0].Truncated {
 		t.Fatalf("%+v", ms)
 	}
@@ -209,9 +207,9 @@ func TestDecoderOnlyStdioFds(t *testing.T) {
 	d := NewDecoder(Options{})
 	msg := `{"jsonrpc":"2.0","id":1,"method":"ping"}` + "\n"
 	ms := messages(decodeAll(t, d,
-		chunk(7, 90, loader.DirOut, loader.FilePipe, 2, 0, `{"jsonrpc":"2.0","error":{"code":1}}`+"\n"), // stderr
-		chunk(7, 91, loader.DirIn, loader.FilePipe, 21, 0, msg),                                         // a child's pipe
-		chunk(7, 92, loader.DirIn, loader.FilePipe, 0, 0, msg),
+		chunk(7, 90, wire.DirOut, wire.FilePipe, 2, 0, `{"jsonrpc":"2.0","error":{"code":1}}`+"\n"), // stderr
+		chunk(7, 91, wire.DirIn, wire.FilePipe, 21, 0, msg),                                         // a child's pipe
+		chunk(7, 92, wire.DirIn, wire.FilePipe, 0, 0, msg),
 	))
 	if len(ms) != 1 || ms[0].Stream != "pipe:92" {
 		t.Fatalf("%+v", ms)
@@ -228,9 +226,9 @@ func TestDecoderOutSessionFollowsWriterStdin(t *testing.T) {
 	d := NewDecoder(Options{})
 	req := `{"jsonrpc":"2.0","id":1,"method":"ping"}` + "\n"
 	ms := messages(decodeAll(t, d,
-		chunk(7, 100, loader.DirIn, loader.FilePipe, 0, 0, req), // server process 7
-		chunk(8, 200, loader.DirIn, loader.FilePipe, 0, 0, req), // another process of the same server
-		chunk(7, 101, loader.DirOut, loader.FilePipe, 1, 0, `{"jsonrpc":"2.0","id":1,"result":{}}`+"\n"),
+		chunk(7, 100, wire.DirIn, wire.FilePipe, 0, 0, req), // server process 7
+		chunk(8, 200, wire.DirIn, wire.FilePipe, 0, 0, req), // another process of the same server
+		chunk(7, 101, wire.DirOut, wire.FilePipe, 1, 0, `{"jsonrpc":"2.0","id":1,"result":{}}`+"\n"),
 	))
 	if len(ms) != 3 || ms[2].Session != "stdio:100" || ms[2].Request == nil {
 		t.Fatalf("%+v", ms[2])
@@ -273,8 +271,8 @@ func TestDecoderSockets(t *testing.T) {
 	msg := `{"jsonrpc":"2.0","id":1,"method":"ping"}` + "\n"
 	// a socketpair on fd 0 is stdio (Node clients); a socket on fd 9 is not
 	ms := messages(decodeAll(t, d,
-		chunk(7, 70, loader.DirIn, loader.FileSock, 0, 0, msg),
-		chunk(7, 71, loader.DirIn, loader.FileSock, 9, 0, "GET / HTTP/1.1\r\n\r\n"),
+		chunk(7, 70, wire.DirIn, wire.FileSock, 0, 0, msg),
+		chunk(7, 71, wire.DirIn, wire.FileSock, 9, 0, "GET / HTTP/1.1\r\n\r\n"),
 	))
 	if len(ms) != 1 || ms[0].Stream != "socket:70" {
 		t.Fatalf("%+v", ms)
@@ -287,15 +285,15 @@ func TestDecoderSockets(t *testing.T) {
 func TestDecoderTruncatedAndFragments(t *testing.T) {
 	d := NewDecoder(Options{MaxMessage: 64})
 	long := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"x","arguments":{"data":"` + strings.Repeat("z", 200) + `"}}}` + "\n"
-	ms := messages(decodeAll(t, d, chunk(7, 80, loader.DirIn, loader.FilePipe, 0, 0, long)))
+	ms := messages(decodeAll(t, d, chunk(7, 80, wire.DirIn, wire.FilePipe, 0, 0, long)))
 	if len(ms) != 1 || !ms[0].Truncated || ms[0].Method != "tools/call" || string(ms[0].ID) != "9" || ms[0].Size != len(long)-1 {
 		t.Fatalf("%+v", ms)
 	}
 	// after a gap on a line boundary, a fragment that does not parse is dropped and counted
 	d2 := NewDecoder(Options{})
 	evs := decodeAll(t, d2,
-		chunk(7, 81, loader.DirIn, loader.FilePipe, 0, 0, `{"jsonrpc":"2.0","id":1,"method":"a"}`+"\n"),
-		chunk(7, 81, loader.DirIn, loader.FilePipe, 0, 100, `"params":{}}`+"\n"+`{"jsonrpc":"2.0","id":2,"method":"b"}`+"\n"),
+		chunk(7, 81, wire.DirIn, wire.FilePipe, 0, 0, `{"jsonrpc":"2.0","id":1,"method":"a"}`+"\n"),
+		chunk(7, 81, wire.DirIn, wire.FilePipe, 0, 100, `"params":{}}`+"\n"+`{"jsonrpc":"2.0","id":2,"method":"b"}`+"\n"),
 	)
 	d2.Flush(func(e Event) { evs = append(evs, e) })
 	ms = messages(evs)
@@ -321,8 +319,8 @@ func TestDecoderRejectsBadRecords(t *testing.T) {
 
 // FuzzRecord: arbitrary bytes as a record never panic the decoder.
 func FuzzRecord(f *testing.F) {
-	f.Add(chunk(1, 2, 0, loader.FilePipe, 0, 0, `{"jsonrpc":"2.0","id":1,"method":"x"}`+"\n"))
-	f.Add(loader.MarshalEffect(loader.EffectFixed{H: loader.Header{Kind: uint8(loader.KindOpen)}}, []byte("/x"), []byte("y")))
+	f.Add(chunk(1, 2, 0, wire.FilePipe, 0, 0, `{"jsonrpc":"2.0","id":1,"method":"x"}`+"\n"))
+	f.Add(wire.MarshalEffect(wire.EffectFixed{H: wire.Header{Kind: uint8(wire.KindOpen)}}, []byte("/x"), []byte("y")))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := NewDecoder(Options{MaxMessage: 1024})
 		_ = d.Record(b, func(Event) {})
@@ -361,7 +359,7 @@ func FuzzDecoderNoSplice(f *testing.F) {
 			}
 			end := min(off+step, len(s))
 			if drop == 0 || i%(int(drop)+1) != int(drop) {
-				_ = d.Record(chunk(1, 9, 0, loader.FilePipe, 0, uint64(off), s[off:end]), emit)
+				_ = d.Record(chunk(1, 9, 0, wire.FilePipe, 0, uint64(off), s[off:end]), emit)
 			}
 			off = end
 		}
@@ -382,12 +380,12 @@ func FuzzDecoderNoSplice(f *testing.F) {
 // before its last chunks (two rings); its session must survive that.
 func TestDecoderLateChunksAfterExit(t *testing.T) {
 	d := NewDecoder(Options{})
-	exit := loader.EffectFixed{H: hdr(7)}
-	exit.H.Kind = uint8(loader.KindExit)
+	exit := wire.EffectFixed{H: hdr(7)}
+	exit.H.Kind = uint8(wire.KindExit)
 	ms := messages(decodeAll(t, d,
-		chunk(7, 300, loader.DirIn, loader.FilePipe, 0, 0, `{"jsonrpc":"2.0","id":1,"method":"ping"}`+"\n"),
-		loader.MarshalEffect(exit),
-		chunk(7, 301, loader.DirOut, loader.FilePipe, 1, 0, `{"jsonrpc":"2.0","id":1,"result":{}}`+"\n"),
+		chunk(7, 300, wire.DirIn, wire.FilePipe, 0, 0, `{"jsonrpc":"2.0","id":1,"method":"ping"}`+"\n"),
+		wire.MarshalEffect(exit),
+		chunk(7, 301, wire.DirOut, wire.FilePipe, 1, 0, `{"jsonrpc":"2.0","id":1,"result":{}}`+"\n"),
 	))
 	if len(ms) != 2 || ms[1].Request == nil {
 		t.Fatalf("the response after the exit was not paired: %+v", ms)
@@ -419,22 +417,22 @@ func TestDecoderServerRequestsAndProgress(t *testing.T) {
 	var recs [][]byte
 	var offIn, offOut uint64
 	push := func(dir uint8, s string) {
-		if dir == loader.DirIn {
-			recs = append(recs, chunk(7, 400, dir, loader.FilePipe, 0, offIn, s+"\n"))
+		if dir == wire.DirIn {
+			recs = append(recs, chunk(7, 400, dir, wire.FilePipe, 0, offIn, s+"\n"))
 			offIn += uint64(len(s) + 1)
 		} else {
-			recs = append(recs, chunk(7, 401, dir, loader.FilePipe, 1, offOut, s+"\n"))
+			recs = append(recs, chunk(7, 401, dir, wire.FilePipe, 1, offOut, s+"\n"))
 			offOut += uint64(len(s) + 1)
 		}
 	}
-	push(loader.DirIn, in[0])
-	push(loader.DirOut, out[0])
-	push(loader.DirOut, out[1])
-	push(loader.DirIn, in[1])
-	push(loader.DirOut, out[2])
-	push(loader.DirIn, in[2])
-	push(loader.DirOut, out[3])
-	push(loader.DirOut, out[4])
+	push(wire.DirIn, in[0])
+	push(wire.DirOut, out[0])
+	push(wire.DirOut, out[1])
+	push(wire.DirIn, in[1])
+	push(wire.DirOut, out[2])
+	push(wire.DirIn, in[2])
+	push(wire.DirOut, out[3])
+	push(wire.DirOut, out[4])
 	ms := messages(decodeAll(t, d, recs...))
 	if len(ms) != 8 {
 		t.Fatalf("%d messages", len(ms))

@@ -7,9 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/wire"
 )
 
 // Proc says who did something: host pids, the command name, and the server
@@ -35,7 +33,7 @@ func ServerID(pid uint32, start uint64) string {
 	return strconv.FormatUint(uint64(pid), 10) + "-" + strconv.FormatUint(start, 10)
 }
 
-func procOf(h *loader.Header) Proc {
+func procOf(h *wire.Header) Proc {
 	return Proc{
 		PID: h.Tgid, TID: h.Tid, PPID: h.Ppid, Comm: h.CommString(),
 		Server: ServerID(h.Server, h.ServerStart), Start: h.Start, ServerPID: h.Server,
@@ -90,20 +88,20 @@ type Effect struct {
 }
 
 // effectTypes names kinds whose type is fixed; opens are "open" or "write".
-var effectTypes = map[loader.Kind]string{
-	loader.KindExec: "exec", loader.KindExecFail: "exec", loader.KindFork: "fork",
-	loader.KindExit: "exit", loader.KindDiscover: "discover", loader.KindUnlink: "unlink",
-	loader.KindRmdir: "rmdir", loader.KindMkdir: "mkdir", loader.KindRename: "rename",
-	loader.KindLink: "link", loader.KindSymlink: "symlink", loader.KindChmod: "chmod",
-	loader.KindChown: "chown", loader.KindTruncate: "truncate", loader.KindConnect: "connect",
-	loader.KindBind: "bind", loader.KindListen: "listen", loader.KindAccept: "accept",
-	loader.KindSendto: "sendto", loader.KindPtrace: "ptrace", loader.KindMount: "mount",
-	loader.KindUmount: "umount", loader.KindUnshare: "unshare", loader.KindSetns: "setns",
-	loader.KindModule: "module", loader.KindBpf: "bpf", loader.KindMemfd: "memfd_create",
-	loader.KindSetuid: "setuid", loader.KindCapset: "capset", loader.KindChroot: "chroot",
-	loader.KindKexec: "kexec", loader.KindIoUring: "io_uring_setup",
-	loader.KindProcessVm: "process_vm", loader.KindBypass: "bypass", loader.KindMmapExec: "mmap_exec",
-	loader.KindEgressDenied: "egress_denied",
+var effectTypes = map[wire.Kind]string{
+	wire.KindExec: "exec", wire.KindExecFail: "exec", wire.KindFork: "fork",
+	wire.KindExit: "exit", wire.KindDiscover: "discover", wire.KindUnlink: "unlink",
+	wire.KindRmdir: "rmdir", wire.KindMkdir: "mkdir", wire.KindRename: "rename",
+	wire.KindLink: "link", wire.KindSymlink: "symlink", wire.KindChmod: "chmod",
+	wire.KindChown: "chown", wire.KindTruncate: "truncate", wire.KindConnect: "connect",
+	wire.KindBind: "bind", wire.KindListen: "listen", wire.KindAccept: "accept",
+	wire.KindSendto: "sendto", wire.KindPtrace: "ptrace", wire.KindMount: "mount",
+	wire.KindUmount: "umount", wire.KindUnshare: "unshare", wire.KindSetns: "setns",
+	wire.KindModule: "module", wire.KindBpf: "bpf", wire.KindMemfd: "memfd_create",
+	wire.KindSetuid: "setuid", wire.KindCapset: "capset", wire.KindChroot: "chroot",
+	wire.KindKexec: "kexec", wire.KindIoUring: "io_uring_setup",
+	wire.KindProcessVm: "process_vm", wire.KindBypass: "bypass", wire.KindMmapExec: "mmap_exec",
+	wire.KindEgressDenied: "egress_denied",
 }
 
 // joinBase resolves a path string against the directory it was relative to.
@@ -123,10 +121,10 @@ func joinBase(base, raw []byte) string {
 }
 
 // decodeEffect turns an effect record into an Effect.
-func decodeEffect(clk Clock, r *loader.Effect) (*Effect, error) {
-	kind := loader.Kind(r.H.Kind)
+func decodeEffect(clk Clock, r *wire.Effect) (*Effect, error) {
+	kind := wire.Kind(r.H.Kind)
 	typ, ok := effectTypes[kind]
-	if kind == loader.KindOpen {
+	if kind == wire.KindOpen {
 		typ, ok = "open", true
 		if OpenWrites(r.A[0]) {
 			typ = "write"
@@ -138,33 +136,33 @@ func decodeEffect(clk Clock, r *loader.Effect) (*Effect, error) {
 	e := &Effect{
 		Kind: "effect", Time: clk.Wall(r.H.Ts), Proc: procOf(&r.H), Type: typ,
 		Result: r.H.Ret, Errno: ErrnoName(r.H.Ret), Inode: r.Ino,
-		Truncated: r.H.Flags&(loader.FlagTruncS0*0xf) != 0,
-		Overflow:  r.H.Flags&loader.FlagOverflow != 0,
-		Fault:     r.H.Flags&loader.FlagFault != 0,
+		Truncated: r.H.Flags&(wire.FlagTruncS0*0xf) != 0,
+		Overflow:  r.H.Flags&wire.FlagOverflow != 0,
+		Fault:     r.H.Flags&wire.FlagFault != 0,
 	}
 	if r.H.Nr != 0 {
 		e.Syscall = SyscallName(r.H.Nr)
 	}
 	s := r.Slots
 	switch kind {
-	case loader.KindExec:
+	case wire.KindExec:
 		e.Path = string(s[0])
 		e.Argv = splitArgv(s[1])
 		e.Raw = string(s[2])
 		e.Detail = fmt.Sprintf("uid=%d euid=%d", r.A[0], r.A[1])
-	case loader.KindExecFail:
+	case wire.KindExecFail:
 		e.Raw = string(s[1])
 		e.Path, e.Lexical = joinBase(s[2], s[1]), true
-	case loader.KindFork:
+	case wire.KindFork:
 		e.Child = uint32(r.A[0])
-	case loader.KindExit:
+	case wire.KindExit:
 		status := int(r.A[0])
 		code := (status >> 8) & 0xff
 		e.Code = &code
 		e.Signal = status & 0x7f
-	case loader.KindDiscover:
+	case wire.KindDiscover:
 		e.Detail = "JSON-RPC seen on stdin"
-	case loader.KindOpen:
+	case wire.KindOpen:
 		e.Flags = OpenFlags(r.A[0])
 		e.Access = OpenAccess(r.A[0])
 		if r.A[0]&0o100 != 0 { // O_CREAT
@@ -176,25 +174,25 @@ func decodeEffect(clk Clock, r *loader.Effect) (*Effect, error) {
 		} else {
 			e.Path, e.Lexical = joinBase(s[2], s[1]), true
 		}
-	case loader.KindUnlink, loader.KindRmdir, loader.KindMkdir, loader.KindChmod,
-		loader.KindChown, loader.KindTruncate, loader.KindRename, loader.KindLink,
-		loader.KindSymlink:
+	case wire.KindUnlink, wire.KindRmdir, wire.KindMkdir, wire.KindChmod,
+		wire.KindChown, wire.KindTruncate, wire.KindRename, wire.KindLink,
+		wire.KindSymlink:
 		fileop(e, r)
-	case loader.KindMmapExec:
+	case wire.KindMmapExec:
 		e.Path = string(s[0])
-	case loader.KindEgressDenied:
+	case wire.KindEgressDenied:
 		// refused in the kernel by containment: a[0] is the cgroup's policy
 		e.Addr = FormatSockaddr(s[0])
 		e.Errno = "EPERM"
 		e.Detail = denyReason(r.A[0])
-	case loader.KindConnect, loader.KindBind, loader.KindListen, loader.KindAccept, loader.KindSendto:
+	case wire.KindConnect, wire.KindBind, wire.KindListen, wire.KindAccept, wire.KindSendto:
 		e.Socket = SocketKind(r.A[1], r.A[2], r.A[3])
 		e.Addr = FormatSockaddr(s[0])
 		e.Local = FormatSockaddr(s[1])
-		if kind == loader.KindListen {
+		if kind == wire.KindListen {
 			e.Detail = "backlog=" + strconv.FormatUint(r.A[4], 10)
 		}
-	case loader.KindBypass:
+	case wire.KindBypass:
 		e.Detail = fmt.Sprintf("%d bytes moved in-kernel between fd %d and fd %d: not captured",
 			r.H.Ret, int64(r.A[0]), int64(r.A[1]))
 	default:
@@ -203,7 +201,7 @@ func decodeEffect(clk Clock, r *loader.Effect) (*Effect, error) {
 	return e, nil
 }
 
-func fileop(e *Effect, r *loader.Effect) {
+func fileop(e *Effect, r *wire.Effect) {
 	s := r.Slots
 	if len(s[0]) > 0 && len(s[1]) == 0 {
 		// fd-based: the kernel walked the fd's path
@@ -212,39 +210,39 @@ func fileop(e *Effect, r *loader.Effect) {
 		e.Raw = string(s[1])
 		e.Path, e.Lexical = joinBase(s[0], s[1]), true
 	}
-	switch loader.Kind(r.H.Kind) {
-	case loader.KindChmod, loader.KindMkdir:
+	switch wire.Kind(r.H.Kind) {
+	case wire.KindChmod, wire.KindMkdir:
 		e.Mode = fmt.Sprintf("%#o", r.A[1])
-	case loader.KindChown:
+	case wire.KindChown:
 		e.Detail = fmt.Sprintf("uid=%d gid=%d", int32(r.A[2]), int32(r.A[3]))
-	case loader.KindTruncate:
+	case wire.KindTruncate:
 		e.Detail = "length=" + strconv.FormatInt(int64(r.A[4]), 10)
-	case loader.KindRename:
+	case wire.KindRename:
 		e.To = joinBase(s[2], s[3])
-	case loader.KindLink:
+	case wire.KindLink:
 		// link(old, new): the new name is the effect, the old one its target
 		e.Target = e.Path
 		e.Raw = string(s[3])
 		e.Path = joinBase(s[2], s[3])
-	case loader.KindSymlink:
+	case wire.KindSymlink:
 		e.Target = string(s[1])
 		e.Raw = string(s[3])
 		e.Path = joinBase(s[2], s[3])
 	}
 }
 
-func escape(e *Effect, r *loader.Effect) {
+func escape(e *Effect, r *wire.Effect) {
 	s := r.Slots
 	e.Args = r.A[:4]
-	switch loader.Kind(r.H.Kind) {
-	case loader.KindPtrace:
+	switch wire.Kind(r.H.Kind) {
+	case wire.KindPtrace:
 		e.Detail = fmt.Sprintf("%s pid=%d", PtraceRequest(r.A[0]), int32(r.A[1]))
-	case loader.KindMount:
+	case wire.KindMount:
 		switch r.H.Nr {
-		case unix.SYS_OPEN_TREE, unix.SYS_FSPICK, unix.SYS_MOUNT_SETATTR:
+		case wire.SYS_OPEN_TREE, wire.SYS_FSPICK, wire.SYS_MOUNT_SETATTR:
 			e.Raw = string(s[1])
 			e.Path, e.Lexical = joinBase(s[0], s[1]), true
-		case unix.SYS_FSOPEN:
+		case wire.SYS_FSOPEN:
 			e.Detail = "fstype=" + string(s[2])
 		default: // mount(source, target, fstype), pivot_root, move_mount(from, to)
 			e.Raw = string(s[0])
@@ -253,26 +251,26 @@ func escape(e *Effect, r *loader.Effect) {
 				e.Detail = "fstype=" + string(s[2])
 			}
 		}
-	case loader.KindUmount:
+	case wire.KindUmount:
 		e.Path = string(s[1])
-	case loader.KindUnshare:
+	case wire.KindUnshare:
 		e.Flags = CloneFlags(r.A[0])
-		if r.H.Nr == unix.SYS_CLONE || r.H.Nr == unix.SYS_CLONE3 {
+		if r.H.Nr == wire.SYS_CLONE || r.H.Nr == wire.SYS_CLONE3 {
 			e.Child = uint32(r.A[1])
 		}
-	case loader.KindSetns:
+	case wire.KindSetns:
 		e.Path = string(s[0])
 		e.Flags = CloneFlags(r.A[1])
-	case loader.KindModule, loader.KindChroot:
+	case wire.KindModule, wire.KindChroot:
 		if len(s[0]) > 0 && len(s[1]) == 0 {
 			e.Path = string(s[0])
 		} else if len(s[1]) > 0 {
 			e.Raw = string(s[1])
-			e.Path, e.Lexical = joinBase(s[0], s[1]), loader.Kind(r.H.Kind) == loader.KindChroot
+			e.Path, e.Lexical = joinBase(s[0], s[1]), wire.Kind(r.H.Kind) == wire.KindChroot
 		}
-	case loader.KindMemfd:
+	case wire.KindMemfd:
 		e.Raw = string(s[1])
-	case loader.KindCapset:
+	case wire.KindCapset:
 		e.Detail = fmt.Sprintf("effective=%#x permitted=%#x inheritable=%#x", r.A[0], r.A[1], r.A[2])
 	}
 }
@@ -294,11 +292,11 @@ func splitArgv(b []byte) []string {
 // denyReason says which containment policy refused an egress.
 func denyReason(flags uint64) string {
 	switch {
-	case flags&loader.CgQuarantine != 0:
+	case flags&wire.CgQuarantine != 0:
 		return "quarantined"
-	case flags&loader.CgAllowList != 0:
+	case flags&wire.CgAllowList != 0:
 		return "outside the allow-list"
-	case flags&loader.CgTainted != 0:
+	case flags&wire.CgTainted != 0:
 		return "tainted: read a sensitive file"
 	}
 	return "containment"

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/wire"
 )
 
 // feedCuts delivers s as stream (ino, dir) in pieces sized by cuts, losing
@@ -20,7 +20,7 @@ func feedCuts(d *Decoder, ino uint64, dir uint8, s string, cuts []byte, drop uin
 		}
 		end := min(off+step, len(s))
 		if drop == 0 || i%(int(drop)+1) != int(drop) {
-			_ = d.Record(chunk(1, ino, dir, loader.FileSock, 5, uint64(off), s[off:end]), emit)
+			_ = d.Record(chunk(1, ino, dir, wire.FileSock, 5, uint64(off), s[off:end]), emit)
 		}
 		off = end
 	}
@@ -65,8 +65,8 @@ func FuzzHTTPNoSplice(f *testing.F) {
 				got = append(got, m)
 			}
 		}
-		feedCuts(d, 1, loader.DirIn, in.String(), cuts, drop, emit)
-		feedCuts(d, 1, loader.DirOut, out.String(), cuts, drop, emit)
+		feedCuts(d, 1, wire.DirIn, in.String(), cuts, drop, emit)
+		feedCuts(d, 1, wire.DirOut, out.String(), cuts, drop, emit)
 		d.Flush(emit)
 		for _, m := range got {
 			if m.Truncated {
@@ -103,8 +103,8 @@ func FuzzHTTPParser(f *testing.F) {
 				t.Fatalf("message larger than the cap: %d", len(m.Params)+len(m.Result))
 			}
 		}
-		feedCuts(d, 1, loader.DirIn, string(in), cuts, 0, emit)
-		feedCuts(d, 1, loader.DirOut, string(out), cuts, 0, emit)
+		feedCuts(d, 1, wire.DirIn, string(in), cuts, 0, emit)
+		feedCuts(d, 1, wire.DirOut, string(out), cuts, 0, emit)
 		for _, c := range d.http.conns {
 			for _, h := range c.halves {
 				if h != nil && (len(h.buf) > maxHead+512 || len(h.body) > 512) {
@@ -126,8 +126,8 @@ func FuzzSSE(f *testing.F) {
 		}
 		d := NewDecoder(Options{MaxMessage: 256})
 		s := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n" + string(body)
-		feedCuts(d, 1, loader.DirIn, "GET /mcp HTTP/1.1\r\n\r\n", nil, 0, func(Event) {})
-		feedCuts(d, 1, loader.DirOut, s, cuts, 0, func(e Event) {
+		feedCuts(d, 1, wire.DirIn, "GET /mcp HTTP/1.1\r\n\r\n", nil, 0, func(Event) {})
+		feedCuts(d, 1, wire.DirOut, s, cuts, 0, func(e Event) {
 			if m, ok := e.(*Message); ok && !m.Truncated && m.Size > 256 {
 				t.Fatalf("untruncated message of %d bytes over the cap", m.Size)
 			}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/wire"
 )
 
 // conv drives one server's side of HTTP connections, byte stream by byte
@@ -33,7 +33,7 @@ func (c *conv) send(ino uint64, dir uint8, s string) {
 	}
 	for len(s) > 0 {
 		n := min(step, len(s))
-		c.evs = append(c.evs, decodeAll(c.t, c.d, chunk(7, ino, dir, loader.FileSock, 5, c.off[k], s[:n]))...)
+		c.evs = append(c.evs, decodeAll(c.t, c.d, chunk(7, ino, dir, wire.FileSock, 5, c.off[k], s[:n]))...)
 		c.off[k] += uint64(n)
 		s = s[n:]
 	}
@@ -42,8 +42,8 @@ func (c *conv) send(ino uint64, dir uint8, s string) {
 // lose declares n bytes of a stream lost, as a capture cut does.
 func (c *conv) lose(ino uint64, dir uint8, n uint64) {
 	k := StreamKey{ino, dir}
-	h := loader.ChunkHeader{H: hdr(7), Ino: ino, Dir: dir, Ftype: loader.FileSock, Fd: 5, Off: c.off[k], Skipped: uint32(n)}
-	c.evs = append(c.evs, decodeAll(c.t, c.d, loader.MarshalChunk(h, nil))...)
+	h := wire.ChunkHeader{H: hdr(7), Ino: ino, Dir: dir, Ftype: wire.FileSock, Fd: 5, Off: c.off[k], Skipped: uint32(n)}
+	c.evs = append(c.evs, decodeAll(c.t, c.d, wire.MarshalChunk(h, nil))...)
 	c.off[k] += n
 }
 
@@ -95,15 +95,15 @@ func TestHTTPStreamableJSONAndSSE(t *testing.T) {
 			// two sessions on two keep-alive connections, reusing ids
 			for i, sid := range []string{"s-A", "s-B"} {
 				ino := uint64(100 + i)
-				c.send(ino, loader.DirIn, post("", initReq))
-				c.send(ino, loader.DirOut, jsonResp(sid, initResp))
-				c.send(ino, loader.DirIn, post(sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`))
-				c.send(ino, loader.DirOut, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+				c.send(ino, wire.DirIn, post("", initReq))
+				c.send(ino, wire.DirOut, jsonResp(sid, initResp))
+				c.send(ino, wire.DirIn, post(sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`))
+				c.send(ino, wire.DirOut, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
 			}
 			for i, sid := range []string{"s-A", "s-B"} {
 				ino := uint64(100 + i)
-				c.send(ino, loader.DirIn, post(sid, callReq, "MCP-Protocol-Version: 2025-06-18", "Origin: http://localhost"))
-				c.send(ino, loader.DirOut, sseResp("event: message\nid: 1\ndata: "+callResp+"\n\n"))
+				c.send(ino, wire.DirIn, post(sid, callReq, "MCP-Protocol-Version: 2025-06-18", "Origin: http://localhost"))
+				c.send(ino, wire.DirOut, sseResp("event: message\nid: 1\ndata: "+callResp+"\n\n"))
 			}
 			ms := c.messages()
 			if len(ms) != 10 {
@@ -141,15 +141,15 @@ func TestHTTPStreamableJSONAndSSE(t *testing.T) {
 // answers it in a POST on another connection.
 func TestHTTPGetStreamServerRequest(t *testing.T) {
 	c := newConv(t, 1<<20)
-	c.send(1, loader.DirIn, "GET /mcp HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nMcp-Session-Id: S\r\nLast-Event-ID: 4\r\n\r\n")
-	c.send(1, loader.DirOut, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+	c.send(1, wire.DirIn, "GET /mcp HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nMcp-Session-Id: S\r\nLast-Event-ID: 4\r\n\r\n")
+	c.send(1, wire.DirOut, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
 	ev := "id: 5\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"roots/list\"}\n\n"
-	c.send(1, loader.DirOut, fmt.Sprintf("%x\r\n%s\r\n", len(ev), ev))
-	c.send(1, loader.DirOut, "2\r\n: \r\n") // a keep-alive comment, split oddly
-	c.send(2, loader.DirIn, post("S", `{"jsonrpc":"2.0","id":1,"result":{"roots":[{"uri":"file:///w"}]}}`))
-	c.send(2, loader.DirOut, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
-	c.send(2, loader.DirIn, "DELETE /mcp HTTP/1.1\r\nMcp-Session-Id: S\r\n\r\n")
-	c.send(2, loader.DirOut, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+	c.send(1, wire.DirOut, fmt.Sprintf("%x\r\n%s\r\n", len(ev), ev))
+	c.send(1, wire.DirOut, "2\r\n: \r\n") // a keep-alive comment, split oddly
+	c.send(2, wire.DirIn, post("S", `{"jsonrpc":"2.0","id":1,"result":{"roots":[{"uri":"file:///w"}]}}`))
+	c.send(2, wire.DirOut, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+	c.send(2, wire.DirIn, "DELETE /mcp HTTP/1.1\r\nMcp-Session-Id: S\r\n\r\n")
+	c.send(2, wire.DirOut, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 	ms := c.messages()
 	if len(ms) != 2 {
 		t.Fatalf("%+v", ms)
@@ -168,12 +168,12 @@ func TestHTTPGetStreamServerRequest(t *testing.T) {
 func TestHTTPLegacySSE(t *testing.T) {
 	c := newConv(t, 1<<20)
 	c.step = 3
-	c.send(1, loader.DirIn, "GET /sse HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
-	c.send(1, loader.DirOut, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\n")
-	c.send(1, loader.DirOut, "event: endpoint\r\ndata: /messages?sessionId=L1\r\n\r\n")
-	c.send(2, loader.DirIn, "POST /messages?sessionId=L1 HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: "+fmt.Sprint(len(callReq))+"\r\n\r\n"+callReq)
-	c.send(2, loader.DirOut, "HTTP/1.1 202 Accepted\r\nContent-Length: 8\r\n\r\nAccepted")
-	c.send(1, loader.DirOut, "event: message\r\ndata: "+callResp+"\r\n\r\n")
+	c.send(1, wire.DirIn, "GET /sse HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+	c.send(1, wire.DirOut, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\n")
+	c.send(1, wire.DirOut, "event: endpoint\r\ndata: /messages?sessionId=L1\r\n\r\n")
+	c.send(2, wire.DirIn, "POST /messages?sessionId=L1 HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: "+fmt.Sprint(len(callReq))+"\r\n\r\n"+callReq)
+	c.send(2, wire.DirOut, "HTTP/1.1 202 Accepted\r\nContent-Length: 8\r\n\r\nAccepted")
+	c.send(1, wire.DirOut, "event: message\r\ndata: "+callResp+"\r\n\r\n")
 	ms := c.messages()
 	if len(ms) != 2 {
 		t.Fatalf("%+v", ms)
@@ -200,8 +200,8 @@ func TestHTTPStateless20260728(t *testing.T) {
 		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"get_weather","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`, id)
 	}
 	for i := 0; i < 2; i++ {
-		c.send(1, loader.DirIn, post("", body(1), "MCP-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call", "Mcp-Name: get_weather"))
-		c.send(1, loader.DirOut, jsonResp("", `{"jsonrpc":"2.0","id":1,"result":{"inputRequests":{"a":{"method":"elicitation/create"}}}}`))
+		c.send(1, wire.DirIn, post("", body(1), "MCP-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call", "Mcp-Name: get_weather"))
+		c.send(1, wire.DirOut, jsonResp("", `{"jsonrpc":"2.0","id":1,"result":{"inputRequests":{"a":{"method":"elicitation/create"}}}}`))
 	}
 	ms := c.messages()
 	if len(ms) != 4 {
@@ -217,8 +217,8 @@ func TestHTTPStateless20260728(t *testing.T) {
 
 func TestHTTPBatch(t *testing.T) {
 	c := newConv(t, 1<<20)
-	c.send(1, loader.DirIn, post("S", `[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/list"}]`))
-	c.send(1, loader.DirOut, jsonResp("", `[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"t","description":"d","inputSchema":{"type":"object"}}]}}]`))
+	c.send(1, wire.DirIn, post("S", `[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/list"}]`))
+	c.send(1, wire.DirOut, jsonResp("", `[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"t","description":"d","inputSchema":{"type":"object"}}]}}]`))
 	ms := c.messages()
 	if len(ms) != 4 || ms[1].Batch != 2 || ms[3].Request == nil || ms[3].Request.Method != "tools/list" {
 		t.Fatalf("%+v", ms)
@@ -236,16 +236,16 @@ func TestHTTPGaps(t *testing.T) {
 	c := newConv(t, 1<<20)
 	req := post("S", callReq)
 	cut := strings.Index(req, `"params"`)
-	c.send(1, loader.DirIn, req[:cut])
-	c.lose(1, loader.DirIn, 10)
-	c.send(1, loader.DirIn, req[cut+10:])
-	c.send(1, loader.DirIn, post("S", `{"jsonrpc":"2.0","id":2,"method":"ping"}`))
+	c.send(1, wire.DirIn, req[:cut])
+	c.lose(1, wire.DirIn, 10)
+	c.send(1, wire.DirIn, req[cut+10:])
+	c.send(1, wire.DirIn, post("S", `{"jsonrpc":"2.0","id":2,"method":"ping"}`))
 	// lose the end of one request and the start of the next
 	next := post("S", `{"jsonrpc":"2.0","id":3,"method":"ping"}`)
-	c.send(1, loader.DirIn, req[:cut])
-	c.lose(1, loader.DirIn, uint64(len(req)-cut+20))
-	c.send(1, loader.DirIn, next[20:])
-	c.send(1, loader.DirIn, "garbage that is not a request\r\n"+next)
+	c.send(1, wire.DirIn, req[:cut])
+	c.lose(1, wire.DirIn, uint64(len(req)-cut+20))
+	c.send(1, wire.DirIn, next[20:])
+	c.send(1, wire.DirIn, "garbage that is not a request\r\n"+next)
 	ms := c.messages()
 	var got []string
 	for _, m := range ms {
@@ -264,11 +264,11 @@ func TestHTTPGaps(t *testing.T) {
 // An SSE event cut by a gap is dropped; the next event is whole.
 func TestHTTPSSEGap(t *testing.T) {
 	c := newConv(t, 1<<20)
-	c.send(1, loader.DirIn, "GET /mcp HTTP/1.1\r\nMcp-Session-Id: S\r\n\r\n")
-	c.send(1, loader.DirOut, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
-	c.send(1, loader.DirOut, `data: {"jsonrpc":"2.0","method":"notifications/a","params":{"x":"`)
-	c.lose(1, loader.DirOut, 50)
-	c.send(1, loader.DirOut, "more\"}}\n\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/b\"}\n\n")
+	c.send(1, wire.DirIn, "GET /mcp HTTP/1.1\r\nMcp-Session-Id: S\r\n\r\n")
+	c.send(1, wire.DirOut, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+	c.send(1, wire.DirOut, `data: {"jsonrpc":"2.0","method":"notifications/a","params":{"x":"`)
+	c.lose(1, wire.DirOut, 50)
+	c.send(1, wire.DirOut, "more\"}}\n\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/b\"}\n\n")
 	ms := c.messages()
 	if len(ms) != 1 || ms[0].Method != "notifications/b" || !ms[0].AfterGap {
 		t.Fatalf("%+v", ms)
@@ -280,9 +280,9 @@ func TestHTTPSSEGap(t *testing.T) {
 
 func TestHTTPNotHTTP(t *testing.T) {
 	c := newConv(t, 1<<20)
-	c.send(1, loader.DirIn, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
-	c.send(1, loader.DirIn, strings.Repeat("\xaa", 100))
-	c.send(2, loader.DirOut, "SSH-2.0-OpenSSH_9.2\r\n")
+	c.send(1, wire.DirIn, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+	c.send(1, wire.DirIn, strings.Repeat("\xaa", 100))
+	c.send(2, wire.DirOut, "SSH-2.0-OpenSSH_9.2\r\n")
 	if ms := c.messages(); len(ms) != 0 {
 		t.Fatalf("%+v", ms)
 	}
@@ -296,11 +296,11 @@ func TestHTTPLargeBodyAndCap(t *testing.T) {
 	c := newConv(t, 1<<20)
 	c.step = 64 << 10
 	big := `{"jsonrpc":"2.0","id":1,"result":{"contents":[{"uri":"file:///x","text":"` + strings.Repeat("y", 900<<10) + `"}]}}`
-	c.send(1, loader.DirIn, post("S", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///x"}}`))
-	c.send(1, loader.DirOut, jsonResp("", big))
-	c.send(1, loader.DirIn, post("S", `{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///y"}}`))
+	c.send(1, wire.DirIn, post("S", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///x"}}`))
+	c.send(1, wire.DirOut, jsonResp("", big))
+	c.send(1, wire.DirIn, post("S", `{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///y"}}`))
 	over := strings.Replace(big, `"id":1`, `"id":2`, 1) + strings.Repeat(" ", 200<<10)
-	c.send(1, loader.DirOut, jsonResp("", over))
+	c.send(1, wire.DirOut, jsonResp("", over))
 	ms := c.messages()
 	if len(ms) != 4 || ms[1].Truncated || ms[1].Size != len(big) || len(ms[1].Result) < 900<<10 || ms[1].Request == nil {
 		t.Fatalf("%d %+v", len(ms), ms[1].Size)
@@ -317,8 +317,8 @@ func TestHTTPLargeBodyAndCap(t *testing.T) {
 func TestHTTPAttachedMidStream(t *testing.T) {
 	c := newConv(t, 1<<20)
 	req := post("S", callReq)
-	h := loader.ChunkHeader{H: hdr(7), Ino: 1, Dir: loader.DirIn, Ftype: loader.FileSock, Fd: 5, Cflags: loader.ChunkAttached}
-	c.evs = append(c.evs, decodeAll(t, c.d, loader.MarshalChunk(h, []byte(req[30:]+req)))...)
+	h := wire.ChunkHeader{H: hdr(7), Ino: 1, Dir: wire.DirIn, Ftype: wire.FileSock, Fd: 5, Cflags: wire.ChunkAttached}
+	c.evs = append(c.evs, decodeAll(t, c.d, wire.MarshalChunk(h, []byte(req[30:]+req)))...)
 	ms := c.messages()
 	if len(ms) != 1 || ms[0].Tool != "echo" || !ms[0].AfterGap {
 		t.Fatalf("%+v", ms)
@@ -329,9 +329,9 @@ func TestHTTPAttachedMidStream(t *testing.T) {
 func TestHTTPReviewRegressions(t *testing.T) {
 	t.Run("start line not spliced across a gap", func(t *testing.T) {
 		c := newConv(t, 1<<20)
-		c.send(1, loader.DirIn, "PO")
-		c.lose(1, loader.DirIn, 100)
-		c.send(1, loader.DirIn, "ST /evil HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"+post("S", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		c.send(1, wire.DirIn, "PO")
+		c.lose(1, wire.DirIn, 100)
+		c.send(1, wire.DirIn, "ST /evil HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"+post("S", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
 		ms := c.messages()
 		if len(ms) != 1 || ms[0].HTTP.Target != "/mcp" || ms[0].Method != "ping" {
 			t.Fatalf("%+v", ms)
@@ -339,10 +339,10 @@ func TestHTTPReviewRegressions(t *testing.T) {
 	})
 	t.Run("a refused DELETE keeps the session", func(t *testing.T) {
 		c := newConv(t, 1<<20)
-		c.send(1, loader.DirIn, post("S", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
-		c.send(1, loader.DirOut, jsonResp("", `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"t"}]}}`))
-		c.send(1, loader.DirIn, "DELETE /mcp HTTP/1.1\r\nMcp-Session-Id: S\r\n\r\n")
-		c.send(1, loader.DirOut, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+		c.send(1, wire.DirIn, post("S", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+		c.send(1, wire.DirOut, jsonResp("", `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"t"}]}}`))
+		c.send(1, wire.DirIn, "DELETE /mcp HTTP/1.1\r\nMcp-Session-Id: S\r\n\r\n")
+		c.send(1, wire.DirOut, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
 		if len(c.d.sess.Tools("http:S")) != 1 || c.d.Stats().HTTP.Terminated != 0 {
 			t.Fatal("a 405 to DELETE ended the session")
 		}
@@ -351,13 +351,13 @@ func TestHTTPReviewRegressions(t *testing.T) {
 		c := newConv(t, 1<<20)
 		body := func(id int) string { return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/list"}`, id) }
 		resp := func(id int) string { return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":{"tools":[]}}`, id) }
-		c.send(1, loader.DirIn, post("", body(1)))
+		c.send(1, wire.DirIn, post("", body(1)))
 		r1 := jsonResp("", resp(1))
-		c.send(1, loader.DirOut, r1[:10])
-		c.lose(1, loader.DirOut, uint64(len(r1)-10))
+		c.send(1, wire.DirOut, r1[:10])
+		c.lose(1, wire.DirOut, uint64(len(r1)-10))
 		for i := 2; i < 5; i++ {
-			c.send(1, loader.DirIn, post("", body(i)))
-			c.send(1, loader.DirOut, jsonResp("", resp(i)))
+			c.send(1, wire.DirIn, post("", body(i)))
+			c.send(1, wire.DirOut, jsonResp("", resp(i)))
 		}
 		paired := 0
 		for _, m := range c.messages() {
@@ -383,8 +383,8 @@ func TestHTTPReviewRegressions(t *testing.T) {
 	})
 	t.Run("sse: comments do not count toward an event's size", func(t *testing.T) {
 		c := newConv(t, 256)
-		c.send(1, loader.DirIn, "GET /mcp HTTP/1.1\r\n\r\n")
-		c.send(1, loader.DirOut, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n:"+strings.Repeat("k", 1000)+"\n\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"x\"}\n\n")
+		c.send(1, wire.DirIn, "GET /mcp HTTP/1.1\r\n\r\n")
+		c.send(1, wire.DirOut, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n:"+strings.Repeat("k", 1000)+"\n\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"x\"}\n\n")
 		ms := c.messages()
 		if len(ms) != 1 || ms[0].Truncated || ms[0].Size != len(`{"jsonrpc":"2.0","method":"x"}`) {
 			t.Fatalf("%d %+v", len(ms), *ms[0])
@@ -393,8 +393,8 @@ func TestHTTPReviewRegressions(t *testing.T) {
 	t.Run("sse: byte order mark, CR line ends, ids carry over", func(t *testing.T) {
 		c := newConv(t, 1<<20)
 		c.step = 1
-		c.send(1, loader.DirIn, "GET /mcp HTTP/1.1\r\n\r\n")
-		c.send(1, loader.DirOut, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n\xef\xbb\xbfid: 7\rdata: {\"jsonrpc\":\"2.0\",\"method\":\"a\"}\r\rdata: {\"jsonrpc\":\"2.0\",\"method\":\"b\"}\r\n\r\n")
+		c.send(1, wire.DirIn, "GET /mcp HTTP/1.1\r\n\r\n")
+		c.send(1, wire.DirOut, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n\xef\xbb\xbfid: 7\rdata: {\"jsonrpc\":\"2.0\",\"method\":\"a\"}\r\rdata: {\"jsonrpc\":\"2.0\",\"method\":\"b\"}\r\n\r\n")
 		ms := c.messages()
 		if len(ms) != 2 || ms[0].Method != "a" || ms[1].HTTP.EventID != "7" {
 			t.Fatalf("%+v %+v %+v", *ms[0], *ms[1], *ms[1].HTTP)
@@ -402,9 +402,9 @@ func TestHTTPReviewRegressions(t *testing.T) {
 	})
 	t.Run("an upgrade leaves both halves alone", func(t *testing.T) {
 		c := newConv(t, 1<<20)
-		c.send(1, loader.DirIn, "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n")
-		c.send(1, loader.DirOut, "HTTP/1.1 101 Switching Protocols\r\n\r\n\x81\x05hello")
-		c.send(1, loader.DirIn, "\x81\x85"+strings.Repeat("x", 100))
+		c.send(1, wire.DirIn, "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n")
+		c.send(1, wire.DirOut, "HTTP/1.1 101 Switching Protocols\r\n\r\n\x81\x05hello")
+		c.send(1, wire.DirIn, "\x81\x85"+strings.Repeat("x", 100))
 		c.messages()
 		if st := c.d.Stats().HTTP; st.Malformed != 0 || st.Upgrades != 1 || st.NotHTTPBytes == 0 {
 			t.Fatalf("%+v", st)
@@ -412,9 +412,9 @@ func TestHTTPReviewRegressions(t *testing.T) {
 	})
 	t.Run("after a gap only the next exchange is marked", func(t *testing.T) {
 		c := newConv(t, 1<<20)
-		c.send(1, loader.DirIn, "GET /x HTTP/1.1\r\n")
-		c.lose(1, loader.DirIn, 10)
-		c.send(1, loader.DirIn, "GET /mcp HTTP/1.1\r\n\r\n"+post("S", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		c.send(1, wire.DirIn, "GET /x HTTP/1.1\r\n")
+		c.lose(1, wire.DirIn, 10)
+		c.send(1, wire.DirIn, "GET /mcp HTTP/1.1\r\n\r\n"+post("S", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
 		ms := c.messages()
 		if len(ms) != 1 || ms[0].AfterGap {
 			t.Fatalf("%+v", ms)
@@ -438,11 +438,11 @@ func TestHTTPReviewRegressions(t *testing.T) {
 // still pairs with the new response.
 func TestHTTPStreamRestart(t *testing.T) {
 	c := newConv(t, 1<<20)
-	c.send(1, loader.DirIn, post("S", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
-	c.send(1, loader.DirOut, jsonResp("", `{"jsonrpc":"2.0","id":1,"result":{}}`))
+	c.send(1, wire.DirIn, post("S", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	c.send(1, wire.DirOut, jsonResp("", `{"jsonrpc":"2.0","id":1,"result":{}}`))
 	c.off = map[StreamKey]uint64{}
-	c.send(1, loader.DirIn, post("T", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
-	c.send(1, loader.DirOut, jsonResp("", `{"jsonrpc":"2.0","id":1,"result":{}}`))
+	c.send(1, wire.DirIn, post("T", `{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	c.send(1, wire.DirOut, jsonResp("", `{"jsonrpc":"2.0","id":1,"result":{}}`))
 	ms := c.messages()
 	if len(ms) != 4 || ms[3].Request == nil || ms[3].Session != "http:T" || ms[2].AfterGap || ms[3].AfterGap {
 		t.Fatalf("%+v", ms)

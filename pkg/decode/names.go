@@ -4,39 +4,39 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/mcpsec/sensor/pkg/wire"
 )
 
 // syscallNames names the syscalls the sensor decodes (x86_64 numbers).
 var syscallNames = map[uint32]string{
-	unix.SYS_READ: "read", unix.SYS_WRITE: "write", unix.SYS_PREAD64: "pread64",
-	unix.SYS_PWRITE64: "pwrite64", unix.SYS_READV: "readv", unix.SYS_WRITEV: "writev",
-	unix.SYS_PREADV: "preadv", unix.SYS_PWRITEV: "pwritev", unix.SYS_PREADV2: "preadv2",
-	unix.SYS_PWRITEV2: "pwritev2", unix.SYS_RECVFROM: "recvfrom", unix.SYS_SENDTO: "sendto",
-	unix.SYS_RECVMSG: "recvmsg", unix.SYS_SENDMSG: "sendmsg", unix.SYS_SENDFILE: "sendfile",
-	unix.SYS_SPLICE: "splice", unix.SYS_TEE: "tee", unix.SYS_VMSPLICE: "vmsplice",
-	unix.SYS_COPY_FILE_RANGE: "copy_file_range", unix.SYS_OPEN: "open", unix.SYS_OPENAT: "openat",
-	unix.SYS_OPENAT2: "openat2", unix.SYS_CREAT: "creat", unix.SYS_UNLINK: "unlink",
-	unix.SYS_UNLINKAT: "unlinkat", unix.SYS_RMDIR: "rmdir", unix.SYS_MKDIR: "mkdir",
-	unix.SYS_MKDIRAT: "mkdirat", unix.SYS_RENAME: "rename", unix.SYS_RENAMEAT: "renameat",
-	unix.SYS_RENAMEAT2: "renameat2", unix.SYS_LINK: "link", unix.SYS_LINKAT: "linkat",
-	unix.SYS_SYMLINK: "symlink", unix.SYS_SYMLINKAT: "symlinkat", unix.SYS_CHMOD: "chmod",
-	unix.SYS_FCHMOD: "fchmod", unix.SYS_FCHMODAT: "fchmodat", unix.SYS_FCHMODAT2: "fchmodat2",
-	unix.SYS_CHOWN: "chown", unix.SYS_FCHOWN: "fchown", unix.SYS_LCHOWN: "lchown",
-	unix.SYS_FCHOWNAT: "fchownat", unix.SYS_TRUNCATE: "truncate", unix.SYS_FTRUNCATE: "ftruncate",
-	unix.SYS_CONNECT: "connect", unix.SYS_BIND: "bind", unix.SYS_LISTEN: "listen",
-	unix.SYS_ACCEPT: "accept", unix.SYS_ACCEPT4: "accept4", unix.SYS_PTRACE: "ptrace",
-	unix.SYS_MOUNT: "mount", unix.SYS_UMOUNT2: "umount2", unix.SYS_PIVOT_ROOT: "pivot_root",
-	unix.SYS_UNSHARE: "unshare", unix.SYS_SETNS: "setns", unix.SYS_INIT_MODULE: "init_module",
-	unix.SYS_FINIT_MODULE: "finit_module", unix.SYS_DELETE_MODULE: "delete_module",
-	unix.SYS_BPF: "bpf", unix.SYS_MEMFD_CREATE: "memfd_create", unix.SYS_SETUID: "setuid",
-	unix.SYS_SETGID: "setgid", unix.SYS_SETREUID: "setreuid", unix.SYS_SETREGID: "setregid",
-	unix.SYS_SETRESUID: "setresuid", unix.SYS_SETRESGID: "setresgid", unix.SYS_SETFSUID: "setfsuid",
-	unix.SYS_SETFSGID: "setfsgid", unix.SYS_CAPSET: "capset", unix.SYS_CHROOT: "chroot",
-	unix.SYS_KEXEC_LOAD: "kexec_load", unix.SYS_KEXEC_FILE_LOAD: "kexec_file_load",
-	unix.SYS_IO_URING_SETUP: "io_uring_setup", unix.SYS_PROCESS_VM_READV: "process_vm_readv",
-	unix.SYS_PROCESS_VM_WRITEV: "process_vm_writev", unix.SYS_EXECVE: "execve",
-	unix.SYS_EXECVEAT: "execveat",
+	wire.SYS_READ: "read", wire.SYS_WRITE: "write", wire.SYS_PREAD64: "pread64",
+	wire.SYS_PWRITE64: "pwrite64", wire.SYS_READV: "readv", wire.SYS_WRITEV: "writev",
+	wire.SYS_PREADV: "preadv", wire.SYS_PWRITEV: "pwritev", wire.SYS_PREADV2: "preadv2",
+	wire.SYS_PWRITEV2: "pwritev2", wire.SYS_RECVFROM: "recvfrom", wire.SYS_SENDTO: "sendto",
+	wire.SYS_RECVMSG: "recvmsg", wire.SYS_SENDMSG: "sendmsg", wire.SYS_SENDFILE: "sendfile",
+	wire.SYS_SPLICE: "splice", wire.SYS_TEE: "tee", wire.SYS_VMSPLICE: "vmsplice",
+	wire.SYS_COPY_FILE_RANGE: "copy_file_range", wire.SYS_OPEN: "open", wire.SYS_OPENAT: "openat",
+	wire.SYS_OPENAT2: "openat2", wire.SYS_CREAT: "creat", wire.SYS_UNLINK: "unlink",
+	wire.SYS_UNLINKAT: "unlinkat", wire.SYS_RMDIR: "rmdir", wire.SYS_MKDIR: "mkdir",
+	wire.SYS_MKDIRAT: "mkdirat", wire.SYS_RENAME: "rename", wire.SYS_RENAMEAT: "renameat",
+	wire.SYS_RENAMEAT2: "renameat2", wire.SYS_LINK: "link", wire.SYS_LINKAT: "linkat",
+	wire.SYS_SYMLINK: "symlink", wire.SYS_SYMLINKAT: "symlinkat", wire.SYS_CHMOD: "chmod",
+	wire.SYS_FCHMOD: "fchmod", wire.SYS_FCHMODAT: "fchmodat", wire.SYS_FCHMODAT2: "fchmodat2",
+	wire.SYS_CHOWN: "chown", wire.SYS_FCHOWN: "fchown", wire.SYS_LCHOWN: "lchown",
+	wire.SYS_FCHOWNAT: "fchownat", wire.SYS_TRUNCATE: "truncate", wire.SYS_FTRUNCATE: "ftruncate",
+	wire.SYS_CONNECT: "connect", wire.SYS_BIND: "bind", wire.SYS_LISTEN: "listen",
+	wire.SYS_ACCEPT: "accept", wire.SYS_ACCEPT4: "accept4", wire.SYS_PTRACE: "ptrace",
+	wire.SYS_MOUNT: "mount", wire.SYS_UMOUNT2: "umount2", wire.SYS_PIVOT_ROOT: "pivot_root",
+	wire.SYS_UNSHARE: "unshare", wire.SYS_SETNS: "setns", wire.SYS_INIT_MODULE: "init_module",
+	wire.SYS_FINIT_MODULE: "finit_module", wire.SYS_DELETE_MODULE: "delete_module",
+	wire.SYS_BPF: "bpf", wire.SYS_MEMFD_CREATE: "memfd_create", wire.SYS_SETUID: "setuid",
+	wire.SYS_SETGID: "setgid", wire.SYS_SETREUID: "setreuid", wire.SYS_SETREGID: "setregid",
+	wire.SYS_SETRESUID: "setresuid", wire.SYS_SETRESGID: "setresgid", wire.SYS_SETFSUID: "setfsuid",
+	wire.SYS_SETFSGID: "setfsgid", wire.SYS_CAPSET: "capset", wire.SYS_CHROOT: "chroot",
+	wire.SYS_KEXEC_LOAD: "kexec_load", wire.SYS_KEXEC_FILE_LOAD: "kexec_file_load",
+	wire.SYS_IO_URING_SETUP: "io_uring_setup", wire.SYS_PROCESS_VM_READV: "process_vm_readv",
+	wire.SYS_PROCESS_VM_WRITEV: "process_vm_writev", wire.SYS_EXECVE: "execve",
+	wire.SYS_EXECVEAT: "execveat",
 }
 
 // SyscallName names an x86_64 syscall number, or gives it as "syscall_N".
@@ -52,8 +52,7 @@ func ErrnoName(ret int64) string {
 	if ret >= 0 {
 		return ""
 	}
-	e := unix.Errno(-ret)
-	if n := unix.ErrnoName(e); n != "" {
+	if n := wire.ErrnoNames[-ret]; n != "" {
 		return n
 	}
 	return "E" + strconv.FormatInt(-ret, 10)
@@ -65,50 +64,50 @@ type flagName struct {
 }
 
 var openFlags = []flagName{
-	{unix.O_CREAT, "O_CREAT"}, {unix.O_EXCL, "O_EXCL"}, {unix.O_NOCTTY, "O_NOCTTY"},
-	{unix.O_TRUNC, "O_TRUNC"}, {unix.O_APPEND, "O_APPEND"}, {unix.O_NONBLOCK, "O_NONBLOCK"},
-	{unix.O_DSYNC, "O_DSYNC"}, {unix.O_DIRECT, "O_DIRECT"}, {unix.O_LARGEFILE, "O_LARGEFILE"},
-	{unix.O_DIRECTORY, "O_DIRECTORY"}, {unix.O_NOFOLLOW, "O_NOFOLLOW"}, {unix.O_NOATIME, "O_NOATIME"},
-	{unix.O_CLOEXEC, "O_CLOEXEC"}, {unix.O_PATH, "O_PATH"}, {unix.O_TMPFILE &^ unix.O_DIRECTORY, "O_TMPFILE"},
+	{wire.O_CREAT, "O_CREAT"}, {wire.O_EXCL, "O_EXCL"}, {wire.O_NOCTTY, "O_NOCTTY"},
+	{wire.O_TRUNC, "O_TRUNC"}, {wire.O_APPEND, "O_APPEND"}, {wire.O_NONBLOCK, "O_NONBLOCK"},
+	{wire.O_DSYNC, "O_DSYNC"}, {wire.O_DIRECT, "O_DIRECT"}, {wire.O_LARGEFILE, "O_LARGEFILE"},
+	{wire.O_DIRECTORY, "O_DIRECTORY"}, {wire.O_NOFOLLOW, "O_NOFOLLOW"}, {wire.O_NOATIME, "O_NOATIME"},
+	{wire.O_CLOEXEC, "O_CLOEXEC"}, {wire.O_PATH, "O_PATH"}, {wire.O_TMPFILE &^ wire.O_DIRECTORY, "O_TMPFILE"},
 }
 
 // OpenFlags renders open(2) flags as "O_RDONLY|O_CLOEXEC".
 func OpenFlags(f uint64) string {
 	var parts []string
-	switch f & unix.O_ACCMODE {
-	case unix.O_RDONLY:
+	switch f & wire.O_ACCMODE {
+	case wire.O_RDONLY:
 		parts = append(parts, "O_RDONLY")
-	case unix.O_WRONLY:
+	case wire.O_WRONLY:
 		parts = append(parts, "O_WRONLY")
-	case unix.O_RDWR:
+	case wire.O_RDWR:
 		parts = append(parts, "O_RDWR")
 	}
-	parts = appendFlags(parts, f&^unix.O_ACCMODE, openFlags)
+	parts = appendFlags(parts, f&^wire.O_ACCMODE, openFlags)
 	return strings.Join(parts, "|")
 }
 
 // OpenWrites says whether open flags ask to modify the file.
 func OpenWrites(f uint64) bool {
-	return f&unix.O_ACCMODE != unix.O_RDONLY || f&(unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND) != 0
+	return f&wire.O_ACCMODE != wire.O_RDONLY || f&(wire.O_CREAT|wire.O_TRUNC|wire.O_APPEND) != 0
 }
 
 // OpenAccess is "r", "w" or "rw".
 func OpenAccess(f uint64) string {
-	switch f & unix.O_ACCMODE {
-	case unix.O_WRONLY:
+	switch f & wire.O_ACCMODE {
+	case wire.O_WRONLY:
 		return "w"
-	case unix.O_RDWR:
+	case wire.O_RDWR:
 		return "rw"
 	}
 	return "r"
 }
 
 var cloneFlags = []flagName{
-	{unix.CLONE_NEWNS, "CLONE_NEWNS"}, {unix.CLONE_NEWUTS, "CLONE_NEWUTS"},
-	{unix.CLONE_NEWIPC, "CLONE_NEWIPC"}, {unix.CLONE_NEWUSER, "CLONE_NEWUSER"},
-	{unix.CLONE_NEWPID, "CLONE_NEWPID"}, {unix.CLONE_NEWNET, "CLONE_NEWNET"},
-	{unix.CLONE_NEWCGROUP, "CLONE_NEWCGROUP"}, {unix.CLONE_NEWTIME, "CLONE_NEWTIME"},
-	{unix.CLONE_FILES, "CLONE_FILES"}, {unix.CLONE_FS, "CLONE_FS"}, {unix.CLONE_SYSVSEM, "CLONE_SYSVSEM"},
+	{wire.CLONE_NEWNS, "CLONE_NEWNS"}, {wire.CLONE_NEWUTS, "CLONE_NEWUTS"},
+	{wire.CLONE_NEWIPC, "CLONE_NEWIPC"}, {wire.CLONE_NEWUSER, "CLONE_NEWUSER"},
+	{wire.CLONE_NEWPID, "CLONE_NEWPID"}, {wire.CLONE_NEWNET, "CLONE_NEWNET"},
+	{wire.CLONE_NEWCGROUP, "CLONE_NEWCGROUP"}, {wire.CLONE_NEWTIME, "CLONE_NEWTIME"},
+	{wire.CLONE_FILES, "CLONE_FILES"}, {wire.CLONE_FS, "CLONE_FS"}, {wire.CLONE_SYSVSEM, "CLONE_SYSVSEM"},
 }
 
 // CloneFlags renders namespace flags of unshare/setns.
@@ -130,13 +129,13 @@ func appendFlags(parts []string, f uint64, names []flagName) []string {
 }
 
 var ptraceRequests = map[uint64]string{
-	unix.PTRACE_TRACEME: "PTRACE_TRACEME", unix.PTRACE_PEEKTEXT: "PTRACE_PEEKTEXT",
-	unix.PTRACE_PEEKDATA: "PTRACE_PEEKDATA", unix.PTRACE_POKETEXT: "PTRACE_POKETEXT",
-	unix.PTRACE_POKEDATA: "PTRACE_POKEDATA", unix.PTRACE_CONT: "PTRACE_CONT",
-	unix.PTRACE_KILL: "PTRACE_KILL", unix.PTRACE_ATTACH: "PTRACE_ATTACH",
-	unix.PTRACE_DETACH: "PTRACE_DETACH", unix.PTRACE_SEIZE: "PTRACE_SEIZE",
-	unix.PTRACE_GETREGS: "PTRACE_GETREGS", unix.PTRACE_SETREGS: "PTRACE_SETREGS",
-	unix.PTRACE_INTERRUPT: "PTRACE_INTERRUPT",
+	wire.PTRACE_TRACEME: "PTRACE_TRACEME", wire.PTRACE_PEEKTEXT: "PTRACE_PEEKTEXT",
+	wire.PTRACE_PEEKDATA: "PTRACE_PEEKDATA", wire.PTRACE_POKETEXT: "PTRACE_POKETEXT",
+	wire.PTRACE_POKEDATA: "PTRACE_POKEDATA", wire.PTRACE_CONT: "PTRACE_CONT",
+	wire.PTRACE_KILL: "PTRACE_KILL", wire.PTRACE_ATTACH: "PTRACE_ATTACH",
+	wire.PTRACE_DETACH: "PTRACE_DETACH", wire.PTRACE_SEIZE: "PTRACE_SEIZE",
+	wire.PTRACE_GETREGS: "PTRACE_GETREGS", wire.PTRACE_SETREGS: "PTRACE_SETREGS",
+	wire.PTRACE_INTERRUPT: "PTRACE_INTERRUPT",
 }
 
 // PtraceRequest names a ptrace request.
@@ -148,8 +147,8 @@ func PtraceRequest(r uint64) string {
 }
 
 var sockTypes = map[uint64]string{
-	unix.SOCK_STREAM: "stream", unix.SOCK_DGRAM: "dgram", unix.SOCK_RAW: "raw",
-	unix.SOCK_SEQPACKET: "seqpacket",
+	wire.SOCK_STREAM: "stream", wire.SOCK_DGRAM: "dgram", wire.SOCK_RAW: "raw",
+	wire.SOCK_SEQPACKET: "seqpacket",
 }
 
 // SocketKind is "tcp", "udp", "unix-stream", "raw"...
@@ -159,17 +158,17 @@ func SocketKind(family, typ, proto uint64) string {
 		t = "type" + strconv.FormatUint(typ, 10)
 	}
 	switch family {
-	case unix.AF_INET, unix.AF_INET6:
+	case wire.AF_INET, wire.AF_INET6:
 		switch {
-		case typ&0xf == unix.SOCK_STREAM && (proto == unix.IPPROTO_TCP || proto == 0):
+		case typ&0xf == wire.SOCK_STREAM && (proto == wire.IPPROTO_TCP || proto == 0):
 			return "tcp"
-		case typ&0xf == unix.SOCK_DGRAM && (proto == unix.IPPROTO_UDP || proto == 0):
+		case typ&0xf == wire.SOCK_DGRAM && (proto == wire.IPPROTO_UDP || proto == 0):
 			return "udp"
 		}
 		return t
-	case unix.AF_UNIX:
+	case wire.AF_UNIX:
 		return "unix-" + t
-	case unix.AF_NETLINK:
+	case wire.AF_NETLINK:
 		return "netlink"
 	}
 	return "family" + strconv.FormatUint(family, 10) + "-" + t

@@ -239,15 +239,39 @@ func PinnedPolicies() (*PolicyMap, error) {
 		m.Close()
 		return nil, fmt.Errorf("no taint map pinned at %s: %w", PinDir, err)
 	}
-	return &PolicyMap{m, t}, nil
+	return &PolicyMap{m: m, taint: t, owned: true}, nil
 }
 
-// PolicyMap is the pinned policy map, with the taint map.
-type PolicyMap struct{ m, taint *ebpf.Map }
+// Policies is the loaded objects' policy map.
+func (o *Objects) Policies() *PolicyMap {
+	return &PolicyMap{m: o.objs.CgPolicies, taint: o.objs.CgTaint}
+}
+
+// PolicyMap is the cgroups' containment state: the policy map userspace
+// writes and the taint map the kernel writes.
+type PolicyMap struct {
+	m, taint *ebpf.Map
+	owned    bool
+}
+
+// Flags returns a cgroup's policy flags.
+func (p *PolicyMap) Flags(cgroup uint64) (uint64, bool) {
+	var v Policy
+	if p.m.Lookup(cgroup, &v) != nil {
+		return 0, false
+	}
+	return v.Flags, true
+}
 
 // Set sets a cgroup's flags.
 func (p *PolicyMap) Set(cgroup, flags uint64) error {
 	return p.m.Put(cgroup, &Policy{Flags: flags &^ CgTainted})
+}
+
+// Tainted reports whether a sensitive read tainted the cgroup.
+func (p *PolicyMap) Tainted(cgroup uint64) bool {
+	var at uint64
+	return p.taint.Lookup(cgroup, &at) == nil
 }
 
 // ClearTaint forgets that a cgroup read a sensitive file.
@@ -259,12 +283,6 @@ func (p *PolicyMap) ClearTaint(cgroup uint64) error {
 	return err
 }
 
-// Get returns a cgroup's policy.
-func (p *PolicyMap) Get(cgroup uint64) (Policy, bool) {
-	var v Policy
-	return v, p.m.Lookup(cgroup, &v) == nil
-}
-
 // Delete drops a cgroup's policy.
 func (p *PolicyMap) Delete(cgroup uint64) error {
 	err := p.m.Delete(cgroup)
@@ -274,8 +292,25 @@ func (p *PolicyMap) Delete(cgroup uint64) error {
 	return err
 }
 
-// Close releases the maps (the pins stay).
-func (p *PolicyMap) Close() error { return errors.Join(p.m.Close(), p.taint.Close()) }
+// All returns every cgroup's flags.
+func (p *PolicyMap) All() (map[uint64]uint64, error) {
+	out := map[uint64]uint64{}
+	var k uint64
+	var v Policy
+	it := p.m.Iterate()
+	for it.Next(&k, &v) {
+		out[k] = v.Flags
+	}
+	return out, it.Err()
+}
+
+// Close releases the maps (the pins stay) if this map opened them.
+func (p *PolicyMap) Close() error {
+	if !p.owned {
+		return nil
+	}
+	return errors.Join(p.m.Close(), p.taint.Close())
+}
 
 // removeMemlock lifts RLIMIT_MEMLOCK for kernels that still charge BPF
 // memory to it (before 5.11; later ones use memory cgroups). It is done by

@@ -8,19 +8,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcpsec/sensor/pkg/wire"
 	"golang.org/x/sys/unix"
 )
 
-func (c *captured) find(kind Kind, pred func(e Effect, s [4]string) bool) (Effect, [4]string, bool) {
+func (c *captured) find(kind wire.Kind, pred func(e wire.Effect, s [4]string) bool) (wire.Effect, [4]string, bool) {
 	for i, e := range c.effects {
-		if Kind(e.H.Kind) == kind && (pred == nil || pred(e, c.slots[i])) {
+		if wire.Kind(e.H.Kind) == kind && (pred == nil || pred(e, c.slots[i])) {
 			return e, c.slots[i], true
 		}
 	}
-	return Effect{}, [4]string{}, false
+	return wire.Effect{}, [4]string{}, false
 }
 
-func (c *captured) mustFind(t *testing.T, what string, kind Kind, pred func(e Effect, s [4]string) bool) (Effect, [4]string) {
+func (c *captured) mustFind(t *testing.T, what string, kind wire.Kind, pred func(e wire.Effect, s [4]string) bool) (wire.Effect, [4]string) {
 	t.Helper()
 	e, s, ok := c.find(kind, pred)
 	if !ok {
@@ -47,19 +48,19 @@ func TestOpenPaths(t *testing.T) {
 	os.Symlink("../secret", filepath.Join(dir, "allowed", "link"))
 	c := traceCmd(t, DefaultConfig(), helperCmd("open", dir))
 
-	c.mustFind(t, "open of the symlink's target", KindOpen, func(e Effect, s [4]string) bool {
+	c.mustFind(t, "open of the symlink's target", wire.KindOpen, func(e wire.Effect, s [4]string) bool {
 		return s[0] == filepath.Join(dir, "secret") && s[1] == "allowed/link" && e.H.Ret >= 0 && e.Ino != 0
 	})
-	c.mustFind(t, "open with .. resolved", KindOpen, func(e Effect, s [4]string) bool {
+	c.mustFind(t, "open with .. resolved", wire.KindOpen, func(e wire.Effect, s [4]string) bool {
 		return s[0] == filepath.Join(dir, "other") && s[1] == "allowed/../other"
 	})
-	_, s := c.mustFind(t, "failed open with its base", KindOpen, func(e Effect, s [4]string) bool {
+	_, s := c.mustFind(t, "failed open with its base", wire.KindOpen, func(e wire.Effect, s [4]string) bool {
 		return s[1] == "allowed/missing" && e.H.Ret == -int64(unix.ENOENT)
 	})
 	if s[2] != dir {
 		t.Errorf("failed open base = %q, want the cwd %q", s[2], dir)
 	}
-	e, _ := c.mustFind(t, "open for writing", KindOpen, func(e Effect, s [4]string) bool {
+	e, _ := c.mustFind(t, "open for writing", wire.KindOpen, func(e wire.Effect, s [4]string) bool {
 		return s[0] == filepath.Join(dir, "allowed", "new.txt")
 	})
 	if e.A[0]&unix.O_CREAT == 0 || e.A[1] != 0o640 {
@@ -71,18 +72,18 @@ func TestFileOps(t *testing.T) {
 	dir := realDir(t)
 	c := traceCmd(t, DefaultConfig(), helperCmd("fileops", dir))
 	checks := []struct {
-		kind Kind
+		kind wire.Kind
 		what string
-		pred func(e Effect, s [4]string) bool
+		pred func(e wire.Effect, s [4]string) bool
 	}{
-		{KindMkdir, "mkdir d", func(e Effect, s [4]string) bool { return s[0] == dir && s[1] == "d" && e.A[1] == 0o700 }},
-		{KindRename, "rename f -> d/g", func(e Effect, s [4]string) bool { return s[1] == "f" && s[3] == "d/g" && s[2] == dir }},
-		{KindChmod, "chmod d/g", func(e Effect, s [4]string) bool { return s[1] == "d/g" && e.A[1] == 0o755 }},
-		{KindChmod, "fchmod by fd", func(e Effect, s [4]string) bool { return s[0] == filepath.Join(dir, "d", "g") && e.A[1] == 0o700 }},
-		{KindTruncate, "ftruncate by fd", func(e Effect, s [4]string) bool { return s[0] == filepath.Join(dir, "d", "g") }},
-		{KindSymlink, "symlink", func(e Effect, s [4]string) bool { return s[1] == "/etc/passwd" && s[3] == "d/ln" }},
-		{KindUnlink, "unlink d/g", func(e Effect, s [4]string) bool { return s[1] == "d/g" && e.H.Ret == 0 }},
-		{KindRmdir, "rmdir d", func(e Effect, s [4]string) bool { return s[1] == "d" }},
+		{wire.KindMkdir, "mkdir d", func(e wire.Effect, s [4]string) bool { return s[0] == dir && s[1] == "d" && e.A[1] == 0o700 }},
+		{wire.KindRename, "rename f -> d/g", func(e wire.Effect, s [4]string) bool { return s[1] == "f" && s[3] == "d/g" && s[2] == dir }},
+		{wire.KindChmod, "chmod d/g", func(e wire.Effect, s [4]string) bool { return s[1] == "d/g" && e.A[1] == 0o755 }},
+		{wire.KindChmod, "fchmod by fd", func(e wire.Effect, s [4]string) bool { return s[0] == filepath.Join(dir, "d", "g") && e.A[1] == 0o700 }},
+		{wire.KindTruncate, "ftruncate by fd", func(e wire.Effect, s [4]string) bool { return s[0] == filepath.Join(dir, "d", "g") }},
+		{wire.KindSymlink, "symlink", func(e wire.Effect, s [4]string) bool { return s[1] == "/etc/passwd" && s[3] == "d/ln" }},
+		{wire.KindUnlink, "unlink d/g", func(e wire.Effect, s [4]string) bool { return s[1] == "d/g" && e.H.Ret == 0 }},
+		{wire.KindRmdir, "rmdir d", func(e wire.Effect, s [4]string) bool { return s[1] == "d" }},
 	}
 	for _, ck := range checks {
 		c.mustFind(t, ck.what, ck.kind, ck.pred)
@@ -98,26 +99,26 @@ func TestNetEffects(t *testing.T) {
 		}
 		return uint16(s[0]) | uint16(s[1])<<8
 	}
-	c.mustFind(t, "bind to 127.0.0.1", KindBind, func(e Effect, s [4]string) bool {
+	c.mustFind(t, "bind to 127.0.0.1", wire.KindBind, func(e wire.Effect, s [4]string) bool {
 		return family(s[0]) == unix.AF_INET && s[0][4:8] == "\x7f\x00\x00\x01"
 	})
-	_, ls := c.mustFind(t, "listen with its address", KindListen, func(e Effect, s [4]string) bool {
+	_, ls := c.mustFind(t, "listen with its address", wire.KindListen, func(e wire.Effect, s [4]string) bool {
 		return family(s[0]) == unix.AF_INET
 	})
-	c.mustFind(t, "connect to the listener", KindConnect, func(e Effect, s [4]string) bool {
+	c.mustFind(t, "connect to the listener", wire.KindConnect, func(e wire.Effect, s [4]string) bool {
 		return family(s[0]) == unix.AF_INET && len(ls[0]) >= 4 && s[0][2:4] == ls[0][2:4]
 	})
-	c.mustFind(t, "accept with the peer", KindAccept, func(e Effect, s [4]string) bool {
+	c.mustFind(t, "accept with the peer", wire.KindAccept, func(e wire.Effect, s [4]string) bool {
 		return family(s[0]) == unix.AF_INET && family(s[1]) == unix.AF_INET && e.H.Ret >= 0
 	})
-	c.mustFind(t, "IPv6 connect", KindConnect, func(e Effect, s [4]string) bool { return family(s[0]) == unix.AF_INET6 })
-	c.mustFind(t, "unix connect", KindConnect, func(e Effect, s [4]string) bool {
+	c.mustFind(t, "IPv6 connect", wire.KindConnect, func(e wire.Effect, s [4]string) bool { return family(s[0]) == unix.AF_INET6 })
+	c.mustFind(t, "unix connect", wire.KindConnect, func(e wire.Effect, s [4]string) bool {
 		return family(s[0]) == unix.AF_UNIX && strings.Contains(s[0], "s.sock")
 	})
-	c.mustFind(t, "unix listen with its path", KindListen, func(e Effect, s [4]string) bool {
+	c.mustFind(t, "unix listen with its path", wire.KindListen, func(e wire.Effect, s [4]string) bool {
 		return family(s[0]) == unix.AF_UNIX && strings.Contains(s[0], "s.sock")
 	})
-	e, _ := c.mustFind(t, "UDP sendto", KindSendto, func(e Effect, s [4]string) bool { return family(s[0]) == unix.AF_INET })
+	e, _ := c.mustFind(t, "UDP sendto", wire.KindSendto, func(e wire.Effect, s [4]string) bool { return family(s[0]) == unix.AF_INET })
 	if e.A[2] != unix.SOCK_DGRAM || e.H.Ret != 4 {
 		t.Errorf("sendto: type %d ret %d", e.A[2], e.H.Ret)
 	}
@@ -170,7 +171,7 @@ func TestCaptureCap(t *testing.T) {
 	c := traceCmd(t, cfg, helperCmd("big", "5000"))
 	var capped bool
 	for _, ch := range c.chunks {
-		if ch.Dir == DirOut && ch.Cflags&ChunkCap != 0 && ch.Skipped == 4000 && ch.Off+uint64(ch.Len) == 1000 {
+		if ch.Dir == wire.DirOut && ch.Cflags&wire.ChunkCap != 0 && ch.Skipped == 4000 && ch.Off+uint64(ch.Len) == 1000 {
 			capped = true
 		}
 	}
@@ -187,7 +188,7 @@ func TestLargeWrite(t *testing.T) {
 	const n = 4 << 20
 	c := traceCmd(t, DefaultConfig(), helperCmd("big", fmt.Sprint(n)))
 	for k, b := range c.streams() {
-		if k[1] == DirOut && b.Len() == n && bytes.Count(b.Bytes(), []byte("z")) == n {
+		if k[1] == wire.DirOut && b.Len() == n && bytes.Count(b.Bytes(), []byte("z")) == n {
 			return
 		}
 	}
@@ -198,14 +199,14 @@ func TestBypassIsMarked(t *testing.T) {
 	c := traceCmd(t, DefaultConfig(), helperCmd("splice"))
 	var gap bool
 	for _, ch := range c.chunks {
-		if ch.Cflags&ChunkBypass != 0 && ch.Skipped == 14 && ch.Len == 0 {
+		if ch.Cflags&wire.ChunkBypass != 0 && ch.Skipped == 14 && ch.Len == 0 {
 			gap = true
 		}
 	}
 	if !gap {
 		t.Error("splice into a pipe left no marked gap")
 	}
-	c.mustFind(t, "bypass effect", KindBypass, nil)
+	c.mustFind(t, "bypass effect", wire.KindBypass, nil)
 	if c.counters["bypass_bytes"] != 14 {
 		t.Errorf("bypass_bytes = %d", c.counters["bypass_bytes"])
 	}
@@ -213,14 +214,14 @@ func TestBypassIsMarked(t *testing.T) {
 
 func TestLifecycle(t *testing.T) {
 	c := traceCmd(t, DefaultConfig(), helperCmd("lifecycle"))
-	_, s := c.mustFind(t, "exec of sh", KindExec, func(e Effect, s [4]string) bool { return strings.HasPrefix(s[1], "/bin/sh\x00-c\x00exit 3") })
+	_, s := c.mustFind(t, "exec of sh", wire.KindExec, func(e wire.Effect, s [4]string) bool { return strings.HasPrefix(s[1], "/bin/sh\x00-c\x00exit 3") })
 	if !strings.HasPrefix(s[0], "/") {
 		t.Errorf("exec path %q is not absolute", s[0])
 	}
-	sh, _, _ := c.find(KindExec, func(e Effect, s [4]string) bool { return strings.HasPrefix(s[1], "/bin/sh") })
-	c.mustFind(t, "fork of sh", KindFork, func(e Effect, s [4]string) bool { return uint32(e.A[0]) == sh.H.Tgid })
-	c.mustFind(t, "exit 3 of sh", KindExit, func(e Effect, s [4]string) bool { return e.H.Tgid == sh.H.Tgid && e.A[0] == 3<<8 })
-	c.mustFind(t, "failed exec", KindExecFail, func(e Effect, s [4]string) bool {
+	sh, _, _ := c.find(wire.KindExec, func(e wire.Effect, s [4]string) bool { return strings.HasPrefix(s[1], "/bin/sh") })
+	c.mustFind(t, "fork of sh", wire.KindFork, func(e wire.Effect, s [4]string) bool { return uint32(e.A[0]) == sh.H.Tgid })
+	c.mustFind(t, "exit 3 of sh", wire.KindExit, func(e wire.Effect, s [4]string) bool { return e.H.Tgid == sh.H.Tgid && e.A[0] == 3<<8 })
+	c.mustFind(t, "failed exec", wire.KindExecFail, func(e wire.Effect, s [4]string) bool {
 		return s[1] == "/nonexistent/binary" && e.H.Ret == -int64(unix.ENOENT)
 	})
 	// every process of the tree belongs to the one server
@@ -234,13 +235,13 @@ func TestLifecycle(t *testing.T) {
 
 func TestEscapeEffects(t *testing.T) {
 	c := traceCmd(t, DefaultConfig(), helperCmd("escape"))
-	c.mustFind(t, "unshare(CLONE_NEWUTS)", KindUnshare, func(e Effect, s [4]string) bool { return e.A[0] == unix.CLONE_NEWUTS && e.H.Ret == 0 })
-	c.mustFind(t, "clone with CLONE_NEWUTS", KindUnshare, func(e Effect, s [4]string) bool {
+	c.mustFind(t, "unshare(CLONE_NEWUTS)", wire.KindUnshare, func(e wire.Effect, s [4]string) bool { return e.A[0] == unix.CLONE_NEWUTS && e.H.Ret == 0 })
+	c.mustFind(t, "clone with CLONE_NEWUTS", wire.KindUnshare, func(e wire.Effect, s [4]string) bool {
 		return (e.H.Nr == unix.SYS_CLONE || e.H.Nr == unix.SYS_CLONE3) && e.A[0]&unix.CLONE_NEWUTS != 0 && e.A[1] > 0
 	})
-	c.mustFind(t, "memfd_create", KindMemfd, func(e Effect, s [4]string) bool { return s[1] == "payload" })
-	c.mustFind(t, "setuid", KindSetuid, nil)
-	c.mustFind(t, "ptrace attach", KindPtrace, func(e Effect, s [4]string) bool { return e.A[0] == unix.PTRACE_ATTACH && e.A[1] == 1 })
+	c.mustFind(t, "memfd_create", wire.KindMemfd, func(e wire.Effect, s [4]string) bool { return s[1] == "payload" })
+	c.mustFind(t, "setuid", wire.KindSetuid, nil)
+	c.mustFind(t, "ptrace attach", wire.KindPtrace, func(e wire.Effect, s [4]string) bool { return e.A[0] == unix.PTRACE_ATTACH && e.A[1] == 1 })
 }
 
 // TestFullMapFailsClosed: with room for two processes, the children of a
@@ -255,7 +256,7 @@ func TestFullMapFailsClosed(t *testing.T) {
 	cats := map[uint32]bool{}
 	server := c.effects[0].H.Server
 	for i, e := range c.effects {
-		if Kind(e.H.Kind) == KindOpen && c.slots[i][1] == "/etc/hostname" {
+		if wire.Kind(e.H.Kind) == wire.KindOpen && c.slots[i][1] == "/etc/hostname" {
 			cats[e.H.Tgid] = true
 			if e.H.Server != server {
 				t.Errorf("child %d tracked as server %d, want %d", e.H.Tgid, e.H.Server, server)

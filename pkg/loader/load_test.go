@@ -12,28 +12,29 @@ import (
 
 	"github.com/mcpsec/sensor/internal/testutil"
 	"github.com/mcpsec/sensor/pkg/contain"
+	"github.com/mcpsec/sensor/pkg/wire"
 )
 
 // captured holds what a traced command produced.
 type captured struct {
 	mu       sync.Mutex
-	effects  []Effect
+	effects  []wire.Effect
 	slots    [][4]string
-	chunks   []Chunk
+	chunks   []wire.Chunk
 	counters map[string]uint64
 }
 
 func (c *captured) add(b []byte) {
-	cls, err := RecordClass(b)
+	cls, err := wire.RecordClass(b)
 	if err != nil {
 		panic(err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch cls {
-	case ClassEffect:
-		var e Effect
-		if err := ParseEffect(b, &e); err != nil {
+	case wire.ClassEffect:
+		var e wire.Effect
+		if err := wire.ParseEffect(b, &e); err != nil {
 			panic(err)
 		}
 		var s [4]string
@@ -43,9 +44,9 @@ func (c *captured) add(b []byte) {
 		e.Slots = [4][]byte{}
 		c.effects = append(c.effects, e)
 		c.slots = append(c.slots, s)
-	case ClassChunk:
-		var ch Chunk
-		if err := ParseChunk(b, &ch); err != nil {
+	case wire.ClassChunk:
+		var ch wire.Chunk
+		if err := wire.ParseChunk(b, &ch); err != nil {
 			panic(err)
 		}
 		ch.Data = bytes.Clone(ch.Data)
@@ -68,7 +69,7 @@ func traceCmd(t *testing.T, cfg Config, cmd *exec.Cmd, during ...func()) *captur
 		t.Fatal(err)
 	}
 	c := &captured{}
-	rd.Run(c.add)
+	rd.RunFunc(c.add)
 	cg, err := contain.Create(fmt.Sprintf("test-%d-%d", os.Getpid(), time.Now().UnixNano()))
 	if err != nil {
 		t.Fatal(err)

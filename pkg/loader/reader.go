@@ -13,27 +13,66 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 )
 
-// Reader reads the effect and payload rings. Records of both are handed to
-// one callback, one at a time, so consumers see a serial stream.
+// Reader reads the effect and payload rings, one goroutine per ring, and
+// does nothing else on them: records are copied into batches and handed
+// on a channel to whoever decodes them, who gives each batch back with
+// Done. What the kernel cannot put in a full ring it counts.
 type Reader struct {
 	rings    []*ringbuf.Reader
 	interval time.Duration
-	mu       sync.Mutex
+	out      chan *Batch
+	free     [2]chan *Batch
 	wg       sync.WaitGroup
 	errMu    sync.Mutex
 	err      error
-	handling atomic.Int64  // records read from a ring, not yet handled
-	handled  atomic.Uint64 // records handled, ever
-	// per ring: records being handled, and handled ever
+	handling atomic.Int64 // records read from a ring, not yet Done
+	// per ring: records read and not yet Done, and Done ever
 	ringBusy    [2]atomic.Int64
 	ringHandled [2]atomic.Uint64
 	ringQuietAt [2]uint64 // when the ring was last found quiet (0: not)
 	ringQuietN  [2]uint64 // ringHandled then
 	closed      atomic.Bool
-	last        [2]atomic.Uint64 // per ring: the kernel time of the last record handled
+	last        [2]atomic.Uint64 // per ring: the kernel time of the last record Done
 	lastWake    *ebpf.Map        // the kernel's last forced wakeup, per ring
 	wakeErr     atomic.Bool      // resetting it failed (reported once)
 }
+
+// Batch is records of one ring, in ring order.
+type Batch struct {
+	Ring int
+	buf  []byte
+	ends []int
+	last uint64 // kernel time of the last record
+}
+
+// Len is the number of records.
+func (b *Batch) Len() int { return len(b.ends) }
+
+// Record returns record i; it is valid until the batch is Done.
+func (b *Batch) Record(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = b.ends[i-1]
+	}
+	return b.buf[start:b.ends[i]]
+}
+
+func (b *Batch) add(rec []byte) {
+	b.buf = append(b.buf, rec...)
+	b.ends = append(b.ends, len(b.buf))
+	if len(rec) >= 16 {
+		b.last = binary.LittleEndian.Uint64(rec[8:16])
+	}
+}
+
+// batchBytes and batchRecords bound a batch; batchesPerRing bounds the
+// memory a ring's records may hold before its reader waits (and the
+// kernel's ring fills, counted, behind it).
+const (
+	batchBytes     = 256 << 10
+	batchRecords   = 1024
+	batchesPerRing = 16
+)
 
 // NewReader opens both rings. Start it (Run) before Attach so nothing
 // produced at attach time waits in a ring nobody reads.
@@ -47,7 +86,15 @@ func (o *Objects) NewReader() (*Reader, error) {
 		eff.Close()
 		return nil, fmt.Errorf("opening the payload ring: %w", err)
 	}
-	return &Reader{rings: []*ringbuf.Reader{eff, pay}, interval: o.cfg.WakeupInterval, lastWake: o.objs.LastWake}, nil
+	r := &Reader{rings: []*ringbuf.Reader{eff, pay}, interval: o.cfg.WakeupInterval, lastWake: o.objs.LastWake,
+		out: make(chan *Batch, 2*batchesPerRing)}
+	for i := range r.free {
+		r.free[i] = make(chan *Batch, batchesPerRing)
+		for j := 0; j < batchesPerRing; j++ {
+			r.free[i] <- &Batch{Ring: i}
+		}
+	}
+	return r, nil
 }
 
 // idlePoll bounds how long an idle reader waits without a wakeup.
@@ -66,119 +113,137 @@ func (r *Reader) resetWake(i int) {
 	}
 }
 
-// Run starts one goroutine per ring. fn gets each raw record; the slice is
-// reused after fn returns.
+// Batches is where the readers hand their batches; it is closed once both
+// have stopped (Close).
+func (r *Reader) Batches() <-chan *Batch { return r.out }
+
+// Done gives a batch back once every record of it has been handled: from
+// then on the watermark counts its records as delivered.
+func (r *Reader) Done(b *Batch) {
+	n := int64(len(b.ends))
+	if n > 0 {
+		r.last[b.Ring].Store(b.last)
+	}
+	r.ringHandled[b.Ring].Add(uint64(n))
+	r.ringBusy[b.Ring].Add(-n)
+	r.handling.Add(-n)
+	b.buf, b.ends, b.last = b.buf[:0], b.ends[:0], 0
+	r.free[b.Ring] <- b
+}
+
+// Run starts one goroutine per ring.
 //
 // The kernel wakes a reader at most once per wakeup interval while records
 // flow (bpf/common.h, wake_flags), so while records arrive the reader polls
 // every interval, and it waits once a poll finds the rings quiet, having
 // cleared the ring's last wakeup so that the next record wakes it at once
-// (and, for a record that raced the clearing, it looks every idlePoll).
-func (r *Reader) Run(fn func(b []byte)) {
+// (and, for a record that raced the clearing, it looks every idlePoll). A
+// batch goes out whenever the ring has nothing more to give at once.
+func (r *Reader) Run() {
+	var running sync.WaitGroup
 	for i, rd := range r.rings {
 		r.wg.Add(1)
+		running.Add(1)
 		go func(i int, rd *ringbuf.Reader) {
 			defer r.wg.Done()
-			var rec ringbuf.Record
-			var deadline time.Time
-			got, armed := false, false
-			idle := true // waiting for a wakeup, not polling
-			for {
-				rd.SetDeadline(deadline)
-				err := rd.ReadInto(&rec)
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					switch {
-					case got:
-						deadline, got = time.Now().Add(r.interval), false
-					case !armed:
-						// about to wait: the next record must wake us. A
-						// record written in the last interval was not told
-						// to (wake_flags), and one may have been written
-						// just after this poll: clear the ring's last
-						// wakeup so any record from now on wakes us, then
-						// look once more for one from before
-						r.resetWake(i)
-						deadline, armed = time.Now(), true
-					default:
-						// wait, though not for ever: a record whose program
-						// read the last wakeup just before the reset may
-						// still have been told not to wake us
-						deadline, armed, idle = time.Now().Add(idlePoll), false, true
-					}
-					continue
-				}
-				armed = false
-				if err != nil {
-					if errors.Is(err, ringbuf.ErrClosed) {
-						return
-					}
-					r.errMu.Lock()
-					r.err = errors.Join(r.err, fmt.Errorf("reading ring %d: %w", i, err))
-					r.errMu.Unlock()
-					return
-				}
-				r.handling.Add(1)
-				r.ringBusy[i].Add(1)
-				got = true
-				if idle {
-					// woken: poll every interval while records flow (the
-					// kernel does not wake us for each)
-					deadline, idle = time.Now().Add(r.interval), false
-				}
-				r.mu.Lock()
-				if len(rec.RawSample) >= 16 {
-					r.last[i].Store(binary.LittleEndian.Uint64(rec.RawSample[8:16]))
-				}
-				fn(rec.RawSample)
-				r.handled.Add(1)
-				r.ringHandled[i].Add(1)
-				r.ringBusy[i].Add(-1)
-				r.handling.Add(-1)
-				r.mu.Unlock()
-			}
+			defer running.Done()
+			r.read(i, rd)
 		}(i, rd)
+	}
+	go func() {
+		running.Wait()
+		close(r.out)
+	}()
+}
+
+func (r *Reader) read(i int, rd *ringbuf.Reader) {
+	var rec ringbuf.Record
+	var deadline time.Time
+	got, armed := false, false
+	idle := true // waiting for a wakeup, not polling
+	var b *Batch
+	flush := func() {
+		if b != nil && b.Len() > 0 {
+			r.out <- b
+			b = nil
+		}
+	}
+	defer flush()
+	for {
+		if b == nil {
+			b = <-r.free[i]
+		}
+		rd.SetDeadline(deadline)
+		err := rd.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			flush()
+			switch {
+			case got:
+				deadline, got = time.Now().Add(r.interval), false
+			case !armed:
+				// about to wait: the next record must wake us. A record
+				// written in the last interval was not told to
+				// (wake_flags), and one may have been written just after
+				// this poll: clear the ring's last wakeup so any record
+				// from now on wakes us, then look once more for one from
+				// before
+				r.resetWake(i)
+				deadline, armed = time.Now(), true
+			default:
+				// wait, though not for ever: a record whose program read
+				// the last wakeup just before the reset may still have
+				// been told not to wake us
+				deadline, armed, idle = time.Now().Add(idlePoll), false, true
+			}
+			continue
+		}
+		armed = false
+		if err != nil {
+			if !errors.Is(err, ringbuf.ErrClosed) {
+				r.errMu.Lock()
+				r.err = errors.Join(r.err, fmt.Errorf("reading ring %d: %w", i, err))
+				r.errMu.Unlock()
+			}
+			return
+		}
+		r.handling.Add(1)
+		r.ringBusy[i].Add(1)
+		got = true
+		if idle {
+			// woken: poll every interval while records flow (the kernel
+			// does not wake us for each)
+			deadline, idle = time.Now().Add(r.interval), false
+		}
+		b.add(rec.RawSample)
+		if b.Len() >= batchRecords || len(b.buf) >= batchBytes || rd.AvailableBytes() == 0 {
+			flush()
+		}
 	}
 }
 
-// Do runs fn while no record is being handled, so fn may share the
-// callback's state (flush a decoder, read its counters).
-func (r *Reader) Do(fn func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	fn()
-}
-
-// Drain waits until both rings have stayed empty for quiet, or until max.
-// Use it after the traced process ended, before Close, so its last records
-// are read.
+// Drain waits until both rings have stayed empty, with every record read
+// handed on and Done, for quiet, or until max. Use it after the hooks are
+// gone, before Close, so the last records are read.
 func (r *Reader) Drain(quiet, max time.Duration) {
 	deadline := time.Now().Add(max)
 	emptySince := time.Time{}
 	for time.Now().Before(deadline) {
-		empty := true
-		for _, rd := range r.rings {
-			if rd.AvailableBytes() > 0 {
-				empty = false
-			}
-		}
-		if !empty {
+		if !r.Empty() {
 			emptySince = time.Time{}
 		} else if emptySince.IsZero() {
 			emptySince = time.Now()
 		} else if time.Since(emptySince) >= quiet {
-			// The ring is empty, but the last record may still be in fn.
-			r.mu.Lock()
-			r.mu.Unlock() //nolint:staticcheck // a barrier: wait for the callback in flight
 			return
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 }
 
-// Empty says whether both rings are empty right now.
+// Empty says whether both rings are empty right now, with nothing read
+// that is not yet Done.
 func (r *Reader) Empty() bool {
 	if r.handling.Load() > 0 {
-		return false // a record left a ring and is on its way to the callback
+		return false // a record left a ring and is on its way
 	}
 	for _, rd := range r.rings {
 		if rd.AvailableBytes() > 0 {
@@ -188,7 +253,8 @@ func (r *Reader) Empty() bool {
 	return true
 }
 
-// Close stops the readers and waits for them.
+// Close stops the readers and waits for them; the consumer must keep
+// taking batches (and giving them back) until Batches is closed.
 func (r *Reader) Close() error {
 	r.closed.Store(true)
 	var errs []error
@@ -204,13 +270,14 @@ func (r *Reader) Close() error {
 
 // Watermark is a kernel time (boot ns) before which no record can still
 // come, per ring, the earliest of the two. A ring that holds records, or
-// is being read, has given every record up to the last one it handled. A
-// ring found empty, with nothing on its way and no record handled in
+// whose records are on their way, has given every record up to the last
+// one Done. A ring found empty, with nothing on its way and nothing Done in
 // between, at two calls in a row, has given everything written before the
-// first of them (a reader that took a record counts it within moments, not
+// first of them (a record taken from a ring is counted within moments, not
 // a whole interval). Otherwise an idle ring holds the watermark at its last
 // record: events wait (for the ordering window at most) rather than risk
-// going out before an earlier one. Call it from Do.
+// going out before an earlier one. Call it from the goroutine that calls
+// Done.
 func (r *Reader) Watermark(now uint64) uint64 {
 	wm := now
 	for i, rd := range r.rings {
@@ -242,4 +309,19 @@ func (r *Reader) Fill() map[string]float64 {
 		}
 	}
 	return out
+}
+
+// RunFunc starts the readers and a goroutine that hands each record to fn,
+// one at a time, in ring order per ring: for tests and tools that need no
+// pipeline.
+func (r *Reader) RunFunc(fn func(rec []byte)) {
+	r.Run()
+	go func() {
+		for b := range r.out {
+			for i := 0; i < b.Len(); i++ {
+				fn(b.Record(i))
+			}
+			r.Done(b)
+		}
+	}()
 }

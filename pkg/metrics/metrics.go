@@ -25,6 +25,10 @@ type Snapshot struct {
 	RingFill          map[string]float64
 	NATSPending       int
 	NATSPublished     uint64
+	// The pipeline's queues (stages and subscribers): what each holds, and
+	// what each dropped, by cause.
+	QueueLen     map[string]int
+	QueueDropped map[string]map[string]uint64
 }
 
 // Metrics holds the registry and the metrics updated as things happen.
@@ -84,17 +88,19 @@ func (m *Metrics) Alert(rule, severity string, detect, contain time.Duration, do
 type collector struct{ m *Metrics }
 
 var (
-	descEvents   = prometheus.NewDesc("mcpsec_events_total", "Events decoded, by kind.", []string{"kind"}, nil)
-	descKernel   = prometheus.NewDesc("mcpsec_kernel_total", "Kernel counters: drops, cuts and containment, by cause.", []string{"counter"}, nil)
-	descDecoder  = prometheus.NewDesc("mcpsec_decoder_losses_total", "Decoder losses, by cause.", []string{"cause"}, nil)
-	descServers  = prometheus.NewDesc("mcpsec_tracked_servers", "MCP servers followed.", nil, nil)
-	descRing     = prometheus.NewDesc("mcpsec_ring_fill_ratio", "How full each ring buffer is.", []string{"ring"}, nil)
-	descNATSPend = prometheus.NewDesc("mcpsec_nats_pending", "Alerts waiting in the NATS spool.", nil, nil)
-	descNATSPub  = prometheus.NewDesc("mcpsec_nats_published_total", "Alerts acknowledged by JetStream.", nil, nil)
+	descEvents    = prometheus.NewDesc("mcpsec_events_total", "Events decoded, by kind.", []string{"kind"}, nil)
+	descKernel    = prometheus.NewDesc("mcpsec_kernel_total", "Kernel counters: drops, cuts and containment, by cause.", []string{"counter"}, nil)
+	descDecoder   = prometheus.NewDesc("mcpsec_decoder_losses_total", "Decoder losses, by cause.", []string{"cause"}, nil)
+	descServers   = prometheus.NewDesc("mcpsec_tracked_servers", "MCP servers followed.", nil, nil)
+	descRing      = prometheus.NewDesc("mcpsec_ring_fill_ratio", "How full each ring buffer is.", []string{"ring"}, nil)
+	descNATSPend  = prometheus.NewDesc("mcpsec_nats_pending", "Alerts waiting in the NATS spool.", nil, nil)
+	descNATSPub   = prometheus.NewDesc("mcpsec_nats_published_total", "Alerts acknowledged by JetStream.", nil, nil)
+	descQueueLen  = prometheus.NewDesc("mcpsec_pipeline_queue_length", "Items waiting in a pipeline queue (a stage or a subscriber).", []string{"queue"}, nil)
+	descQueueDrop = prometheus.NewDesc("mcpsec_pipeline_dropped_total", "Items a pipeline queue dropped, by queue and cause.", []string{"queue", "cause"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEvents, descKernel, descDecoder, descServers, descRing, descNATSPend, descNATSPub} {
+	for _, d := range []*prometheus.Desc{descEvents, descKernel, descDecoder, descServers, descRing, descNATSPend, descNATSPub, descQueueLen, descQueueDrop} {
 		ch <- d
 	}
 }
@@ -118,6 +124,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descNATSPend, prometheus.GaugeValue, float64(s.NATSPending))
 	ch <- prometheus.MustNewConstMetric(descNATSPub, prometheus.CounterValue, float64(s.NATSPublished))
+	for q, n := range s.QueueLen {
+		ch <- prometheus.MustNewConstMetric(descQueueLen, prometheus.GaugeValue, float64(n), q)
+		// every queue and cause is exported, zero or not, so a rate() has a start
+		for _, cause := range []string{"full", "full_alerts", "errors"} {
+			ch <- prometheus.MustNewConstMetric(descQueueDrop, prometheus.CounterValue, float64(s.QueueDropped[q][cause]), q, cause)
+		}
+	}
 }
 
 func sortedKeys(m map[string]uint64) []string {

@@ -229,27 +229,50 @@ func (s *NATS) Subject(severity, rule string) string {
 // Publish spools an alert (synced to disk) and returns; it goes out in
 // order as soon as JetStream takes it.
 func (s *NATS) Publish(severity, rule string, alert any) error {
-	data, err := json.Marshal(alert)
-	if err != nil {
-		return err
+	return s.PublishBatch([]Pending{{severity, rule, alert}})
+}
+
+// Pending is an alert to publish.
+type Pending struct {
+	Severity, Rule string
+	Alert          any
+}
+
+// PublishBatch spools alerts in order in one transaction (one sync for
+// all of them), then returns; they go out in that order.
+func (s *NATS) PublishBatch(alerts []Pending) error {
+	if len(alerts) == 0 {
+		return nil
 	}
-	var idb [16]byte
-	_, _ = rand.Read(idb[:])
-	rec, _ := json.Marshal(spooled{ID: hex.EncodeToString(idb[:]), Subject: s.Subject(severity, rule), Data: data})
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		seq, err := b.NextSequence()
+	recs := make([][]byte, len(alerts))
+	for i, a := range alerts {
+		data, err := json.Marshal(a.Alert)
 		if err != nil {
-			return err
+			return fmt.Errorf("encoding an alert: %w", err)
 		}
-		var k [8]byte
-		binary.BigEndian.PutUint64(k[:], seq)
-		return b.Put(k[:], rec)
+		var idb [16]byte
+		_, _ = rand.Read(idb[:])
+		recs[i], _ = json.Marshal(spooled{ID: hex.EncodeToString(idb[:]), Subject: s.Subject(a.Severity, a.Rule), Data: data})
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		for _, rec := range recs {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], seq)
+			if err := b.Put(k[:], rec); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("spooling an alert: %w", err)
+		return fmt.Errorf("spooling alerts: %w", err)
 	}
-	s.st.spooled.Add(1)
+	s.st.spooled.Add(uint64(len(alerts)))
 	s.kick()
 	return nil
 }
@@ -285,11 +308,34 @@ func (s *NATS) run() {
 				}
 				streamReady = true
 			}
-			k, rec, ok := s.oldest()
-			if !ok {
+			batch := s.oldest(sendBatch)
+			if len(batch) == 0 {
 				break
 			}
-			if err := s.send(rec); err != nil {
+			sent := 0
+			var err error
+			for _, it := range batch {
+				if err = s.send(it.rec); err != nil {
+					break
+				}
+				sent++
+			}
+			if sent > 0 {
+				// one transaction for the acknowledged ones: a crash before
+				// it sends them again, and JetStream drops the repeats
+				_ = s.db.Update(func(tx *bolt.Tx) error {
+					b := tx.Bucket(bucket)
+					for _, it := range batch[:sent] {
+						if err := b.Delete(it.key); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				s.st.published.Add(uint64(sent))
+				backoff = 100 * time.Millisecond
+			}
+			if err != nil {
 				s.st.retries.Add(1)
 				s.fail(err)
 				if errors.Is(err, jetstream.ErrNoStreamResponse) {
@@ -303,9 +349,6 @@ func (s *NATS) run() {
 				backoff = min(2*backoff, 2*time.Second)
 				continue
 			}
-			backoff = 100 * time.Millisecond
-			_ = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Delete(k) })
-			s.st.published.Add(1)
 			select {
 			case <-s.stop:
 				return
@@ -359,18 +402,28 @@ func (s *NATS) ensureStream() error {
 	return nil
 }
 
-func (s *NATS) oldest() ([]byte, spooled, bool) {
-	var k []byte
-	var rec spooled
+// sendBatch is how many spooled alerts are read, sent (one at a time, in
+// order, each acknowledged before the next) and deleted together.
+const sendBatch = 64
+
+type spoolItem struct {
+	key []byte
+	rec spooled
+}
+
+// oldest returns up to n alerts from the head of the spool.
+func (s *NATS) oldest(n int) []spoolItem {
+	var out []spoolItem
 	_ = s.db.View(func(tx *bolt.Tx) error {
-		kk, v := tx.Bucket(bucket).Cursor().First()
-		if kk != nil {
-			k = append([]byte(nil), kk...)
+		c := tx.Bucket(bucket).Cursor()
+		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
+			var rec spooled
 			_ = json.Unmarshal(v, &rec)
+			out = append(out, spoolItem{key: append([]byte(nil), k...), rec: rec})
 		}
 		return nil
 	})
-	return k, rec, k != nil
+	return out
 }
 
 func (s *NATS) send(rec spooled) error {

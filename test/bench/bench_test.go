@@ -64,7 +64,7 @@ var variants = []hooks{
 		if err != nil {
 			b.Fatal(err)
 		}
-		rd.Run(func([]byte) {})
+		rd.RunFunc(func([]byte) {})
 		if err := o.Attach(); err != nil {
 			b.Fatal(err)
 		}
@@ -288,7 +288,7 @@ func BenchmarkCapture(b *testing.B) {
 				b.Fatal(err)
 			}
 			dec := decode.NewDecoder(decode.DefaultOptions())
-			rd.Run(func(rec []byte) { _ = dec.Record(rec, func(decode.Event) {}) })
+			rd.RunFunc(func(rec []byte) { _ = dec.Record(rec, func(decode.Event) {}) })
 			cg, err := contain.Create(fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano()))
 			if err != nil {
 				b.Fatal(err)

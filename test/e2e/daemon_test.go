@@ -204,7 +204,8 @@ func containRelease(t *testing.T, ctx context.Context, sock string, s *mcp.Clien
 	t.Helper()
 	out := sensorCmd(t, "contain", "--socket", sock, "--pid", fmt.Sprint(pid))
 	m := regexp.MustCompile(`contained (\S+)`).FindStringSubmatch(out)
-	if m == nil || !strings.Contains(m[1], "mcp-sensor/server-") || !cgroupFrozen(t, m[1]) {
+	// the server's own cgroup is named by what it runs
+	if m == nil || !strings.Contains(m[1], fmt.Sprintf("mcp-sensor/evil-%d", pid)) || !cgroupFrozen(t, m[1]) {
 		t.Fatalf("contain through the daemon: %s", out)
 	}
 	t.Cleanup(func() {
@@ -216,7 +217,7 @@ func containRelease(t *testing.T, ctx context.Context, sock string, s *mcp.Clien
 			t.Errorf("%s outlived its server", m[1])
 		}
 	})
-	if own, _ := os.ReadFile("/proc/self/cgroup"); strings.Contains(string(own), "server-") {
+	if own, _ := os.ReadFile("/proc/self/cgroup"); strings.Contains(string(own), "mcp-sensor/") {
 		t.Fatal("the client was moved with the server")
 	}
 	sensorCmd(t, "release", "--socket", sock, "--cgroup", m[1])

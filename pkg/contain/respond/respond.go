@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -18,7 +17,8 @@ import (
 
 	"github.com/mcpsec/sensor/pkg/contain"
 	"github.com/mcpsec/sensor/pkg/correlate"
-	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/proc"
+	"github.com/mcpsec/sensor/pkg/wire"
 )
 
 // Modes of the responder.
@@ -27,8 +27,9 @@ const (
 	Monitor = "monitor" // only say what would have been done
 )
 
-// DefaultPlaybook mirrors a SOC's graduated response: critical isolates and
-// contains, high watches closer, medium slows down, low logs.
+// DefaultPlaybook is the baseline profile's (pkg/config defines every
+// profile's): critical isolates and contains, high watches closer, medium
+// slows down, low logs.
 var DefaultPlaybook = map[string][]string{
 	"critical": {"freeze", "deny-egress", "snapshot"},
 	"high":     {"capture-all", "pause-learning"},
@@ -49,39 +50,23 @@ var ruleActions = map[string][]string{
 	"deny-exec":   {"kill-on-exec"},
 }
 
-// Responder carries out the graduated response to alerts.
+// Responder carries out the graduated response to alerts, through the
+// containment manager. Not safe for concurrent use: one stage of the
+// pipeline calls it, in alert order.
 type Responder struct {
 	Mode     string
 	Playbook map[string][]string
-	Objs     *loader.Objects
+	Manager  *contain.Manager
 	Log      hclog.Logger
 	// StateDir gets forensic snapshots (in forensics/).
 	StateDir string
 	// Recent returns a server's recent events, for snapshots.
 	Recent func(server string) []any
 	// PauseLearning stops a server's baselines from learning.
-	PauseLearning func(serverKey string)
+	PauseLearning func(server string)
 
-	// Default is the cgroup of every server not otherwise known (the one
-	// `trace -- CMD` launched).
-	Default *contain.Cgroup
-
-	mu        sync.Mutex
-	hooked    bool
-	cgroups   map[string]*contain.Cgroup // server id -> the cgroup it is contained in
-	contained map[string]bool            // servers frozen or quarantined
-}
-
-// Manage declares the cgroup a server runs in (the one `trace -- CMD`
-// launched it in); servers not declared are moved into a cgroup of their
-// own when first contained, so freezing never reaches their client.
-func (r *Responder) Manage(server string, cg *contain.Cgroup) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cgroups == nil {
-		r.cgroups = map[string]*contain.Cgroup{}
-	}
-	r.cgroups[server] = cg
+	contained map[string]bool // servers frozen or quarantined
+	recorded  map[string]bool // servers in the containment records
 }
 
 // Actions are what the response to an alert consists of.
@@ -96,6 +81,10 @@ func (r *Responder) Actions(a *correlate.Alert) []string {
 	return pb[a.Severity]
 }
 
+func target(a *correlate.Alert) contain.Target {
+	return contain.Target{Server: a.Server, Name: a.ServerName, PID: int(a.ServerPID)}
+}
+
 // Respond answers an alert and records the answer on it.
 func (r *Responder) Respond(a *correlate.Alert) {
 	acts := r.Actions(a)
@@ -108,43 +97,48 @@ func (r *Responder) Respond(a *correlate.Alert) {
 	if r.Mode != Enforce {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if r.contained == nil {
+		r.contained = map[string]bool{}
+	}
 	var cg *contain.Cgroup
-	needCgroup := false
 	for _, act := range acts {
 		switch act {
-		case "freeze", "deny-egress", "kill-on-exec", "stop-on-exec":
-			needCgroup = true
-		}
-	}
-	if needCgroup {
-		var err error
-		if cg, err = r.cgroupOf(a); err != nil {
-			resp.Errors = append(resp.Errors, err.Error())
-		} else {
-			resp.Cgroup = cg.Path
+		case "freeze", "deny-egress", "kill-on-exec", "stop-on-exec", "throttle":
+			if cg != nil {
+				continue
+			}
+			var err error
+			if cg, err = r.Manager.CgroupOf(target(a)); err != nil {
+				resp.Errors = append(resp.Errors, err.Error())
+			} else {
+				resp.Cgroup = cg.Path
+			}
 		}
 	}
 	flags := uint64(0)
 	for _, act := range acts {
-		var err error
 		switch act {
 		case "deny-egress":
-			flags |= loader.CgQuarantine
+			flags |= wire.CgQuarantine
 		case "kill-on-exec":
-			flags |= loader.CgKillOnExec
+			flags |= wire.CgKillOnExec
 		case "stop-on-exec":
-			flags |= loader.CgStopOnExec
+			flags |= wire.CgStopOnExec
 		}
-		if flags != 0 && (act == "deny-egress" || act == "kill-on-exec" || act == "stop-on-exec") {
-			if cg == nil {
-				continue
-			}
-			if err = r.addFlags(cg.ID, flags); err == nil {
-				resp.Done = append(resp.Done, act)
+	}
+	if flags != 0 && cg != nil {
+		if err := r.Manager.AddFlags(cg, flags); err != nil {
+			resp.Errors = append(resp.Errors, "policy: "+err.Error())
+		} else {
+			for _, act := range acts {
+				if act == "deny-egress" || act == "kill-on-exec" || act == "stop-on-exec" {
+					resp.Done = append(resp.Done, act)
+				}
 			}
 		}
+	}
+	for _, act := range acts {
+		var err error
 		switch act {
 		case "freeze":
 			if cg == nil {
@@ -181,20 +175,16 @@ func (r *Responder) Respond(a *correlate.Alert) {
 			}
 		case "pause-learning":
 			if r.PauseLearning != nil {
-				r.PauseLearning(serverKeyOf(a))
+				r.PauseLearning(a.Server)
 				resp.Done = append(resp.Done, act)
 			}
 		case "capture-all":
 			// the trace already captures every payload whole up to
-			// --capture-max; nothing to raise
+			// capture_max; nothing to raise
 			resp.Done = append(resp.Done, act)
 		case "throttle":
 			if cg == nil {
-				var cerr error
-				if cg, cerr = r.cgroupOf(a); cerr != nil {
-					err = cerr
-					break
-				}
+				continue
 			}
 			var how string
 			if how, err = contain.Throttle(cg, contain.DefaultLimits); err == nil {
@@ -205,60 +195,17 @@ func (r *Responder) Respond(a *correlate.Alert) {
 			resp.Errors = append(resp.Errors, act+": "+err.Error())
 		}
 	}
-	if flags&loader.CgQuarantine != 0 && cg != nil {
-		if r.contained == nil {
-			r.contained = map[string]bool{}
+	if flags&wire.CgQuarantine != 0 && cg != nil && !r.recorded[a.Server] {
+		if r.recorded == nil {
+			r.recorded = map[string]bool{}
 		}
 		r.contained[a.Server] = true
-		r.saveState()
-	}
-	r.Log.Warn("containment", "rule", a.Rule, "severity", a.Severity, "server", a.Server, "done", resp.Done, "errors", resp.Errors)
-	if err := contain.Audit(r.StateDir, contain.AuditEvent{Action: "response", Cgroup: resp.Cgroup, Server: a.Server,
-		Rule: a.Rule, Done: resp.Done, Errors: resp.Errors, By: "sensor"}); err != nil {
-		r.Log.Warn("the containment audit log was not written", "error", err)
-	}
-}
-
-func serverKeyOf(a *correlate.Alert) string { return a.Server }
-
-func (r *Responder) addFlags(cg, flags uint64) error {
-	p, _ := r.Objs.GetPolicy(cg)
-	if err := r.hook(); err != nil {
-		return err
-	}
-	return r.Objs.SetPolicy(cg, p.Flags|flags)
-}
-
-// cgroupOf is the server's cgroup, made for it if it shares one with its
-// client (a stdio server found by discovery or --pid).
-func (r *Responder) cgroupOf(a *correlate.Alert) (*contain.Cgroup, error) {
-	if r.cgroups == nil {
-		r.cgroups = map[string]*contain.Cgroup{}
-	}
-	if r.contained == nil {
-		r.contained = map[string]bool{}
-	}
-	if cg := r.cgroups[a.Server]; cg != nil {
-		return cg, nil
-	}
-	if r.Default != nil {
-		r.cgroups[a.Server] = r.Default
-		return r.Default, nil
-	}
-	if a.ServerPID == 0 {
-		return nil, fmt.Errorf("server %s has no root process to contain", a.Server)
-	}
-	cg, err := contain.Create(fmt.Sprintf("server-%d", a.ServerPID))
-	if err != nil {
-		return nil, err
-	}
-	for _, pid := range contain.Tree(int(a.ServerPID)) {
-		if err := cg.Move(pid); err != nil && pid == int(a.ServerPID) {
-			return nil, fmt.Errorf("moving server %d into its own cgroup: %w", pid, err)
+		r.recorded[a.Server] = true
+		if err := r.Manager.Quarantined(target(a), cg, !resp.FrozenAt.IsZero()); err != nil {
+			r.Log.Warn("the containment state file was not written", "error", err)
 		}
 	}
-	r.cgroups[a.Server] = cg
-	return cg, nil
+	r.Log.Warn("containment", "rule", a.Rule, "severity", a.Severity, "server", a.ServerName, "id", a.Server, "done", resp.Done, "errors", resp.Errors)
 }
 
 // Allow is an allow-list entry the kernel can enforce.
@@ -315,7 +262,7 @@ func (r *Responder) snapshot(a *correlate.Alert, cg *contain.Cgroup) (string, er
 		pids, _ = cg.Procs()
 	}
 	if len(pids) == 0 && a.ServerPID != 0 {
-		pids = contain.Tree(int(a.ServerPID))
+		pids = proc.Host.Tree(int(a.ServerPID))
 	}
 	for _, pid := range pids {
 		s.Processes = append(s.Processes, SnapProc(pid))
@@ -341,40 +288,4 @@ func (r *Responder) snapshot(a *correlate.Alert, cg *contain.Cgroup) (string, er
 	name := fmt.Sprintf("%s-%s.json", strings.ReplaceAll(a.Server, "/", "_"), s.Time.UTC().Format("20060102T150405.000000000"))
 	path := filepath.Join(dir, name)
 	return path, os.WriteFile(path, b, 0o600)
-}
-
-// saveState adds the servers contained now to the state file.
-func (r *Responder) saveState() {
-	recs, _ := contain.ReadState(r.StateDir)
-	known := map[string]bool{}
-	for _, x := range recs {
-		known[x.Cgroup] = true
-	}
-	for server, on := range r.contained {
-		cg := r.cgroups[server]
-		if !on || cg == nil || known[cg.Path] {
-			continue
-		}
-		recs = append(recs, contain.ContainedRecord{Server: server, Cgroup: cg.Path, CgroupID: cg.ID, Since: time.Now()})
-	}
-	if err := contain.WriteState(r.StateDir, recs); err != nil {
-		r.Log.Warn("the containment state file was not written", "error", err)
-	}
-}
-
-// hook makes sure the egress hooks are on the sensor's cgroups before a
-// policy is set: a policy nothing enforces must not be reported done.
-func (r *Responder) hook() error {
-	if r.hooked {
-		return nil
-	}
-	root, err := contain.Cgroup2Root()
-	if err != nil {
-		return err
-	}
-	if err := r.Objs.AttachEgress(filepath.Join(root, contain.Parent)); err != nil {
-		return err
-	}
-	r.hooked = true
-	return nil
 }

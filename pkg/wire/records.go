@@ -1,52 +1,8 @@
-package loader
+package wire
 
 import (
 	"fmt"
 	"unsafe"
-)
-
-// The record layouts, generated from bpf/common.h by bpf2go.
-type (
-	Header      = sensorRecHdr
-	EffectFixed = sensorEffectFixed
-	ChunkHeader = sensorChunkHdr
-	Kind        = sensorEffectKind
-)
-
-// Record classes.
-const (
-	ClassEffect = uint8(sensorRecClassREC_EFFECT)
-	ClassChunk  = uint8(sensorRecClassREC_CHUNK)
-)
-
-// Header flags.
-const (
-	FlagTruncS0  = uint16(sensorRecFlagsRF_TRUNC_S0)
-	FlagFault    = uint16(sensorRecFlagsRF_FAULT)
-	FlagOverflow = uint16(sensorRecFlagsRF_OVERFLOW)
-)
-
-// Chunk flags.
-const (
-	ChunkFirst    = uint16(sensorChunkFlagsCF_FIRST)
-	ChunkLast     = uint16(sensorChunkFlagsCF_LAST)
-	ChunkCap      = uint16(sensorChunkFlagsCF_CAP)
-	ChunkFault    = uint16(sensorChunkFlagsCF_FAULT)
-	ChunkBypass   = uint16(sensorChunkFlagsCF_BYPASS)
-	ChunkAttached = uint16(sensorChunkFlagsCF_ATTACHED)
-)
-
-// Stream file types.
-const (
-	FilePipe = uint8(sensorFtypeFT_PIPE)
-	FileSock = uint8(sensorFtypeFT_SOCK)
-	FileTLS  = uint8(sensorFtypeFT_TLS)
-)
-
-// Chunk directions.
-const (
-	DirIn  = 0 // read by the server
-	DirOut = 1 // written by the server
 )
 
 const (
@@ -73,6 +29,15 @@ func RecordClass(b []byte) (uint8, error) {
 		return 0, fmt.Errorf("record of %d bytes is shorter than a header (%d)", len(b), headerSize)
 	}
 	return b[0], nil
+}
+
+// RecordTime is the kernel time (boot ns) of a raw record, 0 if it is too
+// short to have one.
+func RecordTime(b []byte) uint64 {
+	if len(b) < headerSize {
+		return 0
+	}
+	return (*Header)(unsafe.Pointer(&b[0])).Ts
 }
 
 // ParseEffect decodes a raw effect record into e. The record layout is the
@@ -137,7 +102,7 @@ func MarshalEffect(f EffectFixed, slots ...[]byte) []byte {
 	return b
 }
 
-// Comm returns a header's command name as a string.
+// CommString returns a header's command name as a string.
 func (h *Header) CommString() string {
 	n := 0
 	for n < len(h.Comm) && h.Comm[n] != 0 {

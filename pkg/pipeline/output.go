@@ -1,4 +1,4 @@
-package trace
+package pipeline
 
 import (
 	"bufio"
@@ -15,41 +15,7 @@ import (
 
 	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/decode"
-	"github.com/mcpsec/sensor/pkg/sink"
 )
-
-// Stats is the closing (or periodic) "kind":"stats" line.
-type Stats struct {
-	Kind     string    `json:"kind"` // always "stats"
-	Time     time.Time `json:"ts"`
-	PID      int       `json:"pid"` // the sensor's
-	TID      int       `json:"tid"`
-	Server   string    `json:"server"` // none: stats are the sensor's own
-	Events   uint64    `json:"events"`
-	Effects  uint64    `json:"effects"`
-	Messages uint64    `json:"messages"`
-	Drops    uint64    `json:"drops"`       // records lost in the kernel (rings full, recursion)
-	Cut      uint64    `json:"truncations"` // payloads, strings and messages cut short
-	// OrderLate: events printed after a newer one (see the orderer)
-	OrderLate uint64            `json:"order_late"`
-	Kernel    map[string]uint64 `json:"kernel"`
-	// KernelError says why the kernel counters could not be read.
-	KernelError string          `json:"kernel_error,omitempty"`
-	Decoder     decode.Stats    `json:"decoder"`
-	Correlate   correlate.Stats `json:"correlate"`
-	// AuditErrors: alerts that could not be written to the audit trail;
-	// NATSErrors: alerts that could not be spooled for NATS.
-	AuditErrors uint64 `json:"audit_errors,omitempty"`
-	NATSErrors  uint64 `json:"nats_errors,omitempty"`
-	// NATS: what the JetStream sink published and holds.
-	NATS *sink.NATSStats `json:"nats,omitempty"`
-	// RingFill is how full each ring buffer is (0..1).
-	RingFill map[string]float64 `json:"ring_fill,omitempty"`
-	// Falco: the HTTP output in Falco's shape.
-	Falco *sink.FalcoStats `json:"falco,omitempty"`
-	// TLSFiles are the files whose SSL_* functions carry uprobes.
-	TLSFiles []string `json:"tls_uprobes,omitempty"`
-}
 
 // Writer prints events in one of the output formats.
 type Writer interface {

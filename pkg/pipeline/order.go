@@ -1,4 +1,4 @@
-package trace
+package pipeline
 
 import (
 	"container/heap"

@@ -1,4 +1,4 @@
-package trace
+package pipeline
 
 import (
 	"context"
@@ -23,10 +23,11 @@ const gracePeriod = 5 * time.Second
 // ends it sends SIGTERM, then kills the cgroup after a grace period (or at
 // once if o.Force fires), so no descendant survives.
 func runCommand(ctx context.Context, o Options, cg *contain.Cgroup, sink *Sink) (int, error) {
-	cmd := exec.Command(o.Command[0], o.Command[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
+	t := o.Target
+	cmd := exec.Command(t.Command[0], t.Command[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = t.Stdin, t.Stdout, t.Stderr
 	var relay *os.File
-	if o.RelayStderr {
+	if t.RelayStderr {
 		pr, pw, err := os.Pipe()
 		if err != nil {
 			return -1, fmt.Errorf("relaying the command's stderr: %w", err)
@@ -47,8 +48,8 @@ func runCommand(ctx context.Context, o Options, cg *contain.Cgroup, sink *Sink) 
 		UseCgroupFD: true,
 		CgroupFD:    cg.FD(),
 	}
-	if o.Launch != nil {
-		o.Launch(cmd)
+	if t.Launch != nil {
+		t.Launch(cmd)
 	}
 	err := cmd.Start()
 	if relay != nil {
@@ -59,10 +60,10 @@ func runCommand(ctx context.Context, o Options, cg *contain.Cgroup, sink *Sink) 
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			code = 127
 		}
-		return code, fmt.Errorf("starting %s: %w", o.Command[0], err)
+		return code, fmt.Errorf("starting %s: %w", t.Command[0], err)
 	}
-	if o.Started != nil {
-		if err := o.Started(cmd); err != nil {
+	if t.Started != nil {
+		if err := t.Started(cmd); err != nil {
 			_ = cg.Kill()
 			_ = cmd.Wait()
 			return 126, err

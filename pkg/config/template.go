@@ -1,0 +1,79 @@
+package config
+
+import "fmt"
+
+// Template is a commented starting configuration for a profile.
+func Template(profile string) (string, error) {
+	p, err := LookupProfile(profile)
+	if err != nil {
+		return "", err
+	}
+	resp, learn := p.Response, "10m"
+	if profile == "strict" {
+		learn = "30m"
+	}
+	return fmt.Sprintf(`# MCP Security Evolution sensor: %[1]s profile.
+# Every key can be overridden by MCPSEC_<KEY> (nested keys joined by _,
+# e.g. MCPSEC_NATS_URL). Check with: sensor config check FILE
+
+# baseline | enterprise | strict: how hard the sensor answers. baseline
+# monitors; enterprise enforces (freeze and cut off a server at a critical
+# alert); strict also cuts a server off the network at a high one.
+profile: %[1]s
+
+# Containment: off, monitor (say what would be done) or enforce (freeze,
+# deny egress in the kernel, snapshot, throttle, by severity). Leave it
+# out to take the profile's (%[2]s).
+response: %[2]s
+
+# Tool definitions (trust on first use), baselines, the NATS spool and the
+# audit trail live here.
+state_dir: /var/lib/mcp-sensor
+
+# A rule directory of your own ("" judges with the built-in rules).
+rules: ""
+
+# Baselines learn for this long per server and tool, then novel effects
+# raise anomalies (0: no baselines).
+learn: %[3]s
+
+# Directories every server may use (besides its argv and its client's
+# roots), and destinations it may reach (CIDRs, addresses, host:port).
+roots: []
+egress_allow: []
+
+log_level: info
+
+# Alerts as JSON lines, in a local file and on stdout (journald).
+alerts_file: /var/log/mcp-sensor/alerts.jsonl
+alerts_stdout: true
+
+# Prometheus metrics ("" turns them off).
+metrics_addr: 127.0.0.1:9464
+
+# The root-only socket of sensor status, alerts, servers, contain, release.
+control_socket: /run/mcp-sensor.sock
+
+# Alerts to your SOC on NATS JetStream (mcpsec.alert.<host>.<severity>.<rule>).
+# While NATS is away they wait in a spool and go out in order when it is back.
+nats:
+  url: ""
+  creds: ""        # credentials file
+  nkey: ""         # nkey seed file
+  ca: ""           # TLS
+  cert: ""
+  key: ""
+  duplicates: 24h  # JetStream de-duplication window: longer than any outage
+  events: false    # also every effect and message on mcpsec.event.<host>.<kind>
+
+# Alerts in Falco's JSON shape (e.g. to Falcosidekick).
+falco_url: ""
+
+# Servers to trace besides those discovered by their MCP handshake:
+# servers:
+#   - pid: 1234
+#   - unit: my-mcp-server.service
+#   - command: "node */mcp-server-*"
+servers: []
+`, profile, resp, learn), nil
+}
