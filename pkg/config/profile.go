@@ -23,7 +23,7 @@ type Profile struct {
 
 // profiles are the three profiles.
 var profiles = map[string]Profile{
-	"baseline": {Name: "baseline", Response: "monitor", TightenAt: "critical", Playbook: playbook(nil)},
+	"baseline":   {Name: "baseline", Response: "monitor", TightenAt: "critical", Playbook: playbook(nil)},
 	"enterprise": {Name: "enterprise", Response: "enforce", TightenAt: "high", Playbook: playbook(nil)},
 	// strict also cuts a server off the network at a high alert
 	"strict": {Name: "strict", Response: "enforce", TightenAt: "medium", TightenConnects: true,

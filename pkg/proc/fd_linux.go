@@ -54,4 +54,3 @@ func (r Root) Alive(pid int, start uint64) bool {
 	s, err := r.Start(pid)
 	return err == nil && (start == 0 || s == start)
 }
-
