@@ -39,15 +39,15 @@ trace: build ## discover MCP servers and print everything they say and do (root)
 
 test: lint unit rules kernel e2e fuzz ## everything: unit, rules, kernel, end-to-end tests and short fuzz runs (root)
 
-unit: ## pure tests: decoders, parsers, the correlator (no kernel)
-	$(GO) test -count=1 ./pkg/decode/ ./pkg/correlate/ ./pkg/contain/harden/ ./pkg/contain/respond/ ./pkg/audit/ ./pkg/sink/ ./pkg/config/ ./internal/unitrun/ ./cmd/...
+unit: ## pure tests: decoders, parsers, the correlator, the pipeline's queues (no kernel)
+	$(GO) test -count=1 ./pkg/wire/ ./pkg/decode/ ./pkg/correlate/ ./pkg/identity/ ./pkg/contain/harden/ ./pkg/contain/respond/ ./pkg/audit/ ./pkg/sink/ ./pkg/config/ ./pkg/pipeline/ ./internal/unitrun/ ./cmd/...
 
 rules: ## validate the shipped rules and run their fixtures
 	$(GO) run ./cmd/sensor rules lint rules/
 	$(GO) run ./cmd/sensor rules test rules/
 
 kernel: ## eBPF tests on the real kernel (root)
-	$(GO) test -count=1 ./pkg/loader/ ./pkg/contain/ ./pkg/trace/
+	$(GO) test -count=1 ./pkg/loader/ ./pkg/contain/
 
 e2e: ## end-to-end tests: the sensor binary with real MCP servers and clients (root)
 	$(GO) test -count=1 -timeout 15m ./test/e2e/
@@ -77,9 +77,10 @@ install: build ## install the binary, the systemd unit and (if none) a starting 
 	fi
 	@echo "installed; start with: systemctl daemon-reload && systemctl enable --now mcp-sensor"
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 clean: ## remove build output
 	rm -rf bin bench.txt

@@ -116,7 +116,7 @@ enum counter {
 enum proc_flags {
 	P_TRACKED = 1 << 0,
 	P_CANDIDATE = 1 << 1, /* discovery: watching stdin for JSON-RPC */
-	P_ATTACHED = 1 << 2,  /* added while running (--pid): streams start mid-way */
+	P_ATTACHED = 1 << 2,  /* added while running (--pid, or a candidate running before the sensor): streams start mid-way */
 	P_FALLBACK = 1 << 3,  /* a cgroup entry standing in for processes the full map could not hold */
 };
 
@@ -208,6 +208,8 @@ struct stream_key {
 
 /* ---- configuration: set by pkg/loader before load (cilium/pwru style) ---- */
 const volatile __u32 self_tgid = 0;		/* the sensor: never tracked */
+const volatile __u64 self_ino = 0;		/* the sensor's binary (inode, and the kernel's dev_t): */
+const volatile __u32 self_dev = 0;		/* never a candidate, whoever runs it */
 const volatile __u32 discover = 0;		/* watch new processes with pipe/socket stdin */
 const volatile __u64 capture_cap = 16 << 20;	/* payload bytes kept per syscall */
 const volatile __u64 candidate_window = 60000000000ULL;

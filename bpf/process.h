@@ -100,8 +100,12 @@ int sched_exec(__u64 *ctx)
 
 	if (!p || (p->flags & P_CANDIDATE)) {
 		/* (re)judge at every exec: a candidate that execs gets a fresh
-		 * window and budget for its new program */
-		if (!discover || tgid == self_tgid || !stdin_is_channel()) {
+		 * window and budget for its new program. The sensor's own
+		 * binary (another sensor run, a proxy reading MCP on its stdin)
+		 * is never one: known by its device and inode, not its name. */
+		struct inode *bin = BPF_CORE_READ(bprm, file, f_inode);
+		if (!discover || tgid == self_tgid || !stdin_is_channel() ||
+		    (self_ino && BPF_CORE_READ(bin, i_ino) == self_ino && BPF_CORE_READ(bin, i_sb, s_dev) == self_dev)) {
 			if (p)
 				bpf_map_delete_elem(&tracked, &tgid);
 			return 0;
@@ -208,12 +212,36 @@ struct scan_ctx {
 	const char *buf; /* a copy of the bytes read, in the per-CPU path buffer */
 	__u32 len;
 	__u32 found;
+	__u32 methods; /* method names count as evidence (a server running before the sensor) */
 };
 
+/* Does b hold the n bytes of s at i (s a string literal: unrolled into
+ * comparisons with constants)? */
+#define AT(b, i, s) at(b, i, s, sizeof(s) - 1)
+static __always_inline int at(const char *b, __u32 i, const char *s, int n)
+{
+#pragma unroll
+	for (int k = 0; k < 20; k++) {
+		if (k >= n)
+			break;
+		if (b[(i + k) & (SCAN_MAX * 2 - 1)] != s[k])
+			return 0;
+	}
+	return 1;
+}
+
 /*
- * Looks for `protocolVersion"` in the first bytes a candidate read: every
- * MCP handshake carries it (initialize params, or the _meta of 2026-07-28
- * requests), while other JSON-RPC peers such as language servers do not.
+ * Looks, in the first bytes a candidate read, for evidence that it speaks
+ * MCP: `protocolVersion"` (every handshake carries it: initialize params,
+ * or the _meta of 2026-07-28 requests), or, for a server that started
+ * before the sensor and will never send its handshake again, the name of
+ * an MCP method in quotes ("tools/call", "tools/list", "resources/read",
+ * "resources/list", "prompts/get", "prompts/list": userspace marks such
+ * candidates P_ATTACHED). Other JSON-RPC peers
+ * such as language servers carry neither. The read must also begin like a
+ * JSON-RPC message (its object's first member is jsonrpc, id, method or
+ * params, or it is a batch), so a tool reading JSON lines that merely
+ * mention MCP (jq over the sensor's own alerts) is not taken for a server.
  */
 static long scan_step(__u32 i, void *arg)
 {
@@ -223,14 +251,36 @@ static long scan_step(__u32 i, void *arg)
 	if (i + 16 > s->len)
 		return 1;
 	i &= SCAN_MAX - 1;
-	if (b[i] == 'p' && b[i + 1] == 'r' && b[i + 2] == 'o' && b[i + 3] == 't' && b[i + 4] == 'o' &&
-	    b[i + 5] == 'c' && b[i + 6] == 'o' && b[i + 7] == 'l' && b[i + 8] == 'V' && b[i + 9] == 'e' &&
-	    b[i + 10] == 'r' && b[i + 11] == 's' && b[i + 12] == 'i' && b[i + 13] == 'o' && b[i + 14] == 'n' &&
-	    b[i + 15] == '"') {
+	if (b[i] == 'p' && AT(b, i, "protocolVersion\"")) {
+		s->found = 1;
+		return 1;
+	}
+	if (b[i] != '"' || !s->methods)
+		return 0;
+	if (AT(b, i, "\"tools/call\"") || AT(b, i, "\"tools/list\"") || AT(b, i, "\"resources/read\"") ||
+	    AT(b, i, "\"resources/list\"") || AT(b, i, "\"prompts/get\"") || AT(b, i, "\"prompts/list\"")) {
 		s->found = 1;
 		return 1;
 	}
 	return 0;
+}
+
+/* Does the read begin like a JSON-RPC message (or batch)? */
+static __always_inline int looks_jsonrpc(const char *b, __u32 len)
+{
+	__u32 j = 0;
+
+#pragma unroll
+	for (int k = 0; k < 8; k++) {
+		char c = b[j & (SCAN_MAX * 2 - 1)];
+		if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+			break;
+		j++;
+	}
+	if (j + 12 > len)
+		return 0;
+	return AT(b, j, "{\"jsonrpc\"") || AT(b, j, "{\"method\"") || AT(b, j, "{\"id\"") ||
+	       AT(b, j, "{\"params\"") || AT(b, j, "[{");
 }
 
 SEC("tp_btf/sys_exit")
@@ -256,11 +306,12 @@ int candidate(__u64 *ctx)
 	struct pathbuf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
 	if (!pb)
 		return 0;
-	struct scan_ctx sc = { .buf = pb->b };
+	struct scan_ctx sc = { .buf = pb->b, .methods = p->flags & P_ATTACHED };
 	sc.len = s.ret > SCAN_MAX ? SCAN_MAX : s.ret;
 	if (bpf_probe_read_user(pb->b, sc.len & (SCAN_MAX * 2 - 1), (const void *)s.a[1]))
 		return 0;
-	bpf_loop(SCAN_MAX, scan_step, &sc, 0);
+	if (looks_jsonrpc(pb->b, sc.len))
+		bpf_loop(SCAN_MAX, scan_step, &sc, 0);
 	if (!sc.found) {
 		if (p->budget <= 1) {
 			count(C_CANDIDATE_EXPIRED, 1);
@@ -273,7 +324,7 @@ int candidate(__u64 *ctx)
 
 	/* Promote: this process and its future children are the server. If
 	 * it had read stdin before, its stream may start mid-message. */
-	p->flags = P_TRACKED | (p->budget < candidate_budget ? P_ATTACHED : 0);
+	p->flags = P_TRACKED | (p->budget < candidate_budget || (p->flags & P_ATTACHED) ? P_ATTACHED : 0);
 	count(C_DISCOVERED, 1);
 
 	struct effect *e = scratch_effect();

@@ -134,10 +134,10 @@ func (s service) check() error {
 		}
 	}
 	if u := s.last("User"); u != "" && u != "root" && u != "0" {
-		return fmt.Errorf("User=%s is not emulated (root only)", u)
+		return fmt.Errorf("unit setting User=%s is not emulated (root only)", u)
 	}
 	if t := s.last("Type"); t != "" && t != "notify" && t != "simple" && t != "exec" {
-		return fmt.Errorf("Type=%s is not emulated", t)
+		return fmt.Errorf("unit setting Type=%s is not emulated", t)
 	}
 	if v := s.last("RestrictNamespaces"); v != "" && !s.yes("RestrictNamespaces") {
 		return fmt.Errorf("RestrictNamespaces=%s is not emulated (yes only)", v)
@@ -244,7 +244,7 @@ func (s service) environment(o options) ([]string, error) {
 	for _, e := range s["Environment"] {
 		for _, kv := range strings.Fields(e) {
 			if !strings.Contains(kv, "=") {
-				return nil, fmt.Errorf("Environment=%s: not KEY=VALUE", kv)
+				return nil, fmt.Errorf("unit setting Environment=%s: not KEY=VALUE", kv)
 			}
 			env = append(env, kv)
 		}

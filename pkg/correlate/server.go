@@ -208,6 +208,16 @@ func (c *Correlator) peers(s *server) []*server {
 	return out
 }
 
+// Forget drops a server the sensor stopped tracking.
+func (c *Correlator) Forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.servers[id]; s != nil {
+		c.leaveClient(s)
+		delete(c.servers, id)
+	}
+}
+
 // gone forgets a server whose root exited.
 func (c *Correlator) gone(s *server) {
 	c.notice(Notice{State: "gone", Info: s.info()})

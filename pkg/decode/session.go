@@ -167,9 +167,7 @@ func (s *Sessions) session(name string, create bool) *sessionState {
 
 // end forgets a session its client ended.
 func (s *Sessions) end(name string) {
-	if _, ok := s.state[name]; ok {
-		delete(s.state, name)
-	}
+	delete(s.state, name)
 	s.Stats.Ended++
 }
 

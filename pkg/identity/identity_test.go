@@ -127,7 +127,7 @@ func TestRootVars(t *testing.T) {
 	for k, want := range map[string]bool{
 		"ALLOWED_DIRECTORIES": true, "MCP_ROOTS": true, "WORKSPACE_DIR": true, "FILESYSTEM_ROOT": true, "DATA_DIR": true,
 		"HOME": false, "PWD": false, "XDG_RUNTIME_DIR": false, "npm_config_prefix": false, "NVM_DIR": false,
-		"STATE_DIRECTORY": false, "LOG_DIR": false, "CACHE_DIR": false, "PATH": false, "GOPATH": false, "TMPDIR": false,
+		"STATE_DIRECTORY": false, "LOG_DIR": false, "SSL_CERT_DIR": false, "NODE_EXTRA_CA_CERTS": false, "CACHE_DIR": false, "PATH": false, "GOPATH": false, "TMPDIR": false,
 	} {
 		if rootVar(k) != want {
 			t.Errorf("rootVar(%s) = %v", k, !want)

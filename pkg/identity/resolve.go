@@ -56,11 +56,19 @@ func (r *Resolver) classify(a Attrs) Identity {
 	return id
 }
 
-func (r *Resolver) attrs(pid int) (Attrs, error) {
-	p := r.Proc
-	if p == "" {
-		p = proc.Host
+func (r *Resolver) proc() proc.Root {
+	if r.Proc == "" {
+		return proc.Host
 	}
+	return r.Proc
+}
+
+// attrs reads a process's attributes. Its environment names roots in the
+// variables that confine servers (ALLOWED_DIRECTORIES, ...) which its
+// client set for it: those whose value the client's own environment
+// (clientEnv, if known) does not share.
+func (r *Resolver) attrs(pid int, clientEnv map[string]string) (Attrs, error) {
+	p := r.proc()
 	a := Attrs{PID: pid, UID: -1, FromProc: true}
 	var err error
 	if a.Argv, err = p.Cmdline(pid); err != nil {
@@ -80,6 +88,9 @@ func (r *Resolver) attrs(pid int) (Attrs, error) {
 	for _, k := range sortedKeys(env) {
 		if !rootVar(k) {
 			continue
+		}
+		if v, ok := clientEnv[k]; ok && v == env[k] {
+			continue // inherited, not set for the server
 		}
 		for _, v := range strings.FieldsFunc(env[k], func(c rune) bool { return c == ':' || c == ',' }) {
 			if d := existingDir(a.Cwd, v, true); d != "" && !contains(a.Roots, d) {
@@ -119,9 +130,7 @@ func existingDir(cwd, v string, absOnly bool) string {
 	if v == "" || strings.ContainsRune(v, '\x00') {
 		return ""
 	}
-	if strings.HasPrefix(v, "file://") {
-		v = strings.TrimPrefix(v, "file://")
-	}
+	v = strings.TrimPrefix(v, "file://")
 	if !filepath.IsAbs(v) {
 		if absOnly || cwd == "" {
 			return ""
@@ -138,7 +147,7 @@ func existingDir(cwd, v string, absOnly bool) string {
 var (
 	rootVarRE     = regexp.MustCompile(`(?i)(^|_)(ROOTS?|DIRS?|DIRECTORY|DIRECTORIES|WORKSPACES?|ALLOWED\w*|PATHS?)$`)
 	notRootVarRE  = regexp.MustCompile(`(?i)^(npm_|XDG_|NVM_|PYENV_|GO|CARGO_|RUSTUP_|JAVA_|CONDA_|VIRTUAL_ENV|PWD|OLDPWD|HOME|TMPDIR|TEMP|TMP|PATH|LD_|MANPATH|INFOPATH|NODE_PATH|PYTHONPATH|STATE_DIRECTORY|RUNTIME_DIRECTORY|CACHE_DIRECTORY|LOGS_DIRECTORY|CONFIGURATION_DIRECTORY|CREDENTIALS_DIRECTORY|SYSTEMD_)`)
-	cacheVarRE    = regexp.MustCompile(`(?i)(CACHE|TEMP|TMP|LOG)`)
+	cacheVarRE    = regexp.MustCompile(`(?i)(CACHE|TEMP|TMP|LOG|CERT|SSL|TLS|_CA_|CA_?PATH|KEYS?_)`)
 	passwdFieldRE = regexp.MustCompile(`^[^:]*:[^:]*:\d+:`)
 )
 

@@ -2,26 +2,26 @@ package identity
 
 import (
 	"strconv"
-
-	"github.com/mcpsec/sensor/pkg/proc"
 )
 
 // Resolve reads a server process's attributes, identity and client.
 func (r *Resolver) Resolve(pid int) (Server, error) {
-	a, err := r.attrs(pid)
+	cl := r.client(pid)
+	var clientEnv map[string]string
+	if cl.PID > 0 {
+		clientEnv, _ = r.proc().Environ(cl.PID)
+	}
+	a, err := r.attrs(pid, clientEnv)
 	if err != nil {
 		return Server{}, err
 	}
-	return Server{Identity: r.classify(a), Attrs: a, Client: r.client(pid)}, nil
+	return Server{Identity: r.classify(a), Attrs: a, Client: cl}, nil
 }
 
 // client finds the process driving pid over its stdin: the first ancestor
 // whose stdin is another file (npx, npm exec and sh pass theirs on).
 func (r *Resolver) client(pid int) Client {
-	p := r.Proc
-	if p == "" {
-		p = proc.Host
-	}
+	p := r.proc()
 	in, err := p.FD(pid, 0)
 	if err != nil || in.Kind == "" {
 		return Client{}

@@ -96,8 +96,17 @@ func Load(cfg Config) (*Objects, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded eBPF objects: %w", err)
 	}
+	// the sensor's own binary is never a candidate, whoever runs it
+	var selfDev uint32
+	var selfIno uint64
+	var st unix.Stat_t
+	if unix.Stat("/proc/self/exe", &st) == nil {
+		selfDev, selfIno = uint32(unix.Major(st.Dev))<<20|uint32(unix.Minor(st.Dev)), st.Ino
+	}
 	consts := map[string]any{
 		"self_tgid":        cfg.SelfPID,
+		"self_ino":         selfIno,
+		"self_dev":         selfDev,
 		"discover":         boolU32(cfg.Discover),
 		"capture_cap":      cfg.CaptureCap,
 		"candidate_window": uint64(cfg.CandidateWindow.Nanoseconds()),

@@ -274,6 +274,8 @@ const (
 	sensorVarDiscover          = "discover"
 	sensorVarEffectWakeBytes   = "effect_wake_bytes"
 	sensorVarPayloadWakeBytes  = "payload_wake_bytes"
+	sensorVarSelfDev           = "self_dev"
+	sensorVarSelfIno           = "self_ino"
 	sensorVarSelfTgid          = "self_tgid"
 	sensorVarTrackedOverflow   = "tracked_overflow"
 	sensorVarUnusedCgFlags     = "unused_cg_flags"
@@ -396,6 +398,8 @@ type sensorVariableSpecs struct {
 	Discover          *ebpf.VariableSpec `ebpf:"discover"`
 	EffectWakeBytes   *ebpf.VariableSpec `ebpf:"effect_wake_bytes"`
 	PayloadWakeBytes  *ebpf.VariableSpec `ebpf:"payload_wake_bytes"`
+	SelfDev           *ebpf.VariableSpec `ebpf:"self_dev"`
+	SelfIno           *ebpf.VariableSpec `ebpf:"self_ino"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TrackedOverflow   *ebpf.VariableSpec `ebpf:"tracked_overflow"`
 	UnusedCgFlags     *ebpf.VariableSpec `ebpf:"unused_cg_flags"`
@@ -489,6 +493,8 @@ type sensorVariables struct {
 	Discover          *ebpf.Variable `ebpf:"discover"`
 	EffectWakeBytes   *ebpf.Variable `ebpf:"effect_wake_bytes"`
 	PayloadWakeBytes  *ebpf.Variable `ebpf:"payload_wake_bytes"`
+	SelfDev           *ebpf.Variable `ebpf:"self_dev"`
+	SelfIno           *ebpf.Variable `ebpf:"self_ino"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
 	TrackedOverflow   *ebpf.Variable `ebpf:"tracked_overflow"`
 	UnusedCgFlags     *ebpf.Variable `ebpf:"unused_cg_flags"`

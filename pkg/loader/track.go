@@ -57,3 +57,16 @@ func (o *Objects) UntrackCgroup(id uint64) error {
 	}
 	return nil
 }
+
+// AddCandidate watches a running process as a possible MCP server: it
+// becomes one (with its descendants from then on) when it reads, on its
+// stdin, evidence that it speaks MCP (bpf/process.h, scan_step). For a
+// server that started before the sensor: no deadline, a budget of reads.
+func (o *Objects) AddCandidate(pid uint32, start uint64) error {
+	v := sensorProcInfo{Server: pid, ServerStart: start, Start: start, Flags: uint32(sensorProcFlagsP_CANDIDATE | sensorProcFlagsP_ATTACHED),
+		Deadline: ^uint64(0), Budget: o.cfg.CandidateBudget}
+	if err := o.objs.Tracked.Update(pid, v, ebpf.UpdateNoExist); err != nil {
+		return fmt.Errorf("watching pid %d: %w", pid, err)
+	}
+	return nil
+}

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"sort"
 	"sync"
 	"sync/atomic"
 )
@@ -121,15 +120,5 @@ func (b *bus) stats() map[string]QueueStats {
 		}
 		out[s.Name] = st
 	}
-	return out
-}
-
-// names lists the subscribers.
-func (b *bus) names() []string {
-	var out []string
-	for _, s := range b.subs {
-		out = append(out, s.Name)
-	}
-	sort.Strings(out)
 	return out
 }

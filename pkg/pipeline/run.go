@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -75,6 +76,15 @@ func (p *Pipeline) Run(ctx context.Context) (Result, error) {
 		Learn: cfg.Learn, Resolver: identity.NewResolver()})
 	r.stage = newStage(p, r.cor, cfg.QueueSize)
 	r.stage.sens = r.objs.AddSensitive
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		r.stage.self = bi.Path
+	}
+	r.stage.untrack = func(info correlate.ServerInfo) {
+		for _, pid := range procRoot.Tree(int(info.PID)) {
+			_ = r.objs.Untrack(uint32(pid))
+		}
+		r.cor.Forget(info.ID)
+	}
 	for _, s := range p.subscribers(r.out) {
 		p.bus.add(s, cfg.QueueSize)
 	}

@@ -27,6 +27,10 @@ type stage struct {
 	// the start: nothing to move)
 	launched *contain.Cgroup
 	sens     func(dev, ino uint64) error
+	// self is the sensor's own module; a server that turns out to be a
+	// sensor (another one's proxy reading MCP on its stdin) is untracked
+	self    string
+	untrack func(info correlate.ServerInfo)
 }
 
 func newStage(p *Pipeline, cor *correlate.Correlator, size int) *stage {
@@ -113,6 +117,11 @@ func (s *stage) recentOf(server string) []any {
 func (s *stage) server(n *ServerNotice) {
 	if n.State == "gone" {
 		delete(s.recent, n.Info.ID)
+		return
+	}
+	if id := n.Info.Identity; s.self != "" && id.Kind == "go" && id.Name == s.self && s.untrack != nil {
+		s.p.o.Log.Info("not tracking another sensor (found by what it runs)", "pid", n.Info.PID, "command", n.Info.Command)
+		s.untrack(n.Info)
 		return
 	}
 	if s.p.mode != respond.Enforce || s.sens == nil {

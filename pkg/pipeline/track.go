@@ -52,7 +52,46 @@ func (p *Pipeline) track(r *running) (*contain.Cgroup, error) {
 			return nil, err
 		}
 	}
+	if t.Discover || len(t.PIDs) == 0 {
+		p.watchRunning(r)
+	}
 	return nil, nil
+}
+
+// watchRunning makes every running process that could be a stdio MCP
+// server (its stdin and stdout are pipes or sockets) a candidate: it
+// becomes a server when it reads MCP on its stdin, as one launched after
+// the sensor does at its handshake. Evidence only: what a command line
+// says is never taken for it. The sensor's own processes (by pid, and by
+// the binary they run) are left out.
+func (p *Pipeline) watchRunning(r *running) {
+	self := os.Getpid()
+	exeDev, exeIno, _ := proc.FileID("/proc/self/exe")
+	tracked := map[int]bool{}
+	for _, pid := range r.roots {
+		for _, x := range procRoot.Tree(pid) {
+			tracked[x] = true
+		}
+	}
+	n := 0
+	for _, pid := range procRoot.Pids() {
+		if pid == self || pid <= 2 || tracked[pid] || procRoot.SameExe(pid, exeDev, exeIno) {
+			continue
+		}
+		in, err0 := procRoot.FD(pid, 0)
+		out, err1 := procRoot.FD(pid, 1)
+		if err0 != nil || err1 != nil || in.Kind == "" || out.Kind == "" {
+			continue
+		}
+		start, err := procRoot.Start(pid)
+		if err != nil {
+			continue
+		}
+		if err := r.objs.AddCandidate(uint32(pid), start); err == nil {
+			n++
+		}
+	}
+	p.o.Log.Info("watching running processes whose stdio could carry MCP: each becomes a server when it reads MCP there", "processes", n)
 }
 
 // launchCgroupName names a launched command's cgroup by what it runs.

@@ -316,8 +316,7 @@ func BenchmarkCapture(b *testing.B) {
 			b.StopTimer()
 			rd.Close()
 			_ = cg.Remove(time.Second)
-			var st decode.Stats
-			st = dec.Stats()
+			st := dec.Stats()
 			k, _ := o.Counters()
 			drops := k["payload_ring_full"] + k["effect_ring_full"] + k["recursion_misses"]
 			b.ReportMetric(float64(st.MessagesOut)/elapsed.Seconds(), "msgs/s")
