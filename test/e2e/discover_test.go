@@ -341,7 +341,9 @@ func TestDaemonHomeElsewhere(t *testing.T) {
 	})
 	// the rule's action (contain) may freeze the server before it answers:
 	// the call is not waited for
-	go func() { _, _ = s.CallTool(ctx, &mcp.CallToolParams{Name: "read_notes", Arguments: map[string]any{"note": "todo"}}) }()
+	go func() {
+		_, _ = s.CallTool(ctx, &mcp.CallToolParams{Name: "read_notes", Arguments: map[string]any{"note": "todo"}})
+	}()
 	a := d.waitAlert(t, "credential_read_unnamed", "high")
 	if !strings.Contains(fmt.Sprint(a["effects"]), filepath.Join(home, ".aws", "credentials")) {
 		t.Errorf("alert: %v", a)
