@@ -17,6 +17,7 @@ package pipeline
 import (
 	"io"
 	"os/exec"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -101,7 +102,7 @@ type Pipeline struct {
 	started  time.Time
 	closers  []func()
 	extra    []Subscriber
-	run      *running // set while Run runs
+	live     atomic.Pointer[running] // set while Run runs
 }
 
 // Handle reads a running pipeline's counters and servers.

@@ -88,9 +88,7 @@ func (p *Pipeline) Run(ctx context.Context) (Result, error) {
 	for _, s := range p.subscribers(r.out) {
 		p.bus.add(s, cfg.QueueSize)
 	}
-	p.run = r
-	p.bus.start()
-	go r.stage.run()
+	p.live.Store(r)
 	if !cfg.NoTLS {
 		r.tls = newTLSWatcher(r.objs, o.Log)
 		defer r.tls.close()
@@ -101,16 +99,24 @@ func (p *Pipeline) Run(ctx context.Context) (Result, error) {
 	go p.reloadRules(ctx, r.cor)
 
 	cg, err := p.track(r)
-	if err != nil {
-		p.shutdown(r)
+	// the responder and the subscribers start once tracking is set (what
+	// the responder reads of it is written above); nothing comes before
+	// the hooks are attached
+	p.bus.start()
+	go r.stage.run()
+	fail := func(err error) (Result, error) {
+		_ = p.shutdown(r)
+		p.bus.close()
 		return res, err
+	}
+	if err != nil {
+		return fail(err)
 	}
 	if cg != nil {
 		defer p.dropLaunchCgroup(r, cg)
 	}
 	if err := r.objs.Attach(); err != nil {
-		p.shutdown(r)
-		return res, err
+		return fail(err)
 	}
 	if len(t.PIDs) > 0 {
 		// children forked between the first walk and attach
@@ -204,7 +210,7 @@ func (p *Pipeline) periodic(stopped, done chan struct{}) {
 }
 
 func (p *Pipeline) handle() Handle {
-	r := p.run
+	r := p.live.Load()
 	return Handle{
 		Stats:   p.stats,
 		Servers: r.cor.Servers,

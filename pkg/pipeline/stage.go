@@ -119,7 +119,8 @@ func (s *stage) server(n *ServerNotice) {
 		delete(s.recent, n.Info.ID)
 		return
 	}
-	if id := n.Info.Identity; s.self != "" && id.Kind == "go" && id.Name == s.self && s.untrack != nil {
+	// (what this sensor launched runs its helper, the sensor's binary, until it execs the server)
+	if id := n.Info.Identity; s.launched == nil && s.self != "" && id.Kind == "go" && id.Name == s.self && s.untrack != nil {
 		s.p.o.Log.Info("not tracking another sensor (found by what it runs)", "pid", n.Info.PID, "command", n.Info.Command)
 		s.untrack(n.Info)
 		return
@@ -155,7 +156,7 @@ func (s *stage) server(n *ServerNotice) {
 	if len(allow) > 0 {
 		flags |= wire.CgAllowList
 		for _, a := range allow {
-			_ = s.p.run.objs.AllowEgress(cg.ID, a.Prefix, a.Ports)
+			_ = s.p.live.Load().objs.AllowEgress(cg.ID, a.Prefix, a.Ports)
 		}
 	}
 	if err := s.p.manager.AddFlags(cg, flags); err != nil {

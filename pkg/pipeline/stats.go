@@ -53,7 +53,7 @@ type Stats struct {
 // stats collects the counters of every stage.
 func (p *Pipeline) stats() Stats {
 	st := Stats{Kind: "stats", Time: time.Now(), PID: os.Getpid(), TID: os.Getpid()}
-	r := p.run
+	r := p.live.Load()
 	if r == nil {
 		return st
 	}
@@ -99,7 +99,7 @@ func (p *Pipeline) stats() Stats {
 
 // snapshot is what the metrics read at each scrape.
 func (p *Pipeline) snapshot() metrics.Snapshot {
-	if p.run == nil || !p.run.ready.Load() {
+	if r := p.live.Load(); r == nil || !r.ready.Load() {
 		return metrics.Snapshot{}
 	}
 	st := p.stats()

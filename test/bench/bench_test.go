@@ -211,7 +211,7 @@ func BenchmarkUntrackedUntar(b *testing.B) {
 func BenchmarkToolCall(b *testing.B) {
 	testutil.RequireBPF(b)
 	toolbox := testutil.Binary(b, "./internal/testservers/toolbox")
-	sensor := testutil.Binary(b, "./cmd/sensor")
+	sensor := sensorBinary(b)
 	ctx := context.Background()
 	connect := func(argv ...string) *mcp.ClientSession {
 		cmd := exec.Command(argv[0], argv[1:]...)

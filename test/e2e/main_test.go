@@ -24,9 +24,16 @@ import (
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-// bin returns a binary of this module, built once.
+// bin returns a binary of this module, built once. MCPSEC_BENCH_SENSOR
+// names another sensor binary (an older commit's) for the benchmarks to
+// run side by side.
 func bin(t testing.TB, name string) string {
 	t.Helper()
+	if p := os.Getenv("MCPSEC_BENCH_SENSOR"); p != "" && name == "sensor" {
+		if _, ok := t.(*testing.B); ok {
+			return p
+		}
+	}
 	pkgs := map[string]string{"sensor": "./cmd/sensor", "toolbox": "./internal/testservers/toolbox", "evil": "./internal/testservers/evil",
 		"unitrun": "./internal/unitrun"}
 	return testutil.Binary(t, pkgs[name])
