@@ -26,6 +26,8 @@ type Policies interface {
 	ClearTaint(cg uint64) error
 	Tainted(cg uint64) bool
 	All() (map[uint64]uint64, error)
+	// Drop forgets a cgroup that is gone: policy, taint, allow-list.
+	Drop(cg uint64) error
 }
 
 // Manager is the one owner of containment: the cgroups servers are put in,
@@ -302,7 +304,55 @@ func (m *Manager) Release(path string) error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, m.forget(path))
+	if pids, _ := cg.Procs(); len(pids) == 0 && cg.ID != m.launchedID() {
+		// nothing left in it (the server exited while contained)
+		if m.Policies != nil {
+			errs = append(errs, m.Policies.Drop(cg.ID))
+		}
+		_ = os.Remove(cg.Path)
+	}
 	return errors.Join(errs...)
+}
+
+func (m *Manager) launchedID() uint64 {
+	if m.launched == nil {
+		return 0
+	}
+	return m.launched.ID
+}
+
+// Gone is told that a server's root exited: the cgroup made for it is
+// removed, with its kernel state, once no process is left in it, unless it
+// is contained (frozen, or its egress refused): only `sensor release`
+// lifts that.
+func (m *Manager) Gone(server string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cg := m.owned[server]
+	if cg == nil || cg == m.launched {
+		return
+	}
+	delete(m.owned, server)
+	frozen, _ := cg.Frozen()
+	var flags uint64
+	if m.Policies != nil {
+		flags, _ = m.Policies.Flags(cg.ID)
+	}
+	if frozen || flags&wire.CgQuarantine != 0 {
+		return
+	}
+	go func() {
+		// its last processes leave it moments after the root's exit
+		for i := 0; i < 50; i++ {
+			if pids, err := cg.Procs(); err != nil || len(pids) == 0 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err := cg.Remove(0); err == nil && m.Policies != nil {
+			_ = m.Policies.Drop(cg.ID)
+		}
+	}()
 }
 
 // List is every contained server: the sensor's cgroups that are frozen or

@@ -170,7 +170,7 @@ func (o *Objects) DeletePolicy(cgroup uint64) error {
 	if errors.Is(terr, ebpf.ErrKeyNotExist) {
 		terr = nil
 	}
-	return errors.Join(err, terr, o.clearAllow(cgroup))
+	return errors.Join(err, terr, clearAllow(o.objs.EgressAllow, cgroup))
 }
 
 // AllowEgress sets a destination of a cgroup's allow-list: a prefix and
@@ -201,10 +201,10 @@ func egressKey(cgroup uint64, prefix netip.Prefix) sensorEgressKey {
 	return k
 }
 
-func (o *Objects) clearAllow(cgroup uint64) error {
+func clearAllow(m *ebpf.Map, cgroup uint64) error {
 	var k, next sensorEgressKey
 	var keys []sensorEgressKey
-	it := o.objs.EgressAllow.Iterate()
+	it := m.Iterate()
 	var v sensorEgressPorts
 	for it.Next(&next, &v) {
 		if next.Cgroup == cgroup {
@@ -213,7 +213,7 @@ func (o *Objects) clearAllow(cgroup uint64) error {
 	}
 	var errs []error
 	for _, k = range keys {
-		if err := o.objs.EgressAllow.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		if err := m.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -239,19 +239,25 @@ func PinnedPolicies() (*PolicyMap, error) {
 		m.Close()
 		return nil, fmt.Errorf("no taint map pinned at %s: %w", PinDir, err)
 	}
-	return &PolicyMap{m: m, taint: t, owned: true}, nil
+	a, err := ebpf.LoadPinnedMap(filepath.Join(PinDir, "egress_allow"), nil)
+	if err != nil {
+		m.Close()
+		t.Close()
+		return nil, fmt.Errorf("no allow-list map pinned at %s: %w", PinDir, err)
+	}
+	return &PolicyMap{m: m, taint: t, allow: a, owned: true}, nil
 }
 
 // Policies is the loaded objects' policy map.
 func (o *Objects) Policies() *PolicyMap {
-	return &PolicyMap{m: o.objs.CgPolicies, taint: o.objs.CgTaint}
+	return &PolicyMap{m: o.objs.CgPolicies, taint: o.objs.CgTaint, allow: o.objs.EgressAllow}
 }
 
 // PolicyMap is the cgroups' containment state: the policy map userspace
 // writes and the taint map the kernel writes.
 type PolicyMap struct {
-	m, taint *ebpf.Map
-	owned    bool
+	m, taint, allow *ebpf.Map
+	owned           bool
 }
 
 // Flags returns a cgroup's policy flags.
@@ -292,6 +298,12 @@ func (p *PolicyMap) Delete(cgroup uint64) error {
 	return err
 }
 
+// Drop forgets everything about a cgroup that is gone: its policy, its
+// taint and its allow-list.
+func (p *PolicyMap) Drop(cgroup uint64) error {
+	return errors.Join(p.Delete(cgroup), p.ClearTaint(cgroup), clearAllow(p.allow, cgroup))
+}
+
 // All returns every cgroup's flags.
 func (p *PolicyMap) All() (map[uint64]uint64, error) {
 	out := map[uint64]uint64{}
@@ -309,7 +321,7 @@ func (p *PolicyMap) Close() error {
 	if !p.owned {
 		return nil
 	}
-	return errors.Join(p.m.Close(), p.taint.Close())
+	return errors.Join(p.m.Close(), p.taint.Close(), p.allow.Close())
 }
 
 // removeMemlock lifts RLIMIT_MEMLOCK for kernels that still charge BPF

@@ -32,6 +32,7 @@ type Reader struct {
 	ringQuietAt [2]uint64 // when the ring was last found quiet (0: not)
 	ringQuietN  [2]uint64 // ringHandled then
 	closed      atomic.Bool
+	ringMu      sync.RWMutex     // a ring's fill is not read while the ring closes
 	last        [2]atomic.Uint64 // per ring: the kernel time of the last record Done
 	lastWake    *ebpf.Map        // the kernel's last forced wakeup, per ring
 	wakeErr     atomic.Bool      // resetting it failed (reported once)
@@ -215,7 +216,7 @@ func (r *Reader) read(i int, rd *ringbuf.Reader) {
 			deadline, idle = time.Now().Add(r.interval), false
 		}
 		b.add(rec.RawSample)
-		if b.Len() >= batchRecords || len(b.buf) >= batchBytes || rd.AvailableBytes() == 0 {
+		if b.Len() >= batchRecords || len(b.buf) >= batchBytes || r.avail(i) == 0 {
 			flush()
 		}
 	}
@@ -245,18 +246,31 @@ func (r *Reader) Empty() bool {
 	if r.handling.Load() > 0 {
 		return false // a record left a ring and is on its way
 	}
-	for _, rd := range r.rings {
-		if rd.AvailableBytes() > 0 {
+	for i := range r.rings {
+		if r.avail(i) > 0 {
 			return false
 		}
 	}
 	return true
 }
 
+// avail is how many bytes ring i holds (0 once the reader is closed: the
+// ring is gone).
+func (r *Reader) avail(i int) int {
+	r.ringMu.RLock()
+	defer r.ringMu.RUnlock()
+	if r.closed.Load() {
+		return 0
+	}
+	return r.rings[i].AvailableBytes()
+}
+
 // Close stops the readers and waits for them; the consumer must keep
 // taking batches (and giving them back) until Batches is closed.
 func (r *Reader) Close() error {
+	r.ringMu.Lock()
 	r.closed.Store(true)
+	r.ringMu.Unlock()
 	var errs []error
 	for _, rd := range r.rings {
 		errs = append(errs, rd.Close())
@@ -280,9 +294,9 @@ func (r *Reader) Close() error {
 // Done.
 func (r *Reader) Watermark(now uint64) uint64 {
 	wm := now
-	for i, rd := range r.rings {
+	for i := range r.rings {
 		ring := r.last[i].Load()
-		if r.ringBusy[i].Load() == 0 && rd.AvailableBytes() == 0 {
+		if r.ringBusy[i].Load() == 0 && r.avail(i) == 0 {
 			n := r.ringHandled[i].Load()
 			if r.ringQuietAt[i] != 0 && r.ringQuietN[i] == n {
 				ring = max(ring, r.ringQuietAt[i]) // quiet since the last look
@@ -299,6 +313,8 @@ func (r *Reader) Watermark(now uint64) uint64 {
 // Fill is how full each ring is (0..1), by name.
 func (r *Reader) Fill() map[string]float64 {
 	out := map[string]float64{}
+	r.ringMu.RLock()
+	defer r.ringMu.RUnlock()
 	if r.closed.Load() {
 		return out
 	}

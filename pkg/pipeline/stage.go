@@ -117,6 +117,7 @@ func (s *stage) recentOf(server string) []any {
 func (s *stage) server(n *ServerNotice) {
 	if n.State == "gone" {
 		delete(s.recent, n.Info.ID)
+		s.p.manager.Gone(n.Info.ID)
 		return
 	}
 	// (what this sensor launched runs its helper, the sensor's binary, until it execs the server)
