@@ -80,6 +80,9 @@ install: build ## install the binary, the systemd unit and (if none) a starting 
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@# the decoder and the correlator build and test on any OS (no eBPF package)
+	GOOS=darwin $(GO) vet ./pkg/wire/ ./pkg/decode/ ./pkg/correlate/ ./pkg/identity/
+	GOOS=windows $(GO) vet ./pkg/wire/ ./pkg/decode/ ./pkg/correlate/ ./pkg/identity/
 	$(GO) tool staticcheck ./...
 
 clean: ## remove build output

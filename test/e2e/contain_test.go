@@ -159,7 +159,14 @@ func TestContainCanary(t *testing.T) {
 	_ = canary
 }
 
-func repoRules() string { return filepath.Join(testutil.RepoRoot(), "rules") }
+// repoRules is the shipped rule directory (MCPSEC_BENCH_RULES: another, the
+// one an older sensor binary reads, for a benchmark side by side).
+func repoRules() string {
+	if d := os.Getenv("MCPSEC_BENCH_RULES"); d != "" {
+		return d
+	}
+	return filepath.Join(testutil.RepoRoot(), "rules")
+}
 
 // TestEgressAllowList: a server launched with an allow-list is refused
 // outside it from its very first connect, before any alert.
@@ -290,7 +297,7 @@ func BenchmarkContainment(b *testing.B) {
 	defer cancel()
 	ts := traceSetup{
 		version: "2025-11-25", dir: home,
-		env:   []string{"HOME=" + home, "EVIL_EXFIL=127.0.0.1:9"},
+		env:   append([]string{"HOME=" + home, "EVIL_EXFIL=127.0.0.1:9"}, strings.Fields(os.Getenv("MCPSEC_BENCH_ENV"))...),
 		flags: []string{"--rules", repoRules(), "--state-dir", state, "--learn", "0", "--response", "enforce"},
 	}
 	s, out := tracedWith(b, ctx, ts, bin(b, "evil"), filepath.Join(home, "notes"))
