@@ -131,6 +131,7 @@ type Correlator struct {
 	sweepAt int
 	cands   []*Rule
 	notices []Notice
+	v       vars // the variables of the event being judged
 }
 
 // New returns a correlator judging with rules (nil: attribution and
@@ -246,18 +247,21 @@ func (c *Correlator) message(m *decode.Message, out []*Alert) []*Alert {
 	case m.Direction == "in" && m.Request != nil && m.Request.Method == "roots/list":
 		s.addClientRoots(m.Result)
 	}
-	vars := c.baseVars(s, si, cl, m.Time)
-	vars["message"] = messageVars(m)
-	if cl != nil {
-		if errs := validateArgs(si, m); len(errs) > 0 {
-			vars["message"]["schema_errors"] = errs
-		}
-	}
 	typ := m.Method
 	if typ == "" {
 		typ = m.Type
 	}
-	return c.judge("message", typ, vars, m.Time, &m.Proc, cl, nil, m, "", out)
+	if !c.rules.looksAt("message", typ) {
+		return out
+	}
+	c.base(&c.v, s, si, cl, m.Time)
+	c.v.message = messageVars(m)
+	if cl != nil {
+		if errs := validateArgs(si, m); len(errs) > 0 {
+			c.v.message.SchemaErrors = errs
+		}
+	}
+	return c.judge("message", typ, m.Time, &m.Proc, cl, nil, m, "", out)
 }
 
 func (c *Correlator) effect(e *decode.Effect, out []*Alert) []*Alert {
@@ -316,18 +320,18 @@ func (c *Correlator) effect(e *decode.Effect, out []*Alert) []*Alert {
 	if cl != nil {
 		si = s.sessions[cl.ref.Session]
 	}
-	vars := c.baseVars(s, si, cl, e.Time)
-	if cl != nil && len(calls) > 1 {
-		vars["call"]["ambiguous"] = true
-	}
 	novel := false
 	if e.Type == "exec" && e.Result == 0 {
 		b := filepath.Base(e.Path)
 		novel = !s.exes[b]
 		s.exes[b] = true
 	}
-	vars["effect"] = effectVars(e, named, novel)
-	out = c.judge("effect", e.Type, vars, e.Time, &e.Proc, cl, e, nil, "", out)
+	if c.rules.looksAt("effect", e.Type) {
+		c.base(&c.v, s, si, cl, e.Time)
+		c.v.call.Ambiguous = cl != nil && len(calls) > 1
+		c.v.effect = effectVars(e, named, novel)
+		out = c.judge("effect", e.Type, e.Time, &e.Proc, cl, e, nil, "", out)
+	}
 	// taint after judging: the read itself is judged on its own
 	if e.Type == "open" && e.Result >= 0 && c.rules.Match(e.Path, "credential_paths", s.homes) {
 		s.taint = e.Path

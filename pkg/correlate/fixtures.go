@@ -1,7 +1,10 @@
 package correlate
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mcpsec/sensor/pkg/decode"
@@ -52,13 +55,13 @@ func (rs *RuleSet) Test() ([]FixtureFailure, FixtureStats) {
 				} else {
 					st.Quiet++
 				}
-				vars := fixtureVars(fx)
-				act := map[string]any{}
-				for k, v := range vars {
-					act[k] = v
+				v, err := fixtureVars(fx)
+				fired := false
+				if err == nil {
+					var val interface{ Value() any }
+					val, _, err = r.prg.Eval(v)
+					fired = err == nil && val.Value() == true
 				}
-				val, _, err := r.prg.Eval(act)
-				fired := err == nil && val.Value() == true
 				if err != nil || fired != (kind == "fire") {
 					fails = append(fails, FixtureFailure{Rule: r.Name, File: r.File, Line: r.Line, Kind: kind, Index: i, Err: err})
 				}
@@ -68,69 +71,61 @@ func (rs *RuleSet) Test() ([]FixtureFailure, FixtureStats) {
 	return fails, st
 }
 
-// fixtureVars fills a fixture's variables over those of an empty event.
-func fixtureVars(fx map[string]any) map[string]map[string]any {
+// fixtureVars fills a fixture's variables over those of an empty event;
+// a variable or field no event has is an error (a typo would make the
+// fixture test nothing).
+func fixtureVars(fx map[string]any) (*vars, error) {
 	c := New(nil, Options{})
 	s := c.server(&decode.Proc{Server: "fixture"})
-	vars := c.baseVars(s, nil, nil, time.Unix(0, 0))
-	vars["effect"] = effectVars(&decode.Effect{}, false, false)
-	vars["message"] = messageVars(&decode.Message{})
-	vars["tool"] = map[string]any{"name": "", "description": "", "hash": "", "changed": false,
-		"previous_hash": "", "shadows": []string{}, "others": []string{}, "referenced": []string{},
-		"referenced_servers": []string{}, "text": "", "server": ""}
-	for name, v := range fx {
-		m, ok := v.(map[string]any)
+	v := &vars{}
+	c.base(v, s, nil, nil, time.Unix(0, 0))
+	for _, name := range sortedKeys(fx) {
+		m, ok := fx[name].(map[string]any)
 		if !ok {
-			continue
+			if _, known := varType(name); !known {
+				_, _, err := fieldPath([]string{name})
+				return nil, err
+			}
+			return nil, fmt.Errorf("%s must be a map of fields", name)
 		}
-		base := vars[name]
-		if base == nil {
-			continue
-		}
-		merged := make(map[string]any, len(base)+len(m))
-		for k, x := range base {
-			merged[k] = x
+		obj, ok := v.ResolveName(name)
+		if !ok {
+			_, _, err := fieldPath([]string{name})
+			return nil, err
 		}
 		for k, x := range m {
-			sub, ok1 := x.(map[string]any)
-			under, ok2 := base[k].(map[string]any)
-			if ok1 && ok2 {
-				deep := make(map[string]any, len(under)+len(sub))
-				for kk, xx := range under {
-					deep[kk] = xx
+			if sub, ok := x.(map[string]any); ok {
+				for kk := range sub {
+					if _, _, err := fieldPath([]string{name, k, kk}); err != nil {
+						return nil, err
+					}
 				}
-				for kk, xx := range sub {
-					deep[kk] = xx
-				}
-				x = deep
+			} else if _, _, err := fieldPath([]string{name, k}); err != nil {
+				return nil, err
 			}
-			merged[k] = x
 		}
-		vars[name] = merged
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, obj); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return nil, fmt.Errorf("%s.%s: a %s, not a %s", name, te.Field, celTypeName(te.Type), te.Value)
+			}
+			return nil, fmt.Errorf("%s: %v", name, strings.TrimPrefix(err.Error(), "json: "))
+		}
 	}
-	return vars
+	return v, nil
 }
 
 // checkFixtures refuses fixtures that name variables or fields no event
-// has: a typo would make a fixture test nothing.
+// has, or give a field a value of the wrong type.
 func checkFixtures(f fixtures) error {
-	base := fixtureVars(nil)
 	for kind, list := range map[string][]map[string]any{"fire": f.Fire, "quiet": f.Quiet} {
 		for i, fx := range list {
-			for name, v := range fx {
-				fields, ok := base[name]
-				if !ok {
-					return fmt.Errorf("%s fixture #%d: no variable %q (one of %v)", kind, i+1, name, ruleVars)
-				}
-				m, ok := v.(map[string]any)
-				if !ok {
-					return fmt.Errorf("%s fixture #%d: %s must be a map of fields", kind, i+1, name)
-				}
-				for k := range m {
-					if _, ok := fields[k]; !ok {
-						return fmt.Errorf("%s fixture #%d: %s has no field %q", kind, i+1, name, k)
-					}
-				}
+			if _, err := fixtureVars(fx); err != nil {
+				return fmt.Errorf("%s fixture #%d: %v", kind, i+1, err)
 			}
 		}
 	}

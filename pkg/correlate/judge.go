@@ -7,8 +7,9 @@ import (
 	"github.com/mcpsec/sensor/pkg/decode"
 )
 
-// judge runs the rules that look at this kind and type of event.
-func (c *Correlator) judge(when, typ string, vars map[string]map[string]any, at time.Time, p *decode.Proc,
+// judge runs the rules that look at this kind and type of event on the
+// variables in c.v.
+func (c *Correlator) judge(when, typ string, at time.Time, p *decode.Proc,
 	cl *call, e *decode.Effect, m *decode.Message, tool string, out []*Alert) []*Alert {
 	if c.rules == nil {
 		return out
@@ -17,13 +18,9 @@ func (c *Correlator) judge(when, typ string, vars map[string]map[string]any, at 
 	if len(c.cands) == 0 {
 		return out
 	}
-	act := make(map[string]any, len(vars))
-	for k, v := range vars {
-		act[k] = v
-	}
-	name, _ := vars["server"]["name"].(string)
+	name := c.v.server.Name
 	for _, r := range c.cands {
-		val, _, err := r.prg.Eval(act)
+		val, _, err := r.prg.Eval(&c.v)
 		if err != nil {
 			c.stats.EvalErrors[r.Name]++
 			continue
@@ -32,12 +29,12 @@ func (c *Correlator) judge(when, typ string, vars map[string]map[string]any, at 
 			continue
 		}
 		a := &Alert{Kind: "alert", Time: at, Proc: *p, ServerName: name, Rule: r.Name, Severity: r.Severity, Tags: r.Tags,
-			Output: r.tmpl.render(vars), Why: r.Desc, Action: r.Action, Tool: tool,
+			Output: r.tmpl.render(&c.v), Why: r.Desc, Action: r.Action, Tool: tool,
 			Source: r.File + ":" + itoa(r.Line)}
 		if cl != nil {
 			ref := cl.ref
 			a.Call = &ref
-			a.Ambiguous = vars["call"]["ambiguous"] == true
+			a.Ambiguous = c.v.call.Ambiguous
 		}
 		if e != nil {
 			a.Effects = []*decode.Effect{e}

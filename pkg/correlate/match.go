@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -165,12 +166,15 @@ func shellMeta(s string) bool {
 	return strings.ContainsAny(s, ";|&`$<>\n") || strings.Contains(s, "$(")
 }
 
-// template is an output line with %var.field references (Falco's style).
+// template is an output line with %var.field references (Falco's style),
+// each checked against the variables' types when the rule is loaded.
 type template []tmplPart
 
 type tmplPart struct {
 	text string
 	ref  []string // var, field, subfield...
+	idx  []int    // the field in the variable's type
+	keys []string // keys inside a map field (call.args.path)
 }
 
 var refRE = regexp.MustCompile(`%([a-z_]+(?:\.[A-Za-z0-9_]+)+)`)
@@ -181,43 +185,41 @@ func parseTemplate(s string) (template, error) {
 	for _, m := range refRE.FindAllStringSubmatchIndex(s, -1) {
 		t = append(t, tmplPart{text: s[last:m[0]]})
 		ref := strings.Split(s[m[2]:m[3]], ".")
-		ok := false
-		for _, v := range ruleVars {
-			ok = ok || v == ref[0]
+		idx, keys, err := fieldPath(ref)
+		if err != nil {
+			return nil, fmt.Errorf("%%%s: %v", s[m[2]:m[3]], err)
 		}
-		if !ok {
-			return nil, fmt.Errorf("%%%s: unknown variable %q (one of %s)", s[m[2]:m[3]], ref[0], strings.Join(ruleVars, ", "))
-		}
-		t = append(t, tmplPart{ref: ref})
+		t = append(t, tmplPart{ref: ref, idx: idx, keys: keys})
 		last = m[1]
 	}
 	t = append(t, tmplPart{text: s[last:]})
 	return t, nil
 }
 
-func (t template) render(vars map[string]map[string]any) string {
+func (t template) render(v *vars) string {
 	var b strings.Builder
 	for _, p := range t {
 		if p.ref == nil {
 			b.WriteString(p.text)
 			continue
 		}
-		var v any = vars[p.ref[0]]
-		for _, f := range p.ref[1:] {
-			m, ok := v.(map[string]any)
+		obj, _ := v.ResolveName(p.ref[0])
+		var x any = reflect.ValueOf(obj).Elem().FieldByIndex(p.idx).Interface()
+		for _, k := range p.keys {
+			m, ok := x.(map[string]any)
 			if !ok {
-				v = nil
+				x = nil
 				break
 			}
-			v = m[f]
+			x = m[k]
 		}
-		switch x := v.(type) {
+		switch y := x.(type) {
 		case nil:
 			b.WriteString("<none>")
 		case []string:
-			b.WriteString(strings.Join(x, " "))
+			b.WriteString(strings.Join(y, " "))
 		default:
-			fmt.Fprint(&b, x)
+			fmt.Fprint(&b, y)
 		}
 	}
 	return b.String()

@@ -8,15 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"cel.dev/cel-go/cel"
-	celcommon "cel.dev/cel-go/common"
-	celast "cel.dev/cel-go/common/ast"
-	"cel.dev/cel-go/common/types"
-	"cel.dev/cel-go/common/types/ref"
-	"cel.dev/cel-go/ext"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -50,6 +44,15 @@ type Rule struct {
 	Action   string
 	File     string
 	Line     int
+	// Condition is the rule's condition as written (with its overrides'
+	// appends); Effective is what runs: lists and macros expanded, and the
+	// exceptions.
+	Condition  string
+	Effective  string
+	Exceptions []Exception
+	// Origins says where each part came from: "defined" and every part an
+	// override changed, as file:line.
+	Origins  map[string]string
 	prg      cel.Program
 	tmpl     template
 	fixtures fixtures
@@ -68,26 +71,32 @@ type RuleSet struct {
 	globs *globs
 	// by event kind, then type ("" for rules that look at every type)
 	index map[string]map[string][]*Rule
+	// Disabled are rules turned off (by enabled: false, or an override).
+	Disabled []*Rule
 }
 
-// item is one entry of a rule file: a list, a macro or a rule.
+// item is one entry of a rule file: a list, a macro or a rule, or an
+// override of one defined before.
 type item struct {
-	List      string   `yaml:"list"`
-	Items     []string `yaml:"items"`
-	Macro     string   `yaml:"macro"`
-	Condition string   `yaml:"condition"`
-	Rule      string   `yaml:"rule"`
-	Desc      string   `yaml:"desc"`
-	When      string   `yaml:"when"`
-	Types     []string `yaml:"types"`
-	Severity  string   `yaml:"severity"`
-	Tags      []string `yaml:"tags"`
-	Output    string   `yaml:"output"`
-	Action    string   `yaml:"action"`
-	Enabled   *bool    `yaml:"enabled"`
-	Fixtures  fixtures `yaml:"fixtures"`
-	file      string
-	line      int
+	List       string            `yaml:"list"`
+	Items      []string          `yaml:"items"`
+	Macro      string            `yaml:"macro"`
+	Condition  string            `yaml:"condition"`
+	Rule       string            `yaml:"rule"`
+	Desc       string            `yaml:"desc"`
+	When       string            `yaml:"when"`
+	Types      []string          `yaml:"types"`
+	Severity   string            `yaml:"severity"`
+	Tags       []string          `yaml:"tags"`
+	Output     string            `yaml:"output"`
+	Action     string            `yaml:"action"`
+	Enabled    *bool             `yaml:"enabled"`
+	Append     bool              `yaml:"append"`
+	Override   map[string]string `yaml:"override"`
+	Exceptions []Exception       `yaml:"exceptions"`
+	Fixtures   fixtures          `yaml:"fixtures"`
+	file       string
+	line       int
 }
 
 // RuleError names the file and line of a problem in a rule set.
@@ -108,23 +117,11 @@ func (e *RuleError) Error() string {
 // later file may use an earlier file's lists and macros). Any error fails
 // the whole set, so a reload never swaps in half a rule set.
 func LoadDir(dir string) (*RuleSet, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	names, srcs, err := ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("%s: no *.yaml rule files", dir)
-	}
-	sort.Strings(files)
-	srcs := map[string][]byte{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		srcs[f] = b
-	}
-	rs, err := Compile(files, srcs)
+	rs, err := Compile(names, srcs)
 	if err != nil {
 		return nil, err
 	}
@@ -132,8 +129,66 @@ func LoadDir(dir string) (*RuleSet, error) {
 	return rs, nil
 }
 
-// Compile builds a rule set from files (names in order, contents in srcs).
-func Compile(names []string, srcs map[string][]byte) (*RuleSet, error) {
+// ReadDir reads the *.yaml files of a directory, in name order.
+func ReadDir(dir string) ([]string, map[string][]byte, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(files) == 0 {
+		return nil, nil, fmt.Errorf("%s: no *.yaml rule files", dir)
+	}
+	sort.Strings(files)
+	srcs := map[string][]byte{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		srcs[f] = b
+	}
+	return files, srcs, nil
+}
+
+// ReadFS reads the *.yaml files at the top of fsys (the shipped set), in
+// name order; name labels them in errors.
+func ReadFS(fsys fs.FS, name string) ([]string, map[string][]byte, error) {
+	files, err := fs.Glob(fsys, "*.yaml")
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Strings(files)
+	srcs := map[string][]byte{}
+	var names []string
+	for _, f := range files {
+		b, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, nil, err
+		}
+		n := name + "/" + f
+		names = append(names, n)
+		srcs[n] = b
+	}
+	return names, srcs, nil
+}
+
+// LoadFS reads and compiles every *.yaml file at the top of fsys (the
+// shipped, embedded set); name labels it in errors.
+func LoadFS(fsys fs.FS, name string) (*RuleSet, error) {
+	names, srcs, err := ReadFS(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := Compile(names, srcs)
+	if err != nil {
+		return nil, err
+	}
+	rs.Dir = name
+	return rs, nil
+}
+
+// parse reads the entries of the rule files, in order.
+func parse(names []string, srcs map[string][]byte) ([]item, error) {
 	var items []item
 	for _, name := range names {
 		var doc yaml.Node
@@ -148,6 +203,9 @@ func Compile(names []string, srcs map[string][]byte) (*RuleSet, error) {
 			return nil, &RuleError{File: name, Line: seq.Line, Msg: "a rule file is a list of `list:`, `macro:` and `rule:` entries"}
 		}
 		for _, n := range seq.Content {
+			if err := knownKeys(n); err != nil {
+				return nil, &RuleError{File: name, Line: n.Line, Msg: err.Error()}
+			}
 			var it item
 			if err := n.Decode(&it); err != nil {
 				return nil, &RuleError{File: name, Line: n.Line, Msg: yamlMsg(err)}
@@ -156,127 +214,34 @@ func Compile(names []string, srcs map[string][]byte) (*RuleSet, error) {
 			items = append(items, it)
 		}
 	}
-	rs := &RuleSet{index: map[string]map[string][]*Rule{}, lists: map[string][]string{}, globs: &globs{}}
-	env, err := newEnv(rs.globs)
-	if err != nil {
-		return nil, err
+	return items, nil
+}
+
+var itemKeys = []string{"list", "items", "macro", "condition", "rule", "desc", "when", "types", "severity", "tags", "output",
+	"action", "enabled", "append", "override", "exceptions", "fixtures"}
+
+// knownKeys refuses an entry key no entry has, naming the closest.
+func knownKeys(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return errors.New("each entry is a map: `- rule: name`, `- list: name`, `- macro: name`")
 	}
-	defs := map[string]string{} // list and macro names -> CEL text
-	kinds := map[string]string{}
-	seen := map[string]*item{}
-	for i := range items {
-		it := &items[i]
-		errf := func(format string, a ...any) error {
-			return &RuleError{File: it.file, Line: it.line, Msg: fmt.Sprintf(format, a...)}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i].Value
+		ok := false
+		for _, x := range itemKeys {
+			ok = ok || x == k
 		}
-		n := 0
-		for _, s := range []string{it.List, it.Macro, it.Rule} {
-			if s != "" {
-				n++
-			}
-		}
-		if n != 1 {
-			return nil, errf("each entry is exactly one of `list:`, `macro:` or `rule:`")
-		}
-		switch {
-		case it.List != "":
-			if !identRE.MatchString(it.List) {
-				return nil, errf("list %q: names are identifiers", it.List)
-			}
-			if _, dup := defs[it.List]; dup {
-				return nil, errf("list %q: already defined as a %s", it.List, kinds[it.List])
-			}
-			quoted := make([]string, len(it.Items))
-			for j, s := range it.Items {
-				quoted[j] = strconv.Quote(s)
-			}
-			defs[it.List], kinds[it.List] = "["+strings.Join(quoted, ", ")+"]", "list"
-			rs.lists[it.List] = it.Items
-		case it.Macro != "":
-			if !identRE.MatchString(it.Macro) {
-				return nil, errf("macro %q: names are identifiers", it.Macro)
-			}
-			if _, dup := defs[it.Macro]; dup {
-				return nil, errf("macro %q: already defined as a %s", it.Macro, kinds[it.Macro])
-			}
-			exp, err := expand(it.Condition, defs, 0)
-			if err != nil {
-				return nil, errf("macro %s: %v", it.Macro, err)
-			}
-			if _, iss := env.Compile(exp); iss != nil && iss.Err() != nil {
-				return nil, errf("macro %s: %v", it.Macro, iss.Err())
-			}
-			defs[it.Macro], kinds[it.Macro] = "("+exp+")", "macro"
-		default:
-			if prev, dup := seen[it.Rule]; dup {
-				return nil, errf("rule %q: already defined at %s:%d", it.Rule, prev.file, prev.line)
-			}
-			seen[it.Rule] = it
-			if it.Enabled != nil && !*it.Enabled {
-				continue
-			}
-			r, err := compileRule(env, it, defs)
-			if err != nil {
-				return nil, errf("rule %s: %v", it.Rule, err)
-			}
-			rs.add(r)
+		if !ok {
+			return fmt.Errorf("unknown key %q%s", k, closest(k, itemKeys))
 		}
 	}
-	if len(rs.Rules) == 0 {
-		return nil, errors.New("the rule set has no enabled rules")
-	}
-	return rs, nil
+	return nil
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func yamlMsg(err error) string {
 	return strings.TrimPrefix(err.Error(), "yaml: ")
-}
-
-func compileRule(env *cel.Env, it *item, defs map[string]string) (*Rule, error) {
-	switch it.When {
-	case "effect", "message", "tool":
-	case "":
-		return nil, errors.New("`when:` is missing (effect, message or tool)")
-	default:
-		return nil, fmt.Errorf("when: %q: must be effect, message or tool", it.When)
-	}
-	if SeverityRank(it.Severity) < 0 {
-		return nil, fmt.Errorf("severity %q: must be one of %s", it.Severity, strings.Join(severities, ", "))
-	}
-	if !actions[it.Action] {
-		return nil, fmt.Errorf("action %q: unknown", it.Action)
-	}
-	if strings.TrimSpace(it.Condition) == "" {
-		return nil, errors.New("`condition:` is missing")
-	}
-	exp, err := expand(it.Condition, defs, 0)
-	if err != nil {
-		return nil, err
-	}
-	ast, iss := env.Compile(exp)
-	if iss != nil && iss.Err() != nil {
-		return nil, fmt.Errorf("condition: %v", iss.Err())
-	}
-	if ast.OutputType() != cel.BoolType && ast.OutputType() != cel.DynType {
-		return nil, fmt.Errorf("condition: is a %v, not a bool", ast.OutputType())
-	}
-	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(1_000_000))
-	if err != nil {
-		return nil, fmt.Errorf("condition: %v", err)
-	}
-	tmpl, err := parseTemplate(it.Output)
-	if err != nil {
-		return nil, fmt.Errorf("output: %v", err)
-	}
-	if err := checkFixtures(it.Fixtures); err != nil {
-		return nil, err
-	}
-	return &Rule{
-		Name: it.Rule, Desc: it.Desc, When: it.When, Types: it.Types, Severity: it.Severity, Tags: it.Tags,
-		Output: it.Output, Action: it.Action, File: it.file, Line: it.line, prg: prg, tmpl: tmpl, fixtures: it.Fixtures,
-	}, nil
 }
 
 func (rs *RuleSet) add(r *Rule) {
@@ -292,6 +257,25 @@ func (rs *RuleSet) add(r *Rule) {
 	for _, t := range r.Types {
 		m[t] = append(m[t], r)
 	}
+}
+
+// Rule returns a rule of the set by name (enabled or not).
+func (rs *RuleSet) Rule(name string) (*Rule, bool) {
+	for _, r := range append(append([]*Rule(nil), rs.Rules...), rs.Disabled...) {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+// Names lists every rule's name, enabled or not.
+func (rs *RuleSet) Names() []string {
+	var out []string
+	for _, r := range append(append([]*Rule(nil), rs.Rules...), rs.Disabled...) {
+		out = append(out, r.Name)
+	}
+	return out
 }
 
 // Match says whether path matches one of the globs of a list the rule
@@ -319,153 +303,12 @@ func (rs *RuleSet) candidates(when, typ string, out []*Rule) []*Rule {
 	return append(out, m[typ]...)
 }
 
-// expand replaces list and macro names in a condition with their CEL text.
-// Names inside string literals and after a dot (fields) are left alone.
-func expand(cond string, defs map[string]string, depth int) (string, error) {
-	if depth > 16 {
-		return "", errors.New("macros nest too deep (a cycle?)")
+// looksAt says whether any rule looks at events of this kind and type: an
+// event no rule looks at is not even given its variables.
+func (rs *RuleSet) looksAt(when, typ string) bool {
+	if rs == nil {
+		return false
 	}
-	var b strings.Builder
-	for i := 0; i < len(cond); {
-		c := cond[i]
-		switch {
-		case c == '"' || c == '\'':
-			j := i + 1
-			for j < len(cond) && cond[j] != c {
-				if cond[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			if j >= len(cond) {
-				return "", errors.New("unterminated string")
-			}
-			b.WriteString(cond[i : j+1])
-			i = j + 1
-		case c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z':
-			j := i
-			for j < len(cond) && (cond[j] == '_' || cond[j] >= 'A' && cond[j] <= 'Z' || cond[j] >= 'a' && cond[j] <= 'z' || cond[j] >= '0' && cond[j] <= '9') {
-				j++
-			}
-			word := cond[i:j]
-			prev := strings.TrimRight(cond[:i], " \t\n")
-			if def, ok := defs[word]; ok && !strings.HasSuffix(prev, ".") {
-				exp, err := expand(def, defs, depth+1)
-				if err != nil {
-					return "", err
-				}
-				b.WriteString(exp)
-			} else {
-				b.WriteString(word)
-			}
-			i = j
-		default:
-			b.WriteByte(c)
-			i++
-		}
-	}
-	return b.String(), nil
-}
-
-// Variables every rule sees; their fields are listed in rules/README.md.
-var ruleVars = []string{"server", "session", "call", "effect", "message", "tool"}
-
-func newEnv(gs *globs) (*cel.Env, error) {
-	// glob(path, list) is written by rules; it matches with the server's
-	// homes too: glob_homes(path, list, server.homes)
-	withHomes := cel.GlobalMacro("glob", 2, func(eh cel.MacroExprFactory, _ celast.Expr, args []celast.Expr) (celast.Expr, *celcommon.Error) {
-		return eh.NewCall("glob_homes", args[0], args[1], eh.NewSelect(eh.NewIdent("server"), "homes")), nil
-	})
-	opts := []cel.EnvOption{ext.Strings(), ext.Lists(), cel.Macros(withHomes)}
-	for _, v := range ruleVars {
-		opts = append(opts, cel.Variable(v, cel.MapType(cel.StringType, cel.DynType)))
-	}
-	strList := cel.ListType(cel.StringType)
-	opts = append(opts,
-		cel.Function("glob_homes", cel.Overload("glob_homes_string_list_list", []*cel.Type{cel.StringType, strList, cel.DynType}, cel.BoolType,
-			cel.FunctionBinding(func(a ...ref.Val) ref.Val {
-				return types.Bool(gs.match(string(a[0].(types.String)), strs(a[1]), strs(a[2])))
-			}))),
-		cel.Function("under", cel.Overload("under_string_list", []*cel.Type{cel.StringType, strList}, cel.BoolType,
-			cel.BinaryBinding(func(p, l ref.Val) ref.Val { return types.Bool(underAny(string(p.(types.String)), strs(l))) }))),
-		cel.Function("secrets", cel.Overload("secrets_string", []*cel.Type{cel.StringType}, strList,
-			cel.UnaryBinding(func(s ref.Val) ref.Val {
-				return types.NewStringList(types.DefaultTypeAdapter, Secrets(string(s.(types.String))))
-			}))),
-		cel.Function("shell_meta", cel.Overload("shell_meta_string", []*cel.Type{cel.StringType}, cel.BoolType,
-			cel.UnaryBinding(func(s ref.Val) ref.Val { return types.Bool(shellMeta(string(s.(types.String)))) }))),
-		cel.Function("base", cel.Overload("base_string", []*cel.Type{cel.StringType}, cel.StringType,
-			cel.UnaryBinding(func(s ref.Val) ref.Val { return types.String(filepath.Base(string(s.(types.String)))) }))),
-		cel.Function("egress_allowed", cel.Overload("egress_allowed_string_list", []*cel.Type{cel.StringType, strList}, cel.BoolType,
-			cel.BinaryBinding(func(a, l ref.Val) ref.Val { return types.Bool(EgressAllowed(string(a.(types.String)), strs(l))) }))),
-		cel.Function("any_in", cel.Overload("any_in_list_list", []*cel.Type{strList, strList}, cel.BoolType,
-			cel.BinaryBinding(func(a, b ref.Val) ref.Val { return types.Bool(anyIn(strs(a), strs(b))) }))),
-	)
-	return cel.NewEnv(opts...)
-}
-
-// strs converts a CEL list of strings; non-strings are skipped.
-func strs(v ref.Val) []string {
-	var out []string
-	switch l := v.Value().(type) {
-	case []string:
-		return l
-	case []any:
-		for _, x := range l {
-			if s, ok := x.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	if lister, ok := v.(interface {
-		Size() ref.Val
-		Get(ref.Val) ref.Val
-	}); ok {
-		n, _ := lister.Size().(types.Int)
-		for i := types.Int(0); i < n; i++ {
-			if s, ok := lister.Get(i).(types.String); ok {
-				out = append(out, string(s))
-			}
-		}
-	}
-	return out
-}
-
-func anyIn(a, b []string) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if x == y {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// LoadFS reads and compiles every *.yaml file at the top of fsys (the
-// shipped, embedded set); name labels it in errors.
-func LoadFS(fsys fs.FS, name string) (*RuleSet, error) {
-	files, err := fs.Glob(fsys, "*.yaml")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(files)
-	srcs := map[string][]byte{}
-	var names []string
-	for _, f := range files {
-		b, err := fs.ReadFile(fsys, f)
-		if err != nil {
-			return nil, err
-		}
-		n := name + "/" + f
-		names = append(names, n)
-		srcs[n] = b
-	}
-	rs, err := Compile(names, srcs)
-	if err != nil {
-		return nil, err
-	}
-	rs.Dir = name
-	return rs, nil
+	m := rs.index[when]
+	return len(m[""]) > 0 || len(m[typ]) > 0
 }

@@ -95,18 +95,15 @@ func (c *Correlator) judgeTool(s *server, si *sessionInfo, t *toolSeen, prev str
 		}
 	}
 	sort.Strings(others)
-	tv := map[string]any{
-		"name": t.def.Name, "description": t.def.Description, "hash": t.def.Hash, "changed": prev != "" && prev != t.def.Hash,
-		"previous_hash": prev, "shadows": shadows, "others": others, "referenced": nonNil(refs),
-		"referenced_servers": nonNil(refServers), "text": t.text, "server": s.name(),
-	}
 	now, p := s.toolsAt, s.toolProc
 	if m != nil {
 		now, p = m.Time, m.Proc
 	}
-	vars := c.baseVars(s, si, nil, now)
-	vars["tool"] = tv
-	return c.judge("tool", t.def.Name, vars, now, &p, nil, nil, m, t.def.Name, out)
+	c.base(&c.v, s, si, nil, now)
+	c.v.tool = ToolVars{Name: t.def.Name, Description: t.def.Description, Hash: t.def.Hash, Changed: prev != "" && prev != t.def.Hash,
+		PreviousHash: prev, Shadows: shadows, Others: others, Referenced: nonNil(refs),
+		ReferencedServers: nonNil(refServers), Text: t.text, Server: s.name()}
+	return c.judge("tool", t.def.Name, now, &p, nil, nil, m, t.def.Name, out)
 }
 
 // referenced are the tools of theirs that a description names as a word,

@@ -21,12 +21,50 @@ import (
 // DefaultRulesDir is where a site keeps its own rules.
 const DefaultRulesDir = "/etc/mcp-sensor/rules"
 
-// LoadRules loads a rule directory, or the built-in set for "".
+// LoadRules loads the built-in rules with a site's directory on top (""
+// none): a file of the directory with a shipped file's name replaces it,
+// the others are read after the shipped ones, in name order, and may
+// change shipped rules (override:), lists and macros (append: true) and
+// add exceptions, without copying them.
 func LoadRules(dir string) (*correlate.RuleSet, error) {
-	if dir == "" {
-		return correlate.LoadFS(rules.Files, "built-in")
+	names, srcs, err := correlate.ReadFS(rules.Files, "built-in")
+	if err != nil {
+		return nil, err
 	}
-	return correlate.LoadDir(dir)
+	label := "built-in"
+	if dir != "" {
+		site, siteSrcs, err := correlate.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		replaced := map[string]string{}
+		for _, f := range site {
+			replaced[filepath.Base(f)] = f
+		}
+		var merged []string
+		for _, n := range names {
+			if f, ok := replaced[filepath.Base(n)]; ok {
+				merged = append(merged, f)
+				srcs[f] = siteSrcs[f]
+				delete(replaced, filepath.Base(n))
+				continue
+			}
+			merged = append(merged, n)
+		}
+		for _, f := range site {
+			if _, extra := replaced[filepath.Base(f)]; extra {
+				merged = append(merged, f)
+				srcs[f] = siteSrcs[f]
+			}
+		}
+		names, label = merged, dir
+	}
+	rs, err := correlate.Compile(names, srcs)
+	if err != nil {
+		return nil, err
+	}
+	rs.Dir = label
+	return rs, nil
 }
 
 // New builds the pipeline a configuration describes: its state directory,
