@@ -71,6 +71,10 @@ install: build ## install the binary, the systemd unit and (if none) a starting 
 	install -D -m 0755 bin/sensor $(DESTDIR)$(PREFIX)/bin/sensor
 	install -D -m 0644 packaging/mcp-sensor.service $(DESTDIR)/etc/systemd/system/mcp-sensor.service
 	sed -i 's#/usr/local/bin/sensor#$(PREFIX)/bin/sensor#g' $(DESTDIR)/etc/systemd/system/mcp-sensor.service
+	bin/sensor man --dir $(DESTDIR)$(PREFIX)/share/man/man1 >/dev/null
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	bin/sensor completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/sensor
+	bin/sensor completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_sensor
 	@if [ ! -e $(DESTDIR)/etc/mcp-sensor/config.yaml ]; then \
 		install -d -m 0700 $(DESTDIR)/etc/mcp-sensor; \
 		bin/sensor init --profile baseline --out $(DESTDIR)/etc/mcp-sensor/config.yaml; \

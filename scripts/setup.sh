@@ -18,7 +18,7 @@ export PATH="/usr/local/go/bin:$PATH"
 # objects (go build alone needs none: the objects are committed), bpftool for
 # inspection, node/npm for the end-to-end tests with real npm MCP servers,
 # python3 (its ssl module loads the system's libssl) for the TLS tests.
-pkgs=(clang-19 llvm-19 libbpf-dev bpftool make git ca-certificates libssl3)
+pkgs=(clang-19 llvm-19 libbpf-dev bpftool make git ca-certificates libssl3 tmux)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)

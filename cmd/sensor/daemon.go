@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/mcpsec/sensor/pkg/config"
@@ -69,10 +69,22 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 	prof, mode := cfg.Effective()
 	log.Info("starting", "version", version, "config", source, "profile", prof.Name, "response", mode,
 		"state_dir", cfg.StateDir, "alerts_file", cfg.AlertsFile, "nats", cfg.NATS.URL != "")
-	// alerts: JSON lines on stdout (journald) and in the alerts file
-	var outs []io.Writer
+	// alerts on stdout: lines a person reads on a terminal (servers found
+	// and gone, alerts, containment), JSON lines otherwise (journald); the
+	// alerts file is JSON lines
+	var outs []pipeline.Output
 	if cfg.AlertsStdout {
-		outs = append(outs, c.OutOrStdout())
+		tty := isatty.IsTerminal(os.Stdout.Fd())
+		format := cfg.Output
+		if format == "auto" {
+			format = map[bool]string{true: "text", false: "json"}[tty]
+		}
+		only := []string{"alerts", "stats"}
+		if format == "text" {
+			only = []string{"alerts", "servers"}
+		}
+		outs = append(outs, pipeline.Output{Name: "stdout", W: c.OutOrStdout(), Format: format, Only: only,
+			Color: cfg.Color == "always" || (cfg.Color == "auto" && tty)})
 	}
 	if cfg.AlertsFile != "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.AlertsFile), 0o750); err != nil {
@@ -83,7 +95,7 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 			return fmt.Errorf("opening the alerts file (alerts_file from %s): %w", l.Sources.Of("alerts_file"), err)
 		}
 		defer fh.Close()
-		outs = append(outs, fh)
+		outs = append(outs, pipeline.Output{Name: "alerts_file", W: fh, Format: "json", Only: []string{"alerts"}})
 	}
 	pids, cgroups := resolveSelectors(cfg.Servers, log)
 	ctx, force, reload := stopOnSignals(log)
@@ -99,7 +111,7 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 	started := time.Now()
 	var p *pipeline.Pipeline
 	p, err := pipeline.New(pipeline.Options{
-		Command: config.Daemon, Config: cfg, Out: io.MultiWriter(outs...), OnlyAlerts: true, Version: version, Log: log,
+		Command: config.Daemon, Config: cfg, Outputs: outs, Version: version, Log: log,
 		Force: force, Reload: reload,
 		Target: pipeline.Target{PIDs: pids, Cgroups: cgroups, Discover: true},
 		Ready: func(h pipeline.Handle) {
@@ -196,14 +208,17 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 	}
 	defer ctl.Close()
 	p.Subscribe(pipeline.OnAlert("control", func(a *correlate.Alert) { ctl.Alert(a) }))
-	p.Subscribe(pipeline.Subscriber{Name: "servers_log", Want: func(it pipeline.Item) bool { return it.Server != nil && it.Server.State != "identified" },
-		Handle: func(items []pipeline.Item) error {
-			for _, it := range items {
-				s := it.Server.Info
-				log.Info("server "+it.Server.State, "server", s.Name, "pid", s.PID, "command", s.Command, "roots", s.Roots)
-			}
-			return nil
-		}})
+	if len(outs) == 0 || outs[0].Format != "text" {
+		// no lines for people on stdout: servers found and gone go to the log
+		p.Subscribe(pipeline.Subscriber{Name: "servers_log", Want: func(it pipeline.Item) bool { return it.Server != nil },
+			Handle: func(items []pipeline.Item) error {
+				for _, it := range items {
+					s := it.Server.Info
+					log.Info("server "+it.Server.State, "server", s.Name, "pid", s.PID, "command", s.Command, "roots", s.Roots)
+				}
+				return nil
+			}})
+	}
 	_, err = p.Run(ctx)
 	sdNotify("STOPPING=1")
 	return loadFailed(err, log)

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -65,9 +68,42 @@ MCPSEC_OUTPUT=json for --output json.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newTraceCmd(), newProbeCmd(), newRulesCmd(), newBaselineCmd(), newContainCmd(), newReleaseCmd(), newHardenCmd(), newRunCmd(), newAuditCmd(), newConfigCmd(), newInitCmd(), newDaemonCmd(), newVersionCmd())
+	root.AddCommand(newTraceCmd(), newProbeCmd(), newRulesCmd(), newBaselineCmd(), newContainCmd(), newReleaseCmd(), newHardenCmd(), newRunCmd(), newAuditCmd(), newConfigCmd(), newInitCmd(), newDaemonCmd(), newVersionCmd(), newManCmd())
 	root.AddCommand(newStatusCmds()...)
+	root.SetFlagErrorFunc(flagError)
 	return root
+}
+
+var (
+	badValueRE    = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: (.*)$`)
+	unknownFlagRE = regexp.MustCompile(`^unknown (?:shorthand )?flag: '?(-{1,2}[^' ]+)'?`)
+)
+
+// flagError says what is wrong with a flag in the user's terms: the flag
+// and the value as written, what is accepted, and the flag meant by a
+// misspelt one.
+func flagError(c *cobra.Command, err error) error {
+	msg := err.Error()
+	if m := badValueRE.FindStringSubmatch(msg); m != nil {
+		value, flag, why := m[1], m[2], m[3]
+		if i := strings.Index(flag, ", "); i >= 0 {
+			flag = flag[i+2:] // "-o, --output"
+		}
+		if strings.Contains(why, "strconv.") {
+			typ := "a whole number"
+			if f := c.Flags().Lookup(strings.TrimLeft(flag, "-")); f != nil && strings.Contains(f.Value.Type(), "bool") {
+				typ = "true or false"
+			}
+			return fmt.Errorf("%s %s: not %s (e.g. %s 4242)", flag, value, typ, flag)
+		}
+		return fmt.Errorf("%s %s: %s", flag, value, why)
+	}
+	if m := unknownFlagRE.FindStringSubmatch(msg); m != nil {
+		var names []string
+		c.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, "--"+f.Name) })
+		return fmt.Errorf("unknown flag %s%s (sensor %s --help lists them)", m[1], suggestion(m[1], names), c.Name())
+	}
+	return err
 }
 
 func newVersionCmd() *cobra.Command {

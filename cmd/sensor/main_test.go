@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -37,12 +38,15 @@ func TestBadInput(t *testing.T) {
 		{nil, []string{"trace", "ls"}, "put the command to trace after --"},
 		{nil, []string{"trace", "--pid", "1", "--", "ls"}, "exclusive"},
 		{nil, []string{"trace", "--pid", "999999999"}, "no such process"},
-		{nil, []string{"trace", "--capture-max", "lots"}, `"lots" is not a size`},
+		{nil, []string{"trace", "--capture-max", "lots"}, `--capture-max lots: "lots" is not a size: want a positive number with an optional unit, e.g. 64KiB or 16MiB`},
 		{nil, []string{"trace", "--payload-ring", "3MiB"}, "power of two"},
 		{nil, []string{"trace", "--wakeup-interval", "0s"}, "between 1ns and 1s"},
 		{map[string]string{"MCPSEC_OUTPUT": "xml"}, []string{"trace"}, `MCPSEC_OUTPUT: output: "xml"`},
 		{map[string]string{"MCPSEC_CAPTURE_MAX": "nope"}, []string{"trace"}, `MCPSEC_CAPTURE_MAX=nope: "nope" is not a size`},
-		{nil, []string{"trace", "--no-such-flag"}, "unknown flag"},
+		{nil, []string{"trace", "--no-such-flag"}, "unknown flag --no-such-flag"},
+		{nil, []string{"trace", "--stat-interval", "1s"}, `unknown flag --stat-interval (did you mean "--stats-interval"?)`},
+		{nil, []string{"trace", "--pid", "abc"}, "--pid abc: not a whole number (e.g. --pid 4242)"},
+		{nil, []string{"contain", "--pid", "x1"}, "--pid x1: not a whole number"},
 		{nil, []string{"trace", "--color", "sometimes"}, `--color: color: "sometimes"`},
 		{nil, []string{"trace", "--log-level", "loud"}, `--log-level: log_level: "loud"`},
 		{nil, []string{"trace", "--stats-interval", "-1s"}, "must not be negative"},
@@ -78,5 +82,25 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	if got := runCLI(t, nil, "version"); got != "" {
 		t.Fatal(got)
+	}
+}
+
+// TestManAndCompletion: the manual pages are written from the commands'
+// help, one per command, and the shell completion is there.
+func TestManAndCompletion(t *testing.T) {
+	dir := t.TempDir()
+	if got := runCLI(t, nil, "man", "--dir", dir); got != "" {
+		t.Fatal(got)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "sensor-trace.1"))
+	if err != nil || !strings.Contains(string(b), "--hide-runtime") || !strings.Contains(string(b), "MCPSEC_HIDE_RUNTIME") {
+		t.Fatalf("sensor-trace.1: %v\n%.500s", err, b)
+	}
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"completion", "bash"})
+	if err := root.Execute(); err != nil || !strings.Contains(out.String(), "__sensor_") {
+		t.Fatalf("completion: %v %.200s", err, out.String())
 	}
 }

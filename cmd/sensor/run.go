@@ -162,7 +162,8 @@ func runServer(c *cobra.Command, l config.Loaded, args []string, allowUnprotecte
 	var supMu sync.Mutex
 	ctx, force, reload := stopOnSignals(log)
 	p, err := pipeline.New(pipeline.Options{
-		Command: config.Run, Config: cfg, Out: fh, Version: version, Log: log, Force: force, Reload: reload,
+		Command: config.Run, Config: cfg, Version: version, Log: log, Force: force, Reload: reload,
+		Outputs: []pipeline.Output{{Name: "output", W: fh, Format: "json"}},
 		Target: pipeline.Target{
 			Command: append([]string{self, helperArg, "supervise", "--"}, args...),
 			Stdin:   os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,

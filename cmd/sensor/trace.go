@@ -119,9 +119,14 @@ func runTrace(c *cobra.Command, cc *command, pids []int, cpuProfile string, args
 		defer pprof.StopCPUProfile()
 	}
 	ctx, force, reload := stopOnSignals(log)
+	format := cfg.Output
+	if format == "auto" {
+		format = map[bool]string{true: "text", false: "json"}[isatty.IsTerminal(outFile.Fd())]
+	}
 	p, err := pipeline.New(pipeline.Options{
-		Command: config.Trace, Config: cfg, Out: out, Version: version, Log: log, Force: force, Reload: reload,
-		Color:  cfg.Color == "always" || (cfg.Color == "auto" && isatty.IsTerminal(outFile.Fd())),
+		Command: config.Trace, Config: cfg, Version: version, Log: log, Force: force, Reload: reload,
+		Outputs: []pipeline.Output{{Name: "output", W: out, Format: format, Only: cfg.Only, HideRuntime: cfg.HideRuntime, Filter: cfg.Filter,
+			Color: cfg.Color == "always" || (cfg.Color == "auto" && isatty.IsTerminal(outFile.Fd()))}},
 		Target: pipeline.Target{Command: args, PIDs: pids, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, RelayStderr: relay},
 	})
 	if err != nil {

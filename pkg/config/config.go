@@ -46,9 +46,12 @@ type Config struct {
 	LogLevel    string        `yaml:"log_level" help:"log level: trace, debug, info, warn, error"`
 
 	// What trace prints, and where.
-	Output        string        `yaml:"output" short:"o" cmds:"trace,run" help:"output format: text or json (one JSON object per line)"`
+	Output        string        `yaml:"output" short:"o" cmds:"trace,daemon" help:"output format: text, json (one JSON object per line) or auto (text on a terminal, else JSON)"`
 	Out           string        `yaml:"out" cmds:"trace,run" help:"write the trace to this file (default: stdout, or stderr when running a command; run: STATE-DIR/run-PID.jsonl)"`
-	Color         string        `yaml:"color" cmds:"trace" help:"colour text output: auto (on a terminal), always, never"`
+	Color         string        `yaml:"color" cmds:"trace,daemon" help:"colour text output: auto (on a terminal), always, never"`
+	Only          []string      `yaml:"only" cmds:"trace" help:"print only these kinds: messages, effects, alerts, servers, stats (repeatable or comma-separated; default: all but servers)"`
+	HideRuntime   bool          `yaml:"hide_runtime" cmds:"trace" help:"fold the opens of libraries, the interpreter and its modules outside calls into one line"`
+	Filter        string        `yaml:"filter" cmds:"trace" help:"print only events this CEL expression accepts, over the event's JSON as ev (e.g. 'ev.kind == \"alert\" || ev.type == \"connect\"')"`
 	StatsInterval time.Duration `yaml:"stats_interval" cmds:"trace,daemon" help:"also print counters every interval (e.g. 10s); 0: only at the end"`
 
 	// Capture: the kernel side and the decoder.
@@ -115,7 +118,7 @@ func Default(cmd string) Config {
 		c.Output = "json"
 	case Daemon:
 		c.StatsInterval = time.Minute
-		c.Output = "json"
+		c.Output = "auto"
 	}
 	return c
 }

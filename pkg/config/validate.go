@@ -33,7 +33,10 @@ func (l *Loaded) Validate() error {
 		oneOf("response", c.Response, "off", "monitor", "enforce")
 	}
 	oneOf("log_level", c.LogLevel, "trace", "debug", "info", "warn", "error")
-	oneOf("output", c.Output, "text", "json")
+	oneOf("output", c.Output, "text", "json", "auto")
+	for _, k := range c.Only {
+		oneOf("only", k, "messages", "effects", "alerts", "servers", "stats")
+	}
 	oneOf("color", c.Color, "auto", "always", "never")
 	if c.Compliance != "" {
 		oneOf("compliance", c.Compliance, "strict")

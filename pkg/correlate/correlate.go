@@ -131,7 +131,8 @@ type Correlator struct {
 	sweepAt int
 	cands   []*Rule
 	notices []Notice
-	v       vars // the variables of the event being judged
+	v       vars      // the variables of the event being judged
+	now     time.Time // its time
 }
 
 // New returns a correlator judging with rules (nil: attribution and
@@ -182,6 +183,7 @@ func (c *Correlator) Event(e decode.Event, out []*Alert) []*Alert {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stats.Events++
+	c.now = e.EventTime()
 	switch v := e.(type) {
 	case *decode.Effect:
 		return c.effect(v, out)

@@ -3,6 +3,7 @@ package correlate
 import (
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -118,7 +119,8 @@ func (c *Correlator) identify(s *server, pid uint32) {
 // Notice says a server was found, identified again (its identity, roots
 // or client changed) or is gone.
 type Notice struct {
-	State string // found, identified, gone
+	State string    // found, identified, gone
+	Time  time.Time // of the event that told
 	Info  ServerInfo
 }
 
@@ -156,7 +158,13 @@ func (c *Correlator) adopt(s *server, pid uint32, srv identity.Server) {
 	if s.identPID == 0 {
 		state = "found"
 	}
-	defer func() { c.notice(Notice{State: state, Info: s.info()}) }()
+	before := s.name() + "\x00" + strings.Join(s.roots, "\x00")
+	defer func() {
+		// a server identified again is news only if what it is changed
+		if state == "found" || s.name()+"\x00"+strings.Join(s.roots, "\x00") != before {
+			c.notice(Notice{State: state, Time: c.now, Info: s.info()})
+		}
+	}()
 	s.identPID = pid
 	if srv.Identity.Key() != "" {
 		s.ident.Identity = srv.Identity
@@ -220,7 +228,7 @@ func (c *Correlator) Forget(id string) {
 
 // gone forgets a server whose root exited.
 func (c *Correlator) gone(s *server) {
-	c.notice(Notice{State: "gone", Info: s.info()})
+	c.notice(Notice{State: "gone", Time: c.now, Info: s.info()})
 	c.leaveClient(s)
 	delete(c.servers, s.id)
 }

@@ -60,7 +60,10 @@ type Stats struct {
 	// Fragments: lines right after a gap that did not parse on their own,
 	// dropped rather than risk a spliced message.
 	Fragments uint64 `json:"gap_fragments"`
-	Truncated uint64 `json:"truncated_messages"`
+	// JoinedPartial: the first line of a stream joined mid-life (--pid) was
+	// the end of a message sent before: dropped, and not a loss.
+	JoinedPartial uint64 `json:"joined_partial_lines,omitempty"`
+	Truncated     uint64 `json:"truncated_messages"`
 	// Bytes on pipes other than stdio (stderr, a child's pipes).
 	PipeBytes uint64       `json:"pipe_bytes_undecoded"`
 	Lines     LineStats    `json:"lines"`
@@ -278,7 +281,7 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 	}
 	for i := range msgs {
 		m := &msgs[i]
-		m.AfterGap = l.AfterGap
+		m.AfterGap, m.Joined = l.AfterGap, l.Joined
 		if meta != nil {
 			m.Time = d.opts.Clock.Wall(meta.ts)
 			m.Proc = meta.proc
@@ -316,6 +319,10 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 // event that claimed to be JSON, is a protocol violation worth a rule; a
 // fragment after a gap, or a plain-text HTTP body, is not.
 func (d *Decoder) dropLine(l Line) bool {
+	if l.Joined {
+		d.stats.JoinedPartial++ // the end of a message sent before the sensor joined
+		return false
+	}
 	if l.AfterGap || l.Lost {
 		d.stats.Fragments++
 		return false

@@ -65,6 +65,9 @@ func (m *Message) AppendJSON(b []byte) []byte {
 	if m.AfterGap {
 		b = append(b, `,"after_gap":true`...)
 	}
+	if m.Joined {
+		b = append(b, `,"joined":true`...)
+	}
 	return append(b, '}')
 }
 

@@ -47,6 +47,7 @@ type Message struct {
 	Size      int       `json:"size"`                // bytes of the line
 	Truncated bool      `json:"truncated,omitempty"` // cut at the message cap: fields may be missing
 	AfterGap  bool      `json:"after_gap,omitempty"` // bytes were lost just before it
+	Joined    bool      `json:"joined,omitempty"`    // the first message of a stream joined mid-life
 }
 
 // CallRef names a call: its session, request id, method and tool.

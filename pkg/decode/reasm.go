@@ -48,6 +48,10 @@ type ReasmStats struct {
 }
 
 // consumer takes one stream's bytes in order from a Reassembler.
+// joiner is a consumer that tells a stream picked up mid-life from one
+// that lost bytes: nothing was lost from the reader's point of view.
+type joiner interface{ join() }
+
 type consumer interface {
 	// data: the next bytes of the stream, contiguous with what came before
 	// (or with the gap just announced).
@@ -101,7 +105,11 @@ func (r *Reassembler) feed(k StreamKey, p Piece) {
 	if !st.started {
 		st.started = true
 		if p.Attached {
-			st.c.gap(0)
+			if j, ok := st.c.(joiner); ok {
+				j.join()
+			} else {
+				st.c.gap(0)
+			}
 		}
 	}
 	if p.PID != 0 {

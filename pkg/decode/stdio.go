@@ -10,6 +10,8 @@ type Line struct {
 	Key  StreamKey
 	Data []byte
 	Meta any // of the piece the line started in
+	// Joined: the first line of a stream picked up mid-life (--pid).
+	Joined bool
 	// AfterGap: bytes were lost right before this line (or the stream was
 	// attached mid-life). It is only emitted if it parses as JSON on its own.
 	AfterGap bool
@@ -51,6 +53,7 @@ type lineStream struct {
 	bufMeta  any
 	resync   bool // discarding until the next newline
 	afterGap bool // the next line follows lost bytes
+	joined   bool // the next line is the first of a stream joined mid-life
 	oversize int  // bytes of the current line beyond MaxLine
 }
 
@@ -112,6 +115,13 @@ func (l *lineStream) idle() bool {
 
 func (l *lineStream) restart() { l.gap(0) }
 
+// join: the stream was picked up mid-life; its first line may be the end
+// of one whose start came before the sensor (dropped, counted apart).
+func (l *lineStream) join() {
+	l.gap(0)
+	l.joined = true
+}
+
 // gap abandons the line in progress: what follows the gap belongs to it, so
 // the stream resynchronises at the next newline. If the gap fell on a line
 // boundary the next line is whole; it is kept only if it parses on its own
@@ -165,13 +175,14 @@ func (l *lineStream) endLine() {
 	line := bytes.TrimRight(l.buf, "\r")
 	if len(line) > 0 || l.oversize > 0 {
 		l.s.Stats.Lines++
-		out := Line{Key: l.key, Data: bytes.Clone(line), Meta: l.bufMeta, AfterGap: l.afterGap, Size: len(l.buf) + l.oversize}
+		out := Line{Key: l.key, Data: bytes.Clone(line), Meta: l.bufMeta, AfterGap: l.afterGap && !l.joined, Joined: l.joined,
+			Size: len(l.buf) + l.oversize}
 		if l.oversize > 0 {
 			l.s.Stats.Oversized++
 			out.Truncated = true
 		}
 		l.s.out = append(l.s.out, out)
-		l.afterGap = false
+		l.afterGap, l.joined = false, false
 	}
 	l.buf = l.buf[:0]
 	if cap(l.buf) > 1<<20 {

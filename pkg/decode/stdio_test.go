@@ -201,11 +201,17 @@ func TestSplitterReleasesLargeBuffers(t *testing.T) {
 	}
 }
 
-func TestSplitterAttachedStartsAfterGap(t *testing.T) {
+// A stream picked up mid-life (--pid) may start inside a message: its first
+// line is marked joined (not after lost bytes), the next is whole.
+func TestSplitterAttachedJoins(t *testing.T) {
 	s := NewSplitter(1 << 20)
 	got := feedAll(s, Piece{Off: 0, Data: []byte("tail of something\n{\"a\":1}\n"), Attached: true})
-	if len(got) != 2 || !got[0].AfterGap || got[1].AfterGap {
+	if len(got) != 2 || !got[0].Joined || got[0].AfterGap || got[1].Joined || got[1].AfterGap {
 		t.Fatalf("got %+v", got)
+	}
+	d := NewDecoder(DefaultOptions())
+	if d.dropLine(got[0]) || d.Stats().JoinedPartial != 1 || d.Stats().Fragments != 0 {
+		t.Fatalf("a joined partial line is a loss: %+v", d.Stats())
 	}
 }
 

@@ -55,7 +55,7 @@ func (c *core) judge(e decode.Event) {
 	c.notices = c.cor.TakeNotices(c.notices[:0])
 	for i := range c.notices {
 		n := c.notices[i]
-		c.out(Item{Server: &ServerNotice{State: n.State, Info: n.Info}})
+		c.out(Item{Server: &ServerNotice{State: n.State, Time: n.Time, Info: n.Info}})
 	}
 	c.out(Item{Event: e})
 	for _, a := range c.alerts {

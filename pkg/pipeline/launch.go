@@ -60,7 +60,7 @@ func runCommand(ctx context.Context, o Options, cg *contain.Cgroup, sink *Sink) 
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			code = 127
 		}
-		return code, fmt.Errorf("starting %s: %w", t.Command[0], err)
+		return code, &NotStartedError{Command: t.Command[0], Err: err}
 	}
 	if t.Started != nil {
 		if err := t.Started(cmd); err != nil {
@@ -94,6 +94,16 @@ func runCommand(ctx context.Context, o Options, cg *contain.Cgroup, sink *Sink) 
 	}
 	return exitCode(cmd, err)
 }
+
+// NotStartedError is a command that could not be started (its trace says
+// nothing more than why).
+type NotStartedError struct {
+	Command string
+	Err     error
+}
+
+func (e *NotStartedError) Error() string { return fmt.Sprintf("starting %s: %v", e.Command, e.Err) }
+func (e *NotStartedError) Unwrap() error { return e.Err }
 
 func exitCode(cmd *exec.Cmd, err error) (int, error) {
 	if cmd.ProcessState == nil {

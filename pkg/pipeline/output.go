@@ -21,6 +21,11 @@ import (
 type Writer interface {
 	Event(decode.Event) error
 	Stats(*Stats) error
+	// Server prints a server found or gone (text only: the JSON trace's
+	// kinds stay message, effect, alert and stats); Folded prints the line
+	// that stands for n runtime opens left out.
+	Server(*ServerNotice) error
+	Folded(n int) error
 	Flush() error
 }
 
@@ -118,6 +123,33 @@ func (j *jsonWriter) Event(e decode.Event) error {
 }
 func (j *jsonWriter) Stats(s *Stats) error { return j.write(s) }
 
+func (j *jsonWriter) Server(*ServerNotice) error { return nil }
+func (j *jsonWriter) Folded(int) error           { return nil }
+
+func (t *textWriter) Server(n *ServerNotice) error {
+	s := n.Info
+	col := cGreen
+	if n.State == "gone" {
+		col = cDim
+	}
+	line := t.paint(cDim, n.Time.Format("15:04:05.000000")) + " " + t.paint(cBold+col, "SERVER "+strings.ToUpper(n.State)) + " " +
+		t.paint(cBold, clean(s.Name)) + fmt.Sprintf(" pid %d", s.PID)
+	if s.Command != "" {
+		line += " (" + clean(s.Command) + ")"
+	}
+	if len(s.Roots) > 0 {
+		line += " roots " + clean(strings.Join(s.Roots, " "))
+	}
+	if n.State == "gone" {
+		line += fmt.Sprintf(", %d calls", s.Calls)
+	}
+	return t.add([]byte(line))
+}
+
+func (t *textWriter) Folded(n int) error {
+	return t.add([]byte(t.paint(cDim, fmt.Sprintf("  … %d runtime opens folded (libraries, interpreter, modules; --hide-runtime)", n))))
+}
+
 type textWriter struct {
 	lines
 	color bool
@@ -182,12 +214,26 @@ func (t *textWriter) alert(a *correlate.Alert) string {
 	if correlate.SeverityRank(a.Severity) >= correlate.SeverityRank("high") {
 		col = cRed
 	}
-	s := t.who(a.Time, a.Proc) + " " + t.paint(cBold+col, "ALERT "+strings.ToUpper(a.Severity)) + " " + clean(a.Rule) + ": " + clean(a.Output)
+	s := t.who(a.Time, a.Proc) + " " + t.paint(cBold+col, "ALERT "+strings.ToUpper(a.Severity)) + " " + t.paint(cBold, clean(a.Rule)) + ": " + clean(a.Output)
 	if a.Call != nil {
 		s += fmt.Sprintf(" [call %s id=%s]", clean(a.Call.Tool), clean(string(a.Call.ID)))
 	}
 	if a.Action != "" {
 		s += " action=" + a.Action
+	}
+	if r := a.Response; r != nil && r.Mode == "enforce" && (len(r.Done) > 0 || len(r.Errors) > 0) {
+		s += "\n    " + t.paint(cBold+cRed, "CONTAINED") + " " + clean(strings.Join(r.Done, ", "))
+		if r.LatencyMS > 0 {
+			s += fmt.Sprintf(" (%.1f ms after the syscall)", r.LatencyMS)
+		}
+		if r.Cgroup != "" {
+			s += " cgroup " + clean(r.Cgroup)
+		}
+		if len(r.Errors) > 0 {
+			s += " " + t.paint(cRed, "errors: "+clean(strings.Join(r.Errors, "; ")))
+		}
+	} else if r != nil && r.Mode == "monitor" && len(r.Actions) > 0 {
+		s += t.paint(cDim, " (would: "+strings.Join(r.Actions, ", ")+")")
 	}
 	return s
 }
@@ -230,6 +276,9 @@ func (t *textWriter) message(m *decode.Message) string {
 	}
 	if m.AfterGap {
 		b.WriteString(t.paint(cYell, " [after lost bytes]"))
+	}
+	if m.Joined {
+		b.WriteString(t.paint(cDim, " (joined mid-stream)"))
 	}
 	return b.String()
 }

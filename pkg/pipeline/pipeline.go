@@ -60,11 +60,9 @@ type Options struct {
 	Command string
 	Config  config.Config
 	Target  Target
-	// Out gets the trace (every event, or only alerts and stats with
-	// OnlyAlerts), in Config.Output's format.
-	Out        io.Writer
-	Color      bool
-	OnlyAlerts bool
+	// Outputs are where events are printed (the first one relays a
+	// launched command's stderr when Target.RelayStderr is set).
+	Outputs []Output
 	// Force, when closed, kills a stopping command at once; Reload asks
 	// for the rules to be read again.
 	Force  <-chan struct{}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"sync"
+	"time"
 	"sync/atomic"
 
 	"github.com/mcpsec/sensor/pkg/correlate"
@@ -20,6 +21,7 @@ type Item struct {
 // ServerNotice says a server was found, identified again or is gone.
 type ServerNotice struct {
 	State string // found, identified, gone
+	Time  time.Time
 	Info  correlate.ServerInfo
 }
 

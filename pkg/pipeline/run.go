@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"runtime/debug"
 	"sync/atomic"
@@ -24,7 +25,7 @@ type running struct {
 	core  *core
 	stage *stage
 	tls   *tlsWatcher
-	out   *outputSub
+	outs  []*outputSub
 	roots []int // processes tracked at the start, with their trees
 	stop  context.CancelFunc
 	ready atomic.Bool
@@ -38,18 +39,26 @@ func (p *Pipeline) Run(ctx context.Context) (Result, error) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	r := &running{stop: stop}
-	sink := NewSink(o.Out)
-	w, err := NewWriter(cfg.Output, sink, o.Color)
-	if err != nil {
-		return res, err
-	}
-	if o.Out != nil {
-		r.out = &outputSub{w: w, onFail: func(err error) {
-			o.Log.Error("cannot write the trace; no more events will be printed", "error", err)
+	var err error
+	for _, out := range o.Outputs {
+		s, err := newOutputSub(out, p.rules)
+		if err != nil {
+			return res, err
+		}
+		name := out.Name
+		s.onFail = func(err error) {
+			o.Log.Error("cannot write; no more events will be printed there", "output", name, "error", err)
 			if len(o.Target.Command) == 0 {
 				stop()
 			}
-		}}
+		}
+		r.outs = append(r.outs, s)
+	}
+	var sink *Sink
+	if len(r.outs) > 0 {
+		sink = r.outs[0].sink
+	} else {
+		sink = NewSink(io.Discard)
 	}
 
 	t := o.Target
@@ -85,7 +94,7 @@ func (p *Pipeline) Run(ctx context.Context) (Result, error) {
 		}
 		r.cor.Forget(info.ID)
 	}
-	for _, s := range p.subscribers(r.out) {
+	for _, s := range p.subscribers(r.outs) {
 		p.bus.add(s, cfg.QueueSize)
 	}
 	p.live.Store(r)
@@ -152,10 +161,14 @@ func (p *Pipeline) Run(ctx context.Context) (Result, error) {
 	<-periodicDone
 	serr := p.shutdown(r)
 	res.Stats = p.stats()
-	p.bus.publish(Item{Stats: &res.Stats})
+	var ns *NotStartedError
+	if !errors.As(err, &ns) {
+		// a command that could not start: its error alone, no counters
+		p.bus.publish(Item{Stats: &res.Stats})
+	}
 	p.bus.close()
-	if r.out != nil {
-		err = errors.Join(err, r.out.error())
+	for _, out := range r.outs {
+		err = errors.Join(err, out.error())
 	}
 	return res, errors.Join(err, serr)
 }

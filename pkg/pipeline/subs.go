@@ -1,9 +1,6 @@
 package pipeline
 
 import (
-	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mcpsec/sensor/pkg/audit"
@@ -14,14 +11,10 @@ import (
 )
 
 // subscribers builds the pipeline's own subscribers from its configuration.
-func (p *Pipeline) subscribers(out *outputSub) []Subscriber {
+func (p *Pipeline) subscribers(outs []*outputSub) []Subscriber {
 	var subs []Subscriber
-	if out != nil {
-		want := func(it Item) bool { return it.Event != nil || it.Stats != nil }
-		if p.o.OnlyAlerts {
-			want = func(it Item) bool { return it.alert() != nil || it.Stats != nil }
-		}
-		subs = append(subs, Subscriber{Name: "output", Want: want, Handle: out.handle, Close: out.flush})
+	for _, out := range outs {
+		subs = append(subs, Subscriber{Name: out.o.Name, Want: out.want, Handle: out.handle, Close: out.flush})
 	}
 	if p.audit != nil {
 		subs = append(subs, Subscriber{Name: "audit", Want: Alerts, Handle: p.auditAlerts})
@@ -100,70 +93,6 @@ func (p *Pipeline) publishEvents(items []Item) error {
 		}
 	}
 	return nil
-}
-
-// outputSub prints the trace. After a write error it prints nothing more:
-// a launched command keeps running (it is someone's MCP server), other
-// modes stop.
-type outputSub struct {
-	w      Writer
-	failed atomic.Bool
-	mu     sync.Mutex
-	err    error
-	onFail func(error)
-}
-
-func (o *outputSub) handle(items []Item) error {
-	if o.failed.Load() {
-		return nil
-	}
-	for _, it := range items {
-		var err error
-		switch {
-		case it.Stats != nil:
-			err = o.w.Stats(it.Stats)
-		case it.Event != nil:
-			err = o.w.Event(it.Event)
-		}
-		if err != nil {
-			o.fail(err)
-			return err
-		}
-	}
-	if err := o.w.Flush(); err != nil {
-		o.fail(err)
-		return err
-	}
-	return nil
-}
-
-func (o *outputSub) flush() error {
-	if o.failed.Load() {
-		return nil
-	}
-	if err := o.w.Flush(); err != nil {
-		o.fail(err)
-		return err
-	}
-	return nil
-}
-
-func (o *outputSub) fail(err error) {
-	if !o.failed.CompareAndSwap(false, true) {
-		return
-	}
-	o.mu.Lock()
-	o.err = fmt.Errorf("writing the trace: %w", err)
-	o.mu.Unlock()
-	if o.onFail != nil {
-		o.onFail(err)
-	}
-}
-
-func (o *outputSub) error() error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.err
 }
 
 // OnAlert is a subscriber that calls fn for each alert, with containment's
