@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 
 	"github.com/mattn/go-isatty"
@@ -81,6 +83,18 @@ func runTrace(c *cobra.Command, cc *command, pids []int, cpuProfile string, args
 	l, err := cc.load(c)
 	if err != nil {
 		return err
+	}
+	if len(args) > 0 {
+		if _, err := exec.LookPath(args[0]); err != nil {
+			// said alone, before anything is loaded, with the shell's exit code
+			why := errors.Unwrap(err)
+			var pe *fs.PathError
+			if errors.As(why, &pe) {
+				why = pe.Err
+			}
+			fmt.Fprintf(os.Stderr, "sensor: cannot start %s: %v\n", args[0], why)
+			return exitError{127}
+		}
 	}
 	for _, p := range pids {
 		if err := checkPID(p); err != nil {

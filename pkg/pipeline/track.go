@@ -196,8 +196,14 @@ func (p *Pipeline) readopt() {
 		if c.Gone {
 			continue
 		}
-		p.o.Log.Warn("a contained server is still contained (release it with `sensor release`)",
-			"cgroup", c.Cgroup, "server", c.Name, "since", c.Since, "frozen", c.Frozen, "egress", c.Egress)
+		args := []any{"cgroup", c.Cgroup, "frozen", c.Frozen, "egress", c.Egress}
+		if c.Name != "" {
+			args = append(args, "server", c.Name)
+		}
+		if !c.Since.IsZero() {
+			args = append(args, "since", c.Since)
+		}
+		p.o.Log.Warn("a contained server is still contained (release it with `sensor release`)", args...)
 	}
 }
 

@@ -325,7 +325,7 @@ func TestDaemonHomeElsewhere(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
 		if strings.Contains(string(b), "/mcp-sensor/evil-") {
-			cg = strings.TrimSpace(strings.TrimPrefix(string(b), "0::"))
+			cg = strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(string(b), "0::")), "/")
 			break
 		}
 	}
@@ -336,8 +336,10 @@ func TestDaemonHomeElsewhere(t *testing.T) {
 		t.Fatal("the client was moved with the server")
 	}
 	t.Cleanup(func() {
+		if out, err := exec.Command(bin(t, "sensor"), "release", "--socket", d.sock, "--cgroup", cg).CombinedOutput(); err != nil {
+			t.Errorf("release: %v %s", err, out)
+		}
 		s.Close()
-		_, _ = exec.Command(bin(t, "sensor"), "release", "--socket", d.sock, "--cgroup", cg).CombinedOutput()
 	})
 	// the rule's action (contain) may freeze the server before it answers:
 	// the call is not waited for
