@@ -2,8 +2,8 @@ package pipeline
 
 import (
 	"sync"
-	"time"
 	"sync/atomic"
+	"time"
 
 	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/decode"
