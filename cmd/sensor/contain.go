@@ -15,6 +15,7 @@ import (
 	"github.com/mcpsec/sensor/pkg/control"
 	"github.com/mcpsec/sensor/pkg/identity"
 	"github.com/mcpsec/sensor/pkg/loader"
+	"github.com/mcpsec/sensor/pkg/proc"
 )
 
 type containFlags struct {
@@ -177,11 +178,11 @@ func releaseServer(w io.Writer, f *containFlags) error {
 		}
 		t.Name = "" // an existing cgroup, not a new one
 		if t.Cgroup == "" {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", t.PID))
+			rel, err := contain.CgroupOfPID(proc.Host, t.PID)
 			if err != nil {
-				return fmt.Errorf("--pid %d: no such process", t.PID)
+				return fmt.Errorf("--pid %d: %w", t.PID, err)
 			}
-			t.Cgroup = strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(string(b), "0::")), "/")
+			t.Cgroup = strings.TrimPrefix(rel, "/")
 		}
 		targets = []string{t.Cgroup}
 	}

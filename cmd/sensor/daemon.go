@@ -22,6 +22,7 @@ import (
 	"github.com/mcpsec/sensor/pkg/control"
 	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/pipeline"
+	"github.com/mcpsec/sensor/pkg/proc"
 	"github.com/mcpsec/sensor/pkg/sink"
 )
 
@@ -181,11 +182,11 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 			}
 			path := req.Cgroup
 			if path == "" && req.PID > 0 {
-				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", req.PID))
+				rel, err := contain.CgroupOfPID(proc.Host, req.PID)
 				if err != nil {
-					return nil, fmt.Errorf("--pid %d: no such process", req.PID)
+					return nil, fmt.Errorf("--pid %d: %w", req.PID, err)
 				}
-				path = strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(string(b), "0::")), "/")
+				path = strings.TrimPrefix(rel, "/")
 			}
 			by := fmt.Sprint("uid ", uid)
 			err := h.Release(path, by)

@@ -169,7 +169,14 @@ func (m *Manager) proc() proc.Root {
 
 // procCgroup is the cgroup v2 path of a process, relative to the root.
 func (m *Manager) procCgroup(pid int) (string, error) {
-	b, err := os.ReadFile(filepath.Join(string(m.proc()), strconv.Itoa(pid), "cgroup"))
+	return CgroupOfPID(m.proc(), pid)
+}
+
+// CgroupOfPID is the cgroup v2 path of a process ("/mcp-sensor/x-1"),
+// relative to the cgroup2 root (the "0::" line of /proc/PID/cgroup; hybrid
+// hosts list their v1 hierarchies too).
+func CgroupOfPID(root proc.Root, pid int) (string, error) {
+	b, err := os.ReadFile(filepath.Join(string(root), strconv.Itoa(pid), "cgroup"))
 	if err != nil {
 		return "", fmt.Errorf("process %d: no such process", pid)
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpsec/sensor/internal/testutil"
+	"github.com/mcpsec/sensor/pkg/contain"
+	"github.com/mcpsec/sensor/pkg/proc"
 )
 
 // daemon is a `sensor daemon` started for a test on its defaults, with a
@@ -323,9 +325,8 @@ func TestDaemonHomeElsewhere(t *testing.T) {
 	}
 	var cg string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
-		if strings.Contains(string(b), "/mcp-sensor/evil-") {
-			cg = strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(string(b), "0::")), "/")
+		if rel, _ := contain.CgroupOfPID(proc.Host, cmd.Process.Pid); strings.HasPrefix(rel, "/mcp-sensor/evil-") {
+			cg = strings.TrimPrefix(rel, "/")
 			break
 		}
 	}
