@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"cel.dev/cel-go/cel"
 	"go.yaml.in/yaml/v3"
@@ -432,7 +433,18 @@ func compileRule(env *cel.Env, it *item, defs map[string]string) (*Rule, error) 
 	if err := checkFixtures(it.Fixtures); err != nil {
 		return nil, err
 	}
-	return &Rule{
+	switch it.Dedupe {
+	case "", "event", "call", "server":
+	default:
+		return nil, fmt.Errorf("dedupe %q: use event, call or server", it.Dedupe)
+	}
+	var window time.Duration
+	if it.Window != "" {
+		if window, err = time.ParseDuration(it.Window); err != nil || window < 0 {
+			return nil, fmt.Errorf("dedupe_window %q: a duration, e.g. 1m", it.Window)
+		}
+	}
+	return &Rule{Dedupe: it.Dedupe, Window: window,
 		Name: it.Rule, Desc: it.Desc, When: it.When, Types: it.Types, Severity: it.Severity, Tags: it.Tags,
 		Output: it.Output, Action: it.Action, File: it.file, Line: it.line, Condition: it.Condition, Effective: exp,
 		Exceptions: it.Exceptions, prg: prg, tmpl: tmpl, fixtures: it.Fixtures,

@@ -197,3 +197,30 @@ func BenchmarkCorrelate(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestRateRuleOncePerWindow: a rate rule (dedupe: server) alerts once per
+// server per window, not at every call past its threshold.
+func TestRateRuleOncePerWindow(t *testing.T) {
+	c := New(shippedRules(t), Options{})
+	n := 0
+	for i := 0; i < 2000; i++ { // 2,000 calls in 100 s
+		at := time.Duration(i) * 50 * time.Millisecond
+		for _, a := range c.Event(callReq(at, "s", i, "echo", `{}`), nil) {
+			if a.Rule == "call_rate" {
+				n++
+			}
+		}
+		c.Event(callResp(at+time.Millisecond, "s", i, "echo"), nil)
+	}
+	if n != 2 { // past 600 a minute at 30 s, again a minute later
+		t.Errorf("%d call_rate alerts, want 2", n)
+	}
+}
+
+func shippedRules(t *testing.T) *RuleSet {
+	rs, err := LoadFS(rules.Files, "rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}

@@ -42,27 +42,38 @@ func (c *Correlator) judge(when, typ string, at time.Time, p *decode.Proc,
 		if m != nil {
 			a.Message = &MessageRef{Session: m.Session, Direction: m.Direction, Type: m.Type, Method: m.Method, ID: m.ID}
 		}
-		out = c.raise(a, out)
+		out = c.raiseAs(a, r.Dedupe, r.Window, out)
 	}
 	return out
 }
 
 // raise adds an alert unless the same one was raised within the dedupe
 // window (counted as suppressed).
-func (c *Correlator) raise(a *Alert, out []*Alert) []*Alert {
-	// the same rule, server, call and subject (not the output: a rate in
-	// it changes at every event)
-	key := a.Rule + "\x00" + a.Server + "\x00" + a.Tool
-	if a.Call != nil {
-		key += "\x00" + a.Call.Session + string(a.Call.ID)
+func (c *Correlator) raise(a *Alert, out []*Alert) []*Alert { return c.raiseAs(a, "", 0, out) }
+
+// raiseAs is raise with a rule's own idea of the same alert: by event (the
+// same rule, server, call and subject; not the output: a rate in it
+// changes at every event), by call, or by server alone; and its window.
+func (c *Correlator) raiseAs(a *Alert, by string, window time.Duration, out []*Alert) []*Alert {
+	if window <= 0 {
+		window = c.opts.Dedupe
 	}
-	for _, e := range a.Effects {
-		key += "\x00" + e.Type + " " + e.Path + " " + e.Addr + " " + strings.Join(e.Argv, " ")
+	key := a.Rule + "\x00" + a.Server
+	if by != "server" {
+		key += "\x00" + a.Tool
+		if a.Call != nil {
+			key += "\x00" + a.Call.Session + string(a.Call.ID)
+		}
 	}
-	if m := a.Message; m != nil {
-		key += "\x00" + m.Direction + m.Method + string(m.ID)
+	if by == "" || by == "event" {
+		for _, e := range a.Effects {
+			key += "\x00" + e.Type + " " + e.Path + " " + e.Addr + " " + strings.Join(e.Argv, " ")
+		}
+		if m := a.Message; m != nil {
+			key += "\x00" + m.Direction + m.Method + string(m.ID)
+		}
 	}
-	if last, ok := c.recent[key]; ok && a.Time.Sub(last) < c.opts.Dedupe && a.Time.Sub(last) >= 0 {
+	if last, ok := c.recent[key]; ok && a.Time.Sub(last) < window && a.Time.Sub(last) >= 0 {
 		c.stats.Suppressed++
 		return out
 	}
@@ -71,7 +82,7 @@ func (c *Correlator) raise(a *Alert, out []*Alert) []*Alert {
 		// forget what is past the window; sweep again when the map has
 		// doubled, so the cost stays linear
 		for k, t := range c.recent {
-			if a.Time.Sub(t) > c.opts.Dedupe {
+			if a.Time.Sub(t) > max(c.opts.Dedupe, time.Minute) {
 				delete(c.recent, k)
 			}
 		}

@@ -127,24 +127,28 @@ func underAny(p string, roots []string) bool {
 }
 
 // secretPatterns are the formats of private keys and of cloud and API
-// tokens, written from their public descriptions.
+// tokens, written from their public descriptions. Each has a literal every
+// match contains (hint, matched ignoring case when fold): a text without
+// it is not searched, so the regexps run on few messages.
 var secretPatterns = []struct {
 	name string
+	hint string
+	fold bool
 	re   *regexp.Regexp
 }{
-	{"private_key", regexp.MustCompile(`-----BEGIN ((RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----`)},
-	{"aws_access_key_id", regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)},
-	{"aws_secret_access_key", regexp.MustCompile(`(?i)aws_secret_access_key\s*[=:]\s*["']?[A-Za-z0-9/+=]{40}`)},
-	{"github_token", regexp.MustCompile(`\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})`)},
-	{"gitlab_token", regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}`)},
-	{"slack_token", regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9-]{10,}`)},
-	{"anthropic_key", regexp.MustCompile(`\bsk-ant-[A-Za-z0-9_-]{20,}`)},
-	{"openai_key", regexp.MustCompile(`\bsk-(proj-)?[A-Za-z0-9_-]{32,}`)},
-	{"google_api_key", regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}`)},
-	{"stripe_key", regexp.MustCompile(`\b[rs]k_live_[0-9A-Za-z]{24,}`)},
-	{"npm_token", regexp.MustCompile(`\bnpm_[A-Za-z0-9]{36}`)},
-	{"jwt", regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}`)},
-	{"gcp_service_account", regexp.MustCompile(`"type"\s*:\s*"service_account"`)},
+	{"private_key", "PRIVATE KEY", false, regexp.MustCompile(`-----BEGIN ((RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----`)},
+	{"aws_access_key_id", "A", false, regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)},
+	{"aws_secret_access_key", "aws_secret_access_key", true, regexp.MustCompile(`(?i)aws_secret_access_key\s*[=:]\s*["']?[A-Za-z0-9/+=]{40}`)},
+	{"github_token", "_", false, regexp.MustCompile(`\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})`)},
+	{"gitlab_token", "glpat-", false, regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}`)},
+	{"slack_token", "xox", false, regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9-]{10,}`)},
+	{"anthropic_key", "sk-ant-", false, regexp.MustCompile(`\bsk-ant-[A-Za-z0-9_-]{20,}`)},
+	{"openai_key", "sk-", false, regexp.MustCompile(`\bsk-(proj-)?[A-Za-z0-9_-]{32,}`)},
+	{"google_api_key", "AIza", false, regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}`)},
+	{"stripe_key", "k_live_", false, regexp.MustCompile(`\b[rs]k_live_[0-9A-Za-z]{24,}`)},
+	{"npm_token", "npm_", false, regexp.MustCompile(`\bnpm_[A-Za-z0-9]{36}`)},
+	{"jwt", "eyJ", false, regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}`)},
+	{"gcp_service_account", "service_account", false, regexp.MustCompile(`"type"\s*:\s*"service_account"`)},
 }
 
 // Secrets names the kinds of secret found in s.
@@ -154,11 +158,34 @@ func Secrets(s string) []string {
 		return out
 	}
 	for _, p := range secretPatterns {
+		if !hasHint(s, p.hint, p.fold) {
+			continue
+		}
+		if p.name == "aws_access_key_id" && !strings.Contains(s, "AKIA") && !strings.Contains(s, "ASIA") {
+			continue
+		}
+		if p.name == "github_token" && !strings.Contains(s, "gh") {
+			continue
+		}
 		if p.re.MatchString(s) {
 			out = append(out, p.name)
 		}
 	}
 	return out
+}
+
+// hasHint: s contains hint (ignoring ASCII case when fold).
+func hasHint(s, hint string, fold bool) bool {
+	if !fold {
+		return strings.Contains(s, hint)
+	}
+	n := len(hint)
+	for i := 0; i+n <= len(s); i++ {
+		if strings.EqualFold(s[i:i+n], hint) {
+			return true
+		}
+	}
+	return false
 }
 
 // shellMeta: s holds characters a shell gives meaning to.

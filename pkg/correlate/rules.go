@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"cel.dev/cel-go/cel"
 	"go.yaml.in/yaml/v3"
@@ -52,7 +53,12 @@ type Rule struct {
 	Exceptions []Exception
 	// Origins says where each part came from: "defined" and every part an
 	// override changed, as file:line.
-	Origins  map[string]string
+	Origins map[string]string
+	// Dedupe says what makes two of its alerts the same within Window:
+	// "event" (the same call and subject: the default), "call" or
+	// "server" (a rate rule: once per server per window).
+	Dedupe   string
+	Window   time.Duration
 	prg      cel.Program
 	tmpl     template
 	fixtures fixtures
@@ -95,6 +101,8 @@ type item struct {
 	Override   map[string]string `yaml:"override"`
 	Exceptions []Exception       `yaml:"exceptions"`
 	Fixtures   fixtures          `yaml:"fixtures"`
+	Dedupe     string            `yaml:"dedupe"`
+	Window     string            `yaml:"dedupe_window"`
 	file       string
 	line       int
 }
@@ -218,7 +226,7 @@ func parse(names []string, srcs map[string][]byte) ([]item, error) {
 }
 
 var itemKeys = []string{"list", "items", "macro", "condition", "rule", "desc", "when", "types", "severity", "tags", "output",
-	"action", "enabled", "append", "override", "exceptions", "fixtures"}
+	"action", "enabled", "append", "override", "exceptions", "fixtures", "dedupe", "dedupe_window"}
 
 // knownKeys refuses an entry key no entry has, naming the closest.
 func knownKeys(n *yaml.Node) error {

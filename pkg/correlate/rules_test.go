@@ -216,3 +216,43 @@ func TestReferenceInREADME(t *testing.T) {
 		t.Error("rules/README.md's variables table differs from the declarations: regenerate it with `sensor rules fields`")
 	}
 }
+
+// TestSecrets: each kind of secret is found (the literal prefilter never
+// hides one), and ordinary text holds none.
+func TestSecrets(t *testing.T) {
+	for want, text := range map[string]string{
+		"private_key":           "x\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n",
+		"aws_access_key_id":     `{"id":"AKIAIOSFODNN7EXAMPLE"}`,
+		"aws_secret_access_key": "AWS_Secret_Access_Key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+		"github_token":          "token ghp_" + strings.Repeat("a", 36),
+		"gitlab_token":          "glpat-" + strings.Repeat("b", 20),
+		"slack_token":           "xoxb-1234567890-abcdef",
+		"anthropic_key":         "sk-ant-" + strings.Repeat("c", 24),
+		"openai_key":            "key=sk-proj-" + strings.Repeat("d", 40),
+		"google_api_key":        "AIza" + strings.Repeat("e", 35),
+		"stripe_key":            "sk_live_" + strings.Repeat("f", 24),
+		"npm_token":             "npm_" + strings.Repeat("g", 36),
+		"jwt":                   "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+		"gcp_service_account":   `{"type": "service_account", "project_id": "p"}`,
+	} {
+		got := Secrets(text)
+		found := false
+		for _, g := range got {
+			found = found || g == want
+		}
+		if !found {
+			t.Errorf("%s not found in %q: %v", want, text, got)
+		}
+	}
+	if got := Secrets(strings.Repeat("The quick brown fox asks a task-based desk question. ", 50)); len(got) != 0 {
+		t.Errorf("ordinary text: %v", got)
+	}
+}
+
+func BenchmarkSecrets(b *testing.B) {
+	text := `{"content":[{"type":"text","text":"Echo: ` + strings.Repeat("m", 512) + `"}]}`
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		Secrets(text)
+	}
+}

@@ -24,11 +24,14 @@ const out = (v) => console.log(JSON.stringify(v));
 const { tools } = await client.listTools();
 out({ kind: "tools", names: tools.map((t) => t.name), pid: transport.pid });
 for (const c of spec.calls ?? []) {
-  try {
-    const result = await client.callTool({ name: c.tool, arguments: c.arguments ?? {} });
-    out({ kind: "result", tool: c.tool, result });
-  } catch (e) {
-    out({ kind: "error", tool: c.tool, error: String(e) });
+  // "repeat": N makes the call N times, printing the last result only
+  for (let i = 0; i < (c.repeat ?? 1); i++) {
+    try {
+      const result = await client.callTool({ name: c.tool, arguments: c.arguments ?? {} });
+      if (i === (c.repeat ?? 1) - 1) out({ kind: "result", tool: c.tool, result });
+    } catch (e) {
+      out({ kind: "error", tool: c.tool, error: String(e) });
+    }
   }
 }
 if (spec.hold) {
