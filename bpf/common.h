@@ -109,6 +109,7 @@ enum counter {
 	C_EGRESS_DENIED,	/* connects and sends refused by containment */
 	C_EXEC_SIGNALLED,	/* execs in a quarantined cgroup answered with a signal */
 	C_SKB_DROPPED,		/* packets of a contained cgroup dropped at egress (sockets connected before) */
+	C_WAKEUPS,		/* ring readers woken by a record (paid by the process whose syscall wrote it) */
 	C_MAX,
 };
 
@@ -260,7 +261,8 @@ struct {
 	__uint(max_entries, 32 << 20);
 } payloads SEC(".maps");
 
-/* Last forced wakeup of each ring (0: effects, 1: payloads), boot ns. */
+/* Last forced wakeup of each ring (0: effects, 1: payloads), boot ns, or
+ * WAKE_POLLING while its reader polls. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2);
@@ -562,16 +564,27 @@ static __always_inline void eff_kernel_bytes(struct effect *e, int slot, const v
  * idx. Reading the ring's fill level touches the consumer's cache line, so
  * it is only asked for big records, the ones that can fill a ring between
  * two wakeups.
+ *
+ * A wakeup is paid by the traced process, in its syscall (an interrupt to
+ * itself, then one to the reader's CPU): while its reader polls the ring
+ * on a timer (last_wake is WAKE_POLLING), none is sent but for a ring
+ * filling up; otherwise at most one per wakeup interval.
  */
+#define WAKE_POLLING ((__u64)-1)
+
 static __always_inline __u64 wake_flags(void *ring, __u32 idx, __u64 size, __u64 threshold, __u64 now)
 {
 	__u64 *lw = bpf_map_lookup_elem(&last_wake, &idx);
 
 	if (!lw)
 		return 0;
-	if (now - *lw >= wakeup_interval ||
-	    (size > 1024 && bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= threshold)) {
+	if (*lw != WAKE_POLLING && now - *lw >= wakeup_interval) {
 		*lw = now;
+		count(C_WAKEUPS, 1);
+		return BPF_RB_FORCE_WAKEUP;
+	}
+	if (size > 1024 && bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= threshold) {
+		count(C_WAKEUPS, 1);
 		return BPF_RB_FORCE_WAKEUP;
 	}
 	return BPF_RB_NO_WAKEUP;
@@ -584,6 +597,18 @@ static __always_inline void eff_submit(struct effect *e)
 	if (size > sizeof(struct effect))
 		size = sizeof(struct effect);
 	if (bpf_ringbuf_output(&effects, e, size, wake_flags(&effects, 0, size, effect_wake_bytes, e->f.h.ts)))
+		count(C_EFFECT_RB_FULL, 1);
+}
+
+/* eff_submit for an effect the reader must see at once. */
+static __always_inline void eff_submit_now(struct effect *e)
+{
+	__u64 size = sizeof(struct effect_fixed) + eff_used(e);
+
+	if (size > sizeof(struct effect))
+		size = sizeof(struct effect);
+	count(C_WAKEUPS, 1);
+	if (bpf_ringbuf_output(&effects, e, size, BPF_RB_FORCE_WAKEUP))
 		count(C_EFFECT_RB_FULL, 1);
 }
 

@@ -86,18 +86,22 @@ struct {
 } egress_allow SEC(".maps");
 
 /* Called at an open's exit with the new file's identity. */
-static __always_inline void taint_on_open(__u32 dev, __u64 ino)
+/* Taints the cgroup on an open of a sensitive file; says whether the file
+ * is one (its effect then wakes the reader at once: detection waits for
+ * no poll). */
+static __always_inline int taint_on_open(__u32 dev, __u64 ino)
 {
 	struct file_key k = { .dev = dev, .ino = ino };
 
 	if (!bpf_map_lookup_elem(&sensitive_files, &k))
-		return;
+		return 0;
 	__u64 cg = bpf_get_current_cgroup_id();
 	if (!bpf_map_lookup_elem(&cg_policies, &cg))
-		return; /* not a cgroup the sensor manages */
+		return 1; /* not a cgroup the sensor manages */
 	__u64 now = bpf_ktime_get_boot_ns();
 	if (!bpf_map_update_elem(&cg_taint, &cg, &now, BPF_NOEXIST))
 		count(C_TAINTED, 1);
+	return 1;
 }
 
 static __always_inline int port_ok(struct egress_ports *v, __u16 port)

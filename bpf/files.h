@@ -81,6 +81,7 @@ int handle_open(__u64 *ctx)
 	const char *name = NULL;
 	int dirfd = AT_FDCWD; /* fds are ints: the kernel ignores the upper half */
 	__u64 flags = 0, mode = 0, resolve = 0;
+	int urgent = 0;
 
 	if (!p || !(e = scratch_effect()))
 		return 0;
@@ -135,7 +136,7 @@ int handle_open(__u64 *ctx)
 			e->f.ino = BPF_CORE_READ(inode, i_ino);
 			e->f.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 			e->f.imode = BPF_CORE_READ(inode, i_mode);
-			taint_on_open(e->f.dev, e->f.ino);
+			urgent = taint_on_open(e->f.dev, e->f.ino);
 		}
 		eff_user_str(e, 1, name);
 	} else {
@@ -143,7 +144,10 @@ int handle_open(__u64 *ctx)
 		eff_user_str(e, 1, name);
 		eff_base(e, 2, dirfd, name);
 	}
-	eff_submit(e);
+	if (urgent)
+		eff_submit_now(e);
+	else
+		eff_submit(e);
 	return 0;
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpsec/sensor/internal/jsonscan"
 	"github.com/mcpsec/sensor/pkg/decode"
 )
 
@@ -25,17 +26,15 @@ func callKey(session string, id json.RawMessage) string { return session + "\x00
 var callMethods = map[string]bool{"tools/call": true, "resources/read": true, "prompts/get": true,
 	"resources/subscribe": true, "completion/complete": true}
 
-func (s *server) open(m *decode.Message) *call {
+func (s *server) open(m *decode.Message, args *parsedArgs) *call {
 	ref := decode.CallRef{Session: m.Session, ID: m.ID, Method: m.Method, Tool: m.Tool}
 	cl := &call{ref: ref, start: m.Time}
-	var args any
-	raw := m.Arguments
 	if m.Method != "tools/call" {
-		raw = m.Params
+		args = parseArgs(m.Params) // what a resources/read or prompts/get names
 	}
-	if len(raw) > 0 && len(raw) < 1<<20 && json.Unmarshal(raw, &args) == nil {
-		cl.args, _ = args.(map[string]any)
-		cl.strs = stringsIn(args, cl.strs, 0)
+	if args.ok {
+		cl.args, _ = args.v.(map[string]any)
+		cl.strs = args.strs()
 	}
 	k := callKey(m.Session, m.ID)
 	if _, ok := s.calls[k]; !ok {
@@ -60,6 +59,30 @@ func (s *server) close(k string) {
 			break
 		}
 	}
+}
+
+// parsedArgs are a request's arguments, parsed once.
+type parsedArgs struct {
+	raw  []byte
+	v    any
+	ok   bool // parsed: present, JSON and under 1 MiB
+	strv []string
+}
+
+func parseArgs(raw []byte) *parsedArgs {
+	a := &parsedArgs{raw: raw}
+	if len(raw) > 0 && len(raw) < 1<<20 {
+		a.v, a.ok = jsonscan.Value(raw)
+	}
+	return a
+}
+
+// strs are the strings in the arguments (computed once).
+func (a *parsedArgs) strs() []string {
+	if a.ok && a.strv == nil {
+		a.strv = nonNil(stringsIn(a.v, nil, 0))
+	}
+	return a.strv
 }
 
 // stringsIn collects the strings of a JSON value (bounded).

@@ -111,8 +111,12 @@ type Stats struct {
 	Alerts     map[string]uint64 `json:"alerts_by_severity"`
 	Suppressed uint64            `json:"alerts_suppressed"`
 	EvalErrors map[string]uint64 `json:"eval_errors,omitempty"`
-	Reloads    uint64            `json:"rule_reloads"`
-	Rules      int               `json:"rules"`
+	// Evaluated: conditions run; Guarded: rules passed over because
+	// their guard (see guard.go) said they could not match.
+	Evaluated uint64 `json:"rules_evaluated"`
+	Guarded   uint64 `json:"rules_guarded"`
+	Reloads   uint64 `json:"rule_reloads"`
+	Rules     int    `json:"rules"`
 	// Unresolved: servers whose process was gone from /proc when the
 	// sensor looked (known from exec records only).
 	Unresolved uint64 `json:"servers_unresolved,omitempty"`
@@ -224,10 +228,13 @@ func (c *Correlator) message(m *decode.Message, out []*Alert) []*Alert {
 	if m.ProtocolVersion != "" {
 		si.version = m.ProtocolVersion
 	}
+	// a tools/call's arguments, parsed once for the call, the variables
+	// and the schema
+	args := parseArgs(m.Arguments)
 	var cl *call
 	switch {
 	case m.Direction == "in" && m.Type == "request" && callMethods[m.Method]:
-		cl = s.open(m)
+		cl = s.open(m, args)
 		c.stats.Calls++
 		s.callsTotal++
 		s.callRate.add(m.Time)
@@ -257,9 +264,9 @@ func (c *Correlator) message(m *decode.Message, out []*Alert) []*Alert {
 		return out
 	}
 	c.base(&c.v, s, si, cl, m.Time)
-	c.v.message = messageVars(m)
+	c.v.message = messageVars(m, args)
 	if cl != nil {
-		if errs := validateArgs(si, m); len(errs) > 0 {
+		if errs := validateArgs(si, m, args); len(errs) > 0 {
 			c.v.message.SchemaErrors = errs
 		}
 	}

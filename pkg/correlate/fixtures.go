@@ -58,9 +58,7 @@ func (rs *RuleSet) Test() ([]FixtureFailure, FixtureStats) {
 				v, err := fixtureVars(fx)
 				fired := false
 				if err == nil {
-					var val interface{ Value() any }
-					val, _, err = r.prg.Eval(v)
-					fired = err == nil && val.Value() == true
+					fired, err = r.matches(v)
 				}
 				if err != nil || fired != (kind == "fire") {
 					fails = append(fails, FixtureFailure{Rule: r.Name, File: r.File, Line: r.Line, Kind: kind, Index: i, Err: err})

@@ -20,12 +20,15 @@ func (c *Correlator) judge(when, typ string, at time.Time, p *decode.Proc,
 	}
 	name := c.v.server.Name
 	for _, r := range c.cands {
-		val, _, err := r.prg.Eval(&c.v)
-		if err != nil {
-			c.stats.EvalErrors[r.Name]++
+		if r.guard != nil && !r.guard(&c.v) {
+			c.stats.Guarded++
 			continue
 		}
-		if b, ok := val.Value().(bool); !ok || !b {
+		c.stats.Evaluated++
+		if ok, err := r.eval(&c.v); err != nil {
+			c.stats.EvalErrors[r.Name]++
+			continue
+		} else if !ok {
 			continue
 		}
 		a := &Alert{Kind: "alert", Time: at, Proc: *p, ServerName: name, Rule: r.Name, Severity: r.Severity, Tags: r.Tags,
@@ -45,6 +48,24 @@ func (c *Correlator) judge(when, typ string, at time.Time, p *decode.Proc,
 		out = c.raiseAs(a, r.Dedupe, r.Window, out)
 	}
 	return out
+}
+
+// matches says whether the rule fires on v: its guard, then its condition.
+func (r *Rule) matches(v *vars) (bool, error) {
+	if r.guard != nil && !r.guard(v) {
+		return false, nil
+	}
+	return r.eval(v)
+}
+
+// eval runs the rule's condition.
+func (r *Rule) eval(v *vars) (bool, error) {
+	val, _, err := r.prg.Eval(v)
+	if err != nil {
+		return false, err
+	}
+	b, ok := val.Value().(bool)
+	return ok && b, nil
 }
 
 // raise adds an alert unless the same one was raised within the dedupe

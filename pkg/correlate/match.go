@@ -180,10 +180,46 @@ func hasHint(s, hint string, fold bool) bool {
 		return strings.Contains(s, hint)
 	}
 	n := len(hint)
-	for i := 0; i+n <= len(s); i++ {
-		if strings.EqualFold(s[i:i+n], hint) {
+	if n == 0 {
+		return true
+	}
+	// candidates start with the hint's first letter in either case, found
+	// with IndexByte (vectorised) rather than a compare at every byte
+	lo, up := hint[0], hint[0]
+	if 'A' <= lo && lo <= 'Z' {
+		lo += 'a' - 'A'
+	}
+	if 'a' <= up && up <= 'z' {
+		up -= 'a' - 'A'
+	}
+	nextLo, nextUp := -1, -1 // the next index of each at or after i; -2: none left
+	for i := 0; i+n <= len(s); {
+		if nextLo != -2 && nextLo < i {
+			if nextLo = strings.IndexByte(s[i:], lo); nextLo < 0 {
+				nextLo = -2
+			} else {
+				nextLo += i
+			}
+		}
+		if nextUp != -2 && nextUp < i {
+			if nextUp = strings.IndexByte(s[i:], up); nextUp < 0 {
+				nextUp = -2
+			} else {
+				nextUp += i
+			}
+		}
+		switch {
+		case nextLo == -2 && nextUp == -2:
+			return false
+		case nextLo == -2 || (nextUp != -2 && nextUp < nextLo):
+			i = nextUp
+		default:
+			i = nextLo
+		}
+		if i+n <= len(s) && strings.EqualFold(s[i:i+n], hint) {
 			return true
 		}
+		i++
 	}
 	return false
 }

@@ -60,6 +60,8 @@ type Rule struct {
 	Dedupe   string
 	Window   time.Duration
 	prg      cel.Program
+	guard    guard // nil: always evaluate
+	metered  bool  // its cost is counted as it runs (see programOptions)
 	tmpl     template
 	fixtures fixtures
 }

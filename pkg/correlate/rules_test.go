@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -254,5 +255,33 @@ func BenchmarkSecrets(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		Secrets(text)
+	}
+}
+
+// hasHint finds a hint in either case exactly where a compare at every byte
+// does.
+func TestHasHint(t *testing.T) {
+	naive := func(s, h string) bool {
+		for i := 0; i+len(h) <= len(s); i++ {
+			if strings.EqualFold(s[i:i+len(h)], h) {
+				return true
+			}
+		}
+		return false
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alpha := "aAbB-_9"
+	for i := 0; i < 20000; i++ {
+		b := make([]byte, rng.IntN(24))
+		for j := range b {
+			b[j] = alpha[rng.IntN(len(alpha))]
+		}
+		h := make([]byte, 1+rng.IntN(3))
+		for j := range h {
+			h[j] = alpha[rng.IntN(len(alpha))]
+		}
+		if got, want := hasHint(string(b), string(h), true), naive(string(b), string(h)); got != want {
+			t.Fatalf("hasHint(%q, %q) = %v, want %v", b, h, got, want)
+		}
 	}
 }

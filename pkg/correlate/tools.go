@@ -209,7 +209,7 @@ func resolveSchema(raw json.RawMessage) *jsonschema.Resolved {
 
 // validateArgs checks a tools/call's arguments against the tool's declared
 // input schema.
-func validateArgs(si *sessionInfo, m *decode.Message) []string {
+func validateArgs(si *sessionInfo, m *decode.Message, args *parsedArgs) []string {
 	if si == nil || m.Method != "tools/call" || si.schemas == nil {
 		return nil
 	}
@@ -217,11 +217,16 @@ func validateArgs(si *sessionInfo, m *decode.Message) []string {
 	if res == nil {
 		return nil
 	}
-	var args any = map[string]any{}
-	if len(m.Arguments) > 0 && json.Unmarshal(m.Arguments, &args) != nil {
+	var v any = map[string]any{}
+	switch {
+	case args.ok:
+		v = args.v
+	case len(args.raw) >= 1<<20:
+		return nil // not parsed: too big to judge
+	case len(args.raw) > 0:
 		return []string{"arguments are not JSON"}
 	}
-	if err := res.Validate(args); err != nil {
+	if err := res.Validate(v); err != nil {
 		return []string{err.Error()}
 	}
 	return nil

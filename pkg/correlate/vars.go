@@ -1,7 +1,6 @@
 package correlate
 
 import (
-	"encoding/json"
 	"net"
 	"strconv"
 	"strings"
@@ -255,7 +254,7 @@ func isLoopback(addr, host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func messageVars(m *decode.Message) MessageVars {
+func messageVars(m *decode.Message, args *parsedArgs) MessageVars {
 	v := MessageVars{
 		Direction: m.Direction, Type: m.Type, Method: m.Method, ID: string(m.ID), Tool: m.Tool,
 		Size: int64(m.Size), Truncated: m.Truncated, Batch: int64(m.Batch),
@@ -265,11 +264,8 @@ func messageVars(m *decode.Message) MessageVars {
 	if m.Request != nil {
 		v.RequestMethod, v.RequestTool = m.Request.Method, m.Request.Tool
 	}
-	if len(m.Arguments) > 0 && len(m.Arguments) < 1<<20 {
-		var args any
-		if json.Unmarshal(m.Arguments, &args) == nil {
-			v.ArgStrings = nonNil(stringsIn(args, nil, 0))
-		}
+	if args.ok {
+		v.ArgStrings = args.strs()
 	}
 	// the text secrets and instructions are looked for in (bounded)
 	text := m.Params

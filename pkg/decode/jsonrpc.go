@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/mcpsec/sensor/internal/jsonscan"
 )
 
 // Message is one JSON-RPC message seen on a server's stream.
@@ -79,7 +81,11 @@ type rawMessage struct {
 	Error   json.RawMessage `json:"error"`
 }
 
-var errNotJSONRPC = errors.New("not a JSON-RPC message")
+var (
+	errNotJSONRPC  = errors.New("not a JSON-RPC message")
+	errInvalidJSON = errors.New("not JSON")
+	errFieldType   = errors.New("a JSON-RPC field of the wrong type")
+)
 
 // parseLine decodes a line into messages: one, or several for a batch.
 func parseLine(line []byte) ([]Message, error) {
@@ -116,12 +122,33 @@ func parseLine(line []byte) ([]Message, error) {
 }
 
 func parseOne(b []byte) (Message, error) {
-	var r rawMessage
 	if len(b) == 0 || b[0] != '{' {
 		return Message{}, errNotJSONRPC
 	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Message{}, err
+	if !json.Valid(b) {
+		return Message{}, errInvalidJSON
+	}
+	b = append([]byte(nil), b...) // the message's fields are slices of its own copy
+	var r rawMessage
+	ok := true
+	jsonscan.Fields(b, func(key, val []byte) {
+		switch {
+		case jsonscan.KeyIs(key, "jsonrpc"):
+			ok = jsonscan.String(val, &r.JSONRPC) && ok
+		case jsonscan.KeyIs(key, "method"):
+			ok = jsonscan.String(val, &r.Method) && ok
+		case jsonscan.KeyIs(key, "id"):
+			r.ID = val
+		case jsonscan.KeyIs(key, "params"):
+			r.Params = val
+		case jsonscan.KeyIs(key, "result"):
+			r.Result = val
+		case jsonscan.KeyIs(key, "error"):
+			r.Error = val
+		}
+	})
+	if !ok {
+		return Message{}, errFieldType
 	}
 	// MCP messages carry "jsonrpc" (its value is checked by rules, not here:
 	// a wrong version is protocol abuse worth reporting, not noise)
@@ -143,13 +170,20 @@ func parseOne(b []byte) (Message, error) {
 		m.Type = "response"
 	}
 	if r.Method == "tools/call" && len(r.Params) > 0 {
-		var p struct {
-			Name      string          `json:"name"`
-			Arguments json.RawMessage `json:"arguments"`
-		}
-		if json.Unmarshal(r.Params, &p) == nil {
-			m.Tool = p.Name
-			m.Arguments = p.Arguments
+		var name string
+		var args json.RawMessage
+		good := true
+		isObj := jsonscan.Fields(r.Params, func(key, val []byte) {
+			switch {
+			case jsonscan.KeyIs(key, "name"):
+				good = jsonscan.String(val, &name) && good
+			case jsonscan.KeyIs(key, "arguments"):
+				args = val
+			}
+		})
+		if isObj && good {
+			m.Tool = name
+			m.Arguments = args
 		}
 	}
 	return m, nil

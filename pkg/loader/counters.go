@@ -32,6 +32,7 @@ var counterNames = map[sensorCounter]string{
 	sensorCounterC_EGRESS_DENIED:       "egress_denied",
 	sensorCounterC_EXEC_SIGNALLED:      "execs_signalled",
 	sensorCounterC_SKB_DROPPED:         "egress_packets_dropped",
+	sensorCounterC_WAKEUPS:             "ring_wakeups",
 }
 
 // Counters are the kernel-side counters summed over CPUs, by name, plus the

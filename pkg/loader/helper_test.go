@@ -8,8 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -51,6 +53,22 @@ func helper(action string, args []string) error {
 	case "cat":
 		_, err := io.Copy(os.Stdout, os.Stdin)
 		return err
+	case "paced":
+		// args: N/GAP: N messages through a pipe, a write and a read
+		// each, GAP apart (a server answering a steady client)
+		ns, gs, _ := strings.Cut(args[0], "/")
+		n, _ := strconv.Atoi(ns)
+		gap, _ := time.ParseDuration(gs)
+		var p [2]int
+		must(unix.Pipe(p[:]))
+		buf := make([]byte, 64)
+		for i := 0; i < n; i++ {
+			_, err := unix.Write(p[1], []byte(`{"jsonrpc":"2.0","method":"ping"}`+"\n"))
+			must(err)
+			_, err = unix.Read(p[0], buf)
+			must(err)
+			time.Sleep(gap)
+		}
 	case "open":
 		// args: dir; opens dir/allowed/link (-> ../secret) by dirfd, and
 		// allowed/../other relative to the cwd dir, and a missing file

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcpsec/sensor/internal/testutil"
 	"github.com/mcpsec/sensor/pkg/wire"
 	"golang.org/x/sys/unix"
 )
@@ -290,6 +291,50 @@ func TestUntrackedIsSilent(t *testing.T) {
 	for _, ch := range c.chunks {
 		if ch.H.Tgid == uint32(other) {
 			t.Fatalf("the untracked process %d produced a payload chunk", other)
+		}
+	}
+}
+
+// TestReaderPolls: while records flow, the reader polls the rings on its
+// timer and the kernel stops waking it (each wakeup costs the traced
+// process an interrupt in its syscall): a steady flow of 2,000 records
+// over about a second wakes it only when a gap longer than the wakeup
+// interval let it go idle (one wakeup per interval would be 500), and
+// every record is read.
+func TestReaderPolls(t *testing.T) {
+	const n = 1000
+	c := traceCmd(t, DefaultConfig(), helperCmd("paced", fmt.Sprint(n)+"/300us"))
+	var chunks int
+	for _, ch := range c.chunks {
+		if ch.Len > 0 {
+			chunks++
+		}
+	}
+	if chunks < 2*n {
+		t.Errorf("%d chunks read, want %d", chunks, 2*n)
+	}
+	if w := c.counters["ring_wakeups"]; w == 0 || w > n/10 {
+		t.Errorf("%d wakeups for a steady flow of %d records (want 1 to %d)", w, 2*n, n/10)
+	}
+	t.Logf("%d records, %d wakeups", chunks, c.counters["ring_wakeups"])
+}
+
+// The readers wait in Go's poller, not in the kernel holding a thread.
+func TestReaderInPoller(t *testing.T) {
+	testutil.RequireBPF(t)
+	o, err := Load(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	rd, err := o.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for i, w := range rd.waits {
+		if w == nil {
+			t.Errorf("ring %d is not in Go's poller", i)
 		}
 	}
 }

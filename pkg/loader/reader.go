@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -36,6 +37,11 @@ type Reader struct {
 	last        [2]atomic.Uint64 // per ring: the kernel time of the last record Done
 	lastWake    *ebpf.Map        // the kernel's last forced wakeup, per ring
 	wakeErr     atomic.Bool      // resetting it failed (reported once)
+	// waits are the rings' descriptors in Go's poller: a reader waits
+	// there, parked, rather than in epoll_wait holding a thread (which
+	// keeps the runtime's monitor waking every 20 µs to take its P back)
+	waits [2]syscall.RawConn
+	files [2]*os.File
 }
 
 // Batch is records of one ring, in ring order.
@@ -89,6 +95,9 @@ func (o *Objects) NewReader() (*Reader, error) {
 	}
 	r := &Reader{rings: []*ringbuf.Reader{eff, pay}, interval: o.cfg.WakeupInterval, lastWake: o.objs.LastWake,
 		out: make(chan *Batch, 2*batchesPerRing)}
+	for i, m := range []*ebpf.Map{o.objs.Effects, o.objs.Payloads} {
+		r.files[i], r.waits[i] = pollable(m)
+	}
 	for i := range r.free {
 		r.free[i] = make(chan *Batch, batchesPerRing)
 		for j := 0; j < batchesPerRing; j++ {
@@ -98,21 +107,17 @@ func (o *Objects) NewReader() (*Reader, error) {
 	return r, nil
 }
 
-// idlePoll bounds how long an idle reader waits without a wakeup.
-const idlePoll = 50 * time.Millisecond
+// idlePoll bounds how long a reader that just went idle waits without a
+// wakeup (a record may have raced its going idle); idleLong how long it
+// waits after that.
+const (
+	idlePoll = 50 * time.Millisecond
+	idleLong = time.Second
+)
 
-// resetWake makes the next record of ring i wake its reader at once.
-func (r *Reader) resetWake(i int) {
-	if r.lastWake == nil {
-		return
-	}
-	if err := r.lastWake.Update(uint32(i), uint64(0), ebpf.UpdateAny); err != nil && r.wakeErr.CompareAndSwap(false, true) {
-		// records still come within idlePoll: said once, not per poll
-		r.errMu.Lock()
-		r.err = errors.Join(r.err, fmt.Errorf("resetting ring %d's wakeup: %w", i, err))
-		r.errMu.Unlock()
-	}
-}
+// quietPolls is how many empty polls in a row a reader makes before it
+// goes idle (at the 2 ms default, 20 ms).
+const quietPolls = 10
 
 // Batches is where the readers hand their batches; it is closed once both
 // have stopped (Close).
@@ -161,7 +166,10 @@ func (r *Reader) read(i int, rd *ringbuf.Reader) {
 	var rec ringbuf.Record
 	var deadline time.Time
 	got, armed := false, false
-	idle := true // waiting for a wakeup, not polling
+	idle := true    // waiting for a wakeup, not polling
+	polled := false // the kernel was told we poll
+	reset := false  // the kernel was told to wake us, and nothing came since
+	quiet := 0      // polls in a row that found nothing
 	var b *Batch
 	flush := func() {
 		if b != nil && b.Len() > 0 {
@@ -174,14 +182,41 @@ func (r *Reader) read(i int, rd *ringbuf.Reader) {
 		if b == nil {
 			b = <-r.free[i]
 		}
-		rd.SetDeadline(deadline)
+		poll := r.waits[i] != nil
+		if poll {
+			rd.SetDeadline(time.Unix(1, 0)) // take what is there; never wait in the kernel
+		} else {
+			rd.SetDeadline(deadline)
+		}
 		err := rd.ReadInto(&rec)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			flush()
+			if poll && (deadline.IsZero() || time.Now().Before(deadline)) {
+				if r.wait(i, deadline) == nil {
+					continue // records came
+				}
+				if r.closed.Load() {
+					continue // the next read says so
+				}
+			}
 			switch {
 			case got:
-				deadline, got = time.Now().Add(r.interval), false
-			case !armed:
+				deadline, got, quiet = time.Now().Add(r.interval), false, 0
+			case armed:
+				// wait, though not for long: a record whose program read
+				// the last wakeup just before the reset may still have
+				// been told not to wake us
+				deadline, armed, idle = time.Now().Add(idlePoll), false, true
+			case reset:
+				// idle, and still nothing: the next record wakes us
+				deadline, idle = time.Now().Add(idleLong), true
+			case quiet < quietPolls:
+				// keep polling a while: records that come a few ms apart
+				// (many servers, a call each now and then) would each
+				// pay for a wakeup, and the reader for going idle
+				quiet++
+				deadline = time.Now().Add(r.interval)
+			default:
 				// about to wait: the next record must wake us. A record
 				// written in the last interval was not told to
 				// (wake_flags), and one may have been written just after
@@ -189,16 +224,12 @@ func (r *Reader) read(i int, rd *ringbuf.Reader) {
 				// from now on wakes us, then look once more for one from
 				// before
 				r.resetWake(i)
+				reset, polled = true, false
 				deadline, armed = time.Now(), true
-			default:
-				// wait, though not for ever: a record whose program read
-				// the last wakeup just before the reset may still have
-				// been told not to wake us
-				deadline, armed, idle = time.Now().Add(idlePoll), false, true
 			}
 			continue
 		}
-		armed = false
+		armed, reset = false, false
 		if err != nil {
 			if !errors.Is(err, ringbuf.ErrClosed) {
 				r.errMu.Lock()
@@ -210,9 +241,13 @@ func (r *Reader) read(i int, rd *ringbuf.Reader) {
 		r.handling.Add(1)
 		r.ringBusy[i].Add(1)
 		got = true
+		if !polled {
+			// poll every interval while records flow: the kernel need no
+			// longer wake us
+			r.polling(i)
+			polled = true
+		}
 		if idle {
-			// woken: poll every interval while records flow (the kernel
-			// does not wake us for each)
 			deadline, idle = time.Now().Add(r.interval), false
 		}
 		b.add(rec.RawSample)
@@ -274,6 +309,11 @@ func (r *Reader) Close() error {
 	var errs []error
 	for _, rd := range r.rings {
 		errs = append(errs, rd.Close())
+	}
+	for _, f := range r.files {
+		if f != nil {
+			f.Close() // wakes a reader parked in wait
+		}
 	}
 	r.wg.Wait()
 	r.errMu.Lock()

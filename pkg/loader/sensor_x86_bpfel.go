@@ -83,7 +83,8 @@ const (
 	sensorCounterC_EGRESS_DENIED       sensorCounter = 23
 	sensorCounterC_EXEC_SIGNALLED      sensorCounter = 24
 	sensorCounterC_SKB_DROPPED         sensorCounter = 25
-	sensorCounterC_MAX                 sensorCounter = 26
+	sensorCounterC_WAKEUPS             sensorCounter = 26
+	sensorCounterC_MAX                 sensorCounter = 27
 )
 
 type sensorEffectFixed struct {

@@ -83,12 +83,26 @@ func (s *sub) run() {
 }
 
 // publish hands an item to every subscriber that wants it; it never
-// blocks.
+// blocks. An alert wakes them at once; other items wait for wake, which
+// the publisher calls at the end of its batch.
 func (b *bus) publish(it Item) {
 	must := it.alert() != nil
 	for _, s := range b.subs {
 		if s.Want == nil || s.Want(it) {
-			s.q.push(it, must)
+			if must {
+				s.q.push(it, true)
+			} else {
+				s.q.add(it, false)
+			}
+		}
+	}
+}
+
+// wake wakes the subscribers that have items.
+func (b *bus) wake() {
+	for _, s := range b.subs {
+		if s.q.len() > 0 {
+			s.q.wake()
 		}
 	}
 }

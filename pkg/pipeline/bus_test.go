@@ -55,6 +55,36 @@ func TestQueueBounds(t *testing.T) {
 	}
 }
 
+// TestQueueGrows: the ring starts small and grows as items wait, wrapped
+// or not, keeping their order, up to its bound.
+func TestQueueGrows(t *testing.T) {
+	q := newQueue(1000)
+	next, want := 0, 0
+	check := func(n int) {
+		got, _ := q.pop(nil, n)
+		for _, it := range got {
+			if r := int(it.Event.(*decode.Effect).Result); r != want {
+				t.Fatalf("item %d came out as %d", want, r)
+			}
+			want++
+		}
+	}
+	for _, step := range []struct{ push, pop int }{{300, 100}, {500, 250}, {700, 0}} {
+		for i := 0; i < step.push; i++ {
+			q.push(effectItem(next), false)
+			next++
+		}
+		check(step.pop)
+	}
+	if st := q.stats(); st.Queued != 1000 || st.Dropped["full"] != 150 || len(q.items) != 1024 {
+		t.Fatalf("%+v, ring of %d", st, len(q.items))
+	}
+	check(2000)
+	if want != 1350 {
+		t.Fatalf("%d items came out, want 1350", want)
+	}
+}
+
 // TestBusSlowSubscriber: a subscriber that cannot keep up loses what its
 // own queue cannot hold (counted); the others get everything, in order;
 // close drains every queue before it returns.

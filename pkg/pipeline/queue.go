@@ -51,15 +51,47 @@ type queue struct {
 }
 
 func newQueue(capacity int) *queue {
-	return &queue{items: make([]Item, 2*capacity), cap: capacity, ready: make(chan struct{}, 1)}
+	return &queue{items: make([]Item, min(256, 2*capacity)), cap: capacity, ready: make(chan struct{}, 1)}
 }
 
-// push adds an item; it returns false if the item was dropped.
+// grow doubles the ring (up to twice the bound, the most alerts may
+// take): memory follows what waits, not the bound (65,536 items by
+// default, 4 MiB per queue preallocated).
+func (q *queue) grow() {
+	items := make([]Item, min(2*len(q.items), 2*q.cap))
+	for i := 0; i < q.n; i++ {
+		items[i] = q.items[(q.head+i)%len(q.items)]
+	}
+	q.items, q.head = items, 0
+}
+
+// push adds an item and wakes the consumer; it returns false if the item
+// was dropped.
 func (q *queue) push(it Item, must bool) bool {
+	if !q.add(it, must) {
+		return false
+	}
+	q.wake()
+	return true
+}
+
+// wake tells a waiting consumer that items are there. A producer that adds
+// a batch of items calls it once at the end: a consumer woken at each item
+// takes them one at a time, and every wake-up is a thread switch.
+func (q *queue) wake() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// add adds an item without waking the consumer: the producer must call
+// wake before it waits for more work.
+func (q *queue) add(it Item, must bool) bool {
 	q.mu.Lock()
 	limit := q.cap
 	if must {
-		limit = len(q.items)
+		limit = 2 * q.cap
 	}
 	if q.closed || q.n >= limit {
 		q.mu.Unlock()
@@ -70,6 +102,9 @@ func (q *queue) push(it Item, must bool) bool {
 		}
 		return false
 	}
+	if q.n == len(q.items) {
+		q.grow()
+	}
 	q.items[(q.head+q.n)%len(q.items)] = it
 	q.n++
 	if int64(q.n) > q.highWater.Load() {
@@ -77,10 +112,6 @@ func (q *queue) push(it Item, must bool) bool {
 	}
 	q.mu.Unlock()
 	q.pushed.Add(1)
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
 	return true
 }
 

@@ -102,7 +102,7 @@ func (p *Pipeline) Run(ctx context.Context) (Result, error) {
 		r.tls = newTLSWatcher(r.objs, o.Log)
 		defer r.tls.close()
 	}
-	r.core = newCore(r.rd, r.dec, dopts.Clock, r.cor, cfg.OrderWindow, r.tls, r.stage.push, o.Log)
+	r.core = newCore(r.rd, r.dec, dopts.Clock, r.cor, cfg.OrderWindow, r.tls, r.stage.push, r.stage.wake, o.Log)
 	r.rd.Run()
 	go r.core.run()
 	go p.reloadRules(ctx, r.cor)
@@ -218,6 +218,7 @@ func (p *Pipeline) periodic(stopped, done chan struct{}) {
 		case <-statsC:
 			st := p.stats()
 			p.bus.publish(Item{Stats: &st})
+			p.bus.wake()
 		}
 	}
 }

@@ -44,8 +44,18 @@ func newStage(p *Pipeline, cor *correlate.Correlator, size int) *stage {
 
 // push is the core's output; it never blocks (alerts may overrun the
 // bound, events are dropped and counted when the responder is that far
-// behind).
-func (s *stage) push(it Item) { s.q.push(it, it.alert() != nil) }
+// behind). An alert wakes the responder at once; events wait for the
+// core's wake at the end of its batch.
+func (s *stage) push(it Item) {
+	if it.alert() != nil {
+		s.q.push(it, true)
+		return
+	}
+	s.q.add(it, false)
+}
+
+// wake hands the responder what the core added.
+func (s *stage) wake() { s.q.wake() }
 
 func (s *stage) run() {
 	defer close(s.done)
@@ -56,6 +66,7 @@ func (s *stage) run() {
 		for _, it := range buf {
 			s.handle(it)
 		}
+		s.p.bus.wake()
 		if !ok {
 			return
 		}
@@ -126,9 +137,12 @@ func (s *stage) server(n *ServerNotice) {
 		s.untrack(n.Info)
 		return
 	}
-	if s.p.mode != respond.Enforce || s.sens == nil {
+	if s.sens == nil {
 		return
 	}
+	// the credential files of its homes join the kernel's list in every
+	// mode: an open of one wakes the reader at once (detection waits for
+	// no poll); only an enforce policy makes it deny egress
 	var fresh []string
 	for _, h := range n.Info.Homes {
 		if !s.homes[h] {
@@ -143,7 +157,7 @@ func (s *stage) server(n *ServerNotice) {
 			}
 		}
 	}
-	if n.State != "found" || s.launched != nil {
+	if s.p.mode != respond.Enforce || n.State != "found" || s.launched != nil {
 		return
 	}
 	t := contain.Target{Server: n.Info.ID, Name: n.Info.Name, PID: int(n.Info.PID)}

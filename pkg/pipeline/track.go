@@ -155,14 +155,14 @@ func trackTrees(objs *loader.Objects, pids []int) error {
 func (p *Pipeline) enforceFromStart(r *running, cg *contain.Cgroup) error {
 	o := p.o
 	flags := uint64(0)
+	files := contain.ExpandSensitive(p.sensitiveGlobs(), os.Getenv("HOME"))
+	for _, f := range files {
+		if err := r.objs.AddSensitive(f.Dev, f.Ino); err != nil {
+			return fmt.Errorf("marking %s sensitive: %w", f.Path, err)
+		}
+	}
 	if p.mode == respond.Enforce {
 		flags |= wire.CgTaintDeny
-		files := contain.ExpandSensitive(p.sensitiveGlobs(), os.Getenv("HOME"))
-		for _, f := range files {
-			if err := r.objs.AddSensitive(f.Dev, f.Ino); err != nil {
-				return fmt.Errorf("marking %s sensitive: %w", f.Path, err)
-			}
-		}
 		o.Log.Info("containment: reads of these files deny egress at once", "files", len(files))
 	}
 	allow, skipped := respond.ParseAllow(o.Config.EgressAllow)

@@ -110,6 +110,8 @@ func start(b *testing.B, rs realServer, sensor string, flags []string) *started 
 	ctx := context.Background()
 	argv := rs.argv
 	if flags != nil {
+		// MCPSEC_BENCH_FLAGS: more of the sensor's flags (--cpu-profile F)
+		flags = append(flags, strings.Fields(os.Getenv("MCPSEC_BENCH_FLAGS"))...)
 		argv = append(append(append([]string{sensor, "trace", "-o", "json", "--out", "/dev/null"}, flags...), "--"), rs.argv...)
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
@@ -153,16 +155,26 @@ func start(b *testing.B, rs realServer, sensor string, flags []string) *started 
 	}
 }
 
-// cpuTicks is a process's user and system time so far, in clock ticks.
-func cpuTicks(pid int) uint64 {
+// benchCalls is how many calls each run of BenchmarkRealServers makes
+// (MCPSEC_BENCH_CALLS, default 1,000).
+func benchCalls() int {
+	if n, err := strconv.Atoi(os.Getenv("MCPSEC_BENCH_CALLS")); err == nil && n > 0 {
+		return n
+	}
+	return 1000
+}
+
+// cpuTicks is a process's user and system time so far, in clock ticks
+// (USER_HZ, 100 a second).
+func cpuTicks(pid int) (user, sys uint64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	u, _ := strconv.ParseUint(f[11], 10, 64)
-	s, _ := strconv.ParseUint(f[12], 10, 64)
-	return u + s
+	user, _ = strconv.ParseUint(f[11], 10, 64)
+	sys, _ = strconv.ParseUint(f[12], 10, 64)
+	return user, sys
 }
 
 // sensorPID finds the `sensor trace` process among this process's
@@ -192,12 +204,17 @@ func sensorPID(sensor string) int {
 // Streamable HTTP, and a Python stdio server. Each runs twice at once,
 // plain and under `sensor trace -o json --out /dev/null` (with the
 // built-in rules, or --no-rules), and the client alternates calls between
-// the two, so noise falls on both alike; b.N calls each after 200 to warm
-// up. Reports p50 and p99 of each, their ratios, and the sensor's CPU
+// the two, so noise falls on both alike; 1,000 calls each
+// (MCPSEC_BENCH_CALLS) after 200 to warm up, once per run: -count 6 makes
+// six alternating pairs. Reports p50 and p99 of each, their ratios, and the sensor's CPU
 // (user and system) per message.
 func BenchmarkRealServers(b *testing.B) {
 	testutil.RequireBPF(b)
+	if b.N > 1 {
+		b.Skip("one run of benchCalls() calls each; -count N for N pairs")
+	}
 	sensor := sensorBinary(b)
+	n := benchCalls()
 	for _, rs := range realServers(b) {
 		for _, v := range []struct {
 			name  string
@@ -222,10 +239,10 @@ func BenchmarkRealServers(b *testing.B) {
 					call(plain.sess)
 					call(traced.sess)
 				}
-				lp, lt := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
-				cpu0 := cpuTicks(spid)
+				lp, lt := make([]time.Duration, 0, n), make([]time.Duration, 0, n)
+				u0, s0 := cpuTicks(spid)
 				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
+				for i := 0; i < n; i++ {
 					if i%2 == 0 {
 						lp = append(lp, call(plain.sess))
 						lt = append(lt, call(traced.sess))
@@ -235,7 +252,7 @@ func BenchmarkRealServers(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				cpu := cpuTicks(spid) - cpu0
+				u1, s1 := cpuTicks(spid)
 				pct := func(l []time.Duration, p int) float64 {
 					sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 					return float64(l[min(len(l)*p/100, len(l)-1)].Microseconds())
@@ -249,7 +266,9 @@ func BenchmarkRealServers(b *testing.B) {
 				b.ReportMetric(p99t/p99p, "p99-ratio")
 				if spid > 0 {
 					// two messages per call, 10 ms per clock tick
-					b.ReportMetric(float64(cpu)*10000/float64(2*b.N), "sensor-cpu-us/msg")
+					perMsg := func(t uint64) float64 { return float64(t) * 10000 / float64(2*n) }
+					b.ReportMetric(perMsg(u1-u0), "sensor-usr-us/msg")
+					b.ReportMetric(perMsg(s1-s0), "sensor-sys-us/msg")
 				}
 			})
 		}

@@ -122,7 +122,8 @@ func TestTerminalOutput(t *testing.T) {
 		"ALERT HIGH path_outside_roots",
 	} {
 		if !strings.Contains(ts, want) {
-			t.Errorf("the trace's terminal lacks %q:\n%s", want, ts)
+			log, _ := os.ReadFile(tlog)
+			t.Errorf("the trace's terminal lacks %q:\n%s\nits log:\n%s", want, ts, log)
 		}
 	}
 	if m := regexp.MustCompile(`\] (open|write|mmap_exec|exec|fork|exit|connect) `).FindString(ts); m != "" {
