@@ -64,6 +64,9 @@ type Stats struct {
 	// the end of a message sent before: dropped, and not a loss.
 	JoinedPartial uint64 `json:"joined_partial_lines,omitempty"`
 	Truncated     uint64 `json:"truncated_messages"`
+	// HTTPRequests: requests received that carried no JSON-RPC, reported
+	// as http_request effects.
+	HTTPRequests uint64 `json:"http_requests_other"`
 	// Bytes on pipes other than stdio (stderr, a child's pipes).
 	PipeBytes uint64       `json:"pipe_bytes_undecoded"`
 	Lines     LineStats    `json:"lines"`
@@ -255,6 +258,15 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 	k := l.Key
 	meta, _ := l.Meta.(*chunkMeta)
 	var msgs []Message
+	if l.Request && (len(l.Data) == 0 || !acceptable(l) || !bytes.Contains(l.Data, []byte(`"jsonrpc"`))) {
+		// not MCP: what the process was asked is an effect, not a
+		// protocol violation
+		d.request(l, meta, emit)
+		if len(l.Data) > 0 {
+			d.stats.NonJSON++
+		}
+		return
+	}
 	if !acceptable(l) {
 		if !d.dropLine(l) {
 			return
@@ -313,6 +325,32 @@ func (d *Decoder) emitLine(l Line, emit func(Event)) {
 		emit(m)
 	}
 }
+
+// request reports an HTTP request a process received that carries no
+// JSON-RPC (a health check, a page, a launcher's command): an http_request
+// effect, its method and target, and the start of its body. Requests that
+// carry MCP's headers (a session's GET stream) are MCP's own.
+func (d *Decoder) request(l Line, meta *chunkMeta, emit func(Event)) {
+	h := l.HTTP
+	if h == nil || meta == nil || h.SessionID != "" || h.ProtocolVersion != "" {
+		return
+	}
+	d.stats.HTTPRequests++
+	detail := h.Method + " " + h.Target
+	if len(l.Data) > 0 {
+		body := l.Data
+		if len(body) > requestPreview {
+			body = body[:requestPreview]
+		}
+		detail += " " + strings.ToValidUTF8(string(body), "\ufffd")
+	}
+	e := &Effect{Kind: "effect", Time: d.opts.Clock.Wall(meta.ts), Proc: meta.proc, Type: "http_request",
+		Detail: detail, Truncated: len(l.Data) > requestPreview || l.Truncated}
+	emit(e)
+}
+
+// requestPreview is how much of a request's body an http_request keeps.
+const requestPreview = 1024
 
 // dropLine counts a line that is not a JSON-RPC message, and says whether
 // to report it as an invalid message: a whole line on stdio, or a body or

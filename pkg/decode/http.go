@@ -2,6 +2,7 @@ package decode
 
 import (
 	"bytes"
+	"github.com/mcpsec/sensor/pkg/wire"
 	"net/url"
 	"strconv"
 	"strings"
@@ -591,7 +592,7 @@ func (h *httpHalf) endBody() {
 		h.sse.end()
 		h.sse = nil
 		h.afterGap = false
-	} else if h.bodySize > 0 {
+	} else if h.bodySize > 0 || (h.requests && h.key.Dir == wire.DirIn) {
 		truncated := h.bodyCut || h.bodySize > len(h.body)
 		if h.bodySize > h.c.l.maxMessage {
 			h.c.l.Stats.Oversized++
@@ -621,6 +622,7 @@ func (h *httpHalf) emit(data []byte, size int, truncated, afterGap, lost bool, e
 	h.c.l.out = append(h.c.l.out, Line{
 		Key: h.key, Data: bytes.Clone(data), Meta: h.meta, AfterGap: afterGap,
 		Truncated: truncated, Lost: lost, Size: size, HTTP: &info, session: h.ex.session,
+		Request: h.requests && h.key.Dir == wire.DirIn && ev == nil,
 	})
 }
 

@@ -451,3 +451,35 @@ func TestHTTPStreamRestart(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 }
+
+// TestHTTPOtherRequests: requests a process receives that carry no
+// JSON-RPC (a launcher's command in the query or a JSON body, a health
+// check) are reported as http_request effects with their method, target
+// and body; MCP's own requests are messages, not effects.
+func TestHTTPOtherRequests(t *testing.T) {
+	c := newConv(t, 1<<20)
+	c.send(1, wire.DirIn, "GET /run?command=sh&args=-c&args=id HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.send(1, wire.DirOut, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	body := `{"command":"uname -a"}`
+	c.send(2, wire.DirIn, fmt.Sprintf("POST /exec HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
+	c.send(3, wire.DirIn, post("", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+	// a request the process sends (a fetch tool's) is not one it received
+	c.send(4, wire.DirOut, "GET /page?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	msgs := c.messages()
+	var got []string
+	for _, e := range c.evs {
+		if ef, ok := e.(*Effect); ok && ef.Type == "http_request" {
+			got = append(got, ef.Detail)
+		}
+	}
+	want := []string{"GET /run?command=sh&args=-c&args=id", "POST /exec " + body}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("http_request effects %q, want %q", got, want)
+	}
+	if len(msgs) != 1 || msgs[0].Method != "tools/list" {
+		t.Fatalf("messages %v, want the one tools/list", msgs)
+	}
+	if n := c.d.Stats().HTTPRequests; n != 2 {
+		t.Fatalf("http_requests_other %d, want 2", n)
+	}
+}

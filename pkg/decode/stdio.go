@@ -26,6 +26,10 @@ type Line struct {
 	// session their exchange belongs to.
 	HTTP    *HTTPInfo
 	session string
+	// Request: a whole request the process received (its body, perhaps
+	// empty, in Data): reported as an http_request effect unless it is
+	// JSON-RPC.
+	Request bool
 }
 
 // LineStats counts what the line splitter saw and lost, per cause.
