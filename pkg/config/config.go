@@ -74,6 +74,15 @@ type Config struct {
 	NATS          NATS   `yaml:"nats"`
 	// Servers to trace besides those discovered (YAML only).
 	Servers []Selector `yaml:"servers" noflag:"true"`
+	// Roots of particular servers, besides those they declare (YAML only).
+	ServerRoots []ServerRoots `yaml:"server_roots" noflag:"true"`
+}
+
+// ServerRoots gives the servers whose identity key or name matches Match
+// (a glob: npm:@acme/files-server, binary:/opt/mcp/*) more roots.
+type ServerRoots struct {
+	Match string   `yaml:"match"`
+	Roots []string `yaml:"roots"`
 }
 
 // NATS is the JetStream output.

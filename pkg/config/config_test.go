@@ -50,6 +50,10 @@ func TestLayers(t *testing.T) {
 	if l.NATS.URL != "nats://b:4222" || l.Learn != 5*time.Minute || strings.Join(l.Roots, ",") != "/x,/y" {
 		t.Errorf("layers: %+v", l.Config)
 	}
+	l2, err := load(t, Daemon, "server_roots:\n  - match: \"npm:@acme/*\"\n    roots: [/srv/shared, /srv/b]\n", nil)
+	if err != nil || len(l2.ServerRoots) != 1 || l2.ServerRoots[0].Match != "npm:@acme/*" || strings.Join(l2.ServerRoots[0].Roots, ",") != "/srv/shared,/srv/b" {
+		t.Errorf("server_roots: %+v %v", l2.ServerRoots, err)
+	}
 	if p, mode := l.Effective(); p.Name != "enterprise" || mode != "enforce" {
 		t.Errorf("the daemon honours the profile: %s %s", p.Name, mode)
 	}
@@ -113,6 +117,9 @@ func TestBadConfig(t *testing.T) {
 		{yaml: "metrics_addr: nowhere\n", want: `c.yaml:1: metrics_addr: "nowhere": not host:port`},
 		{yaml: "servers:\n  - pid: 1\n    unit: x\n", want: "servers[0]: give exactly one of"},
 		{yaml: "servers:\n  - pids: 1\n", want: `c.yaml:2: servers: unknown selector "pids"`},
+		{yaml: "server_roots:\n  - match: npm:x\n    roots: [rel/dir]\n", want: `c.yaml:2: server_roots: "rel/dir": roots are absolute paths`},
+		{yaml: "server_roots:\n  - roots: [/srv]\n", want: `c.yaml:2: server_roots: match is missing`},
+		{yaml: "server_roots:\n  - match: x\n    dirs: [/srv]\n", want: `c.yaml:3: server_roots: unknown key "dirs": use match and roots`},
 		{yaml: "nats:\n  url: '::'\n", want: `c.yaml:2: nats.url: "::": not a URL`},
 		{yaml: "nats:\n  uri: x\n", want: `unknown key "nats.uri" (did you mean "nats.url"?)`},
 		{yaml: "payload_ring: 3MiB\n", want: "c.yaml:1: payload_ring: 3MiB: must be a power of two"},

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -156,6 +158,14 @@ func (l *Loaded) mapping(file string, n *yaml.Node, prefix string, byPath map[st
 			l.Servers, l.Sources[path] = sels, at
 			continue
 		}
+		if path == "server_roots" {
+			srs, err := serverRoots(file, vn)
+			if err != nil {
+				return err
+			}
+			l.ServerRoots, l.Sources[path] = srs, at
+			continue
+		}
 		k, ok := byPath[path]
 		if !ok {
 			if isSection(path, byPath) && vn.Kind == yaml.MappingNode {
@@ -225,6 +235,43 @@ func selectors(file string, n *yaml.Node) ([]Selector, error) {
 		var s Selector
 		if err := it.Decode(&s); err != nil {
 			return nil, fmt.Errorf("%s:%d: servers: %s", file, it.Line, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func serverRoots(file string, n *yaml.Node) ([]ServerRoots, error) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("%s:%d: server_roots: a list of {match: GLOB, roots: [DIR, ...]}", file, n.Line)
+	}
+	var out []ServerRoots
+	for _, it := range n.Content {
+		if it.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s:%d: server_roots: each entry is a map (- match: npm:@acme/files, roots: [/srv/files])", file, it.Line)
+		}
+		for j := 0; j+1 < len(it.Content); j += 2 {
+			if k := it.Content[j].Value; k != "match" && k != "roots" {
+				return nil, fmt.Errorf("%s:%d: server_roots: unknown key %q: use match and roots", file, it.Content[j].Line, k)
+			}
+		}
+		var s ServerRoots
+		if err := it.Decode(&s); err != nil {
+			return nil, fmt.Errorf("%s:%d: server_roots: %s", file, it.Line, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		if s.Match == "" {
+			return nil, fmt.Errorf("%s:%d: server_roots: match is missing (a server's key or name, or a glob of them)", file, it.Line)
+		}
+		if _, err := path.Match(s.Match, ""); err != nil {
+			return nil, fmt.Errorf("%s:%d: server_roots: match %q: not a glob (%v)", file, it.Line, s.Match, err)
+		}
+		for _, r := range s.Roots {
+			if !filepath.IsAbs(r) {
+				return nil, fmt.Errorf("%s:%d: server_roots: %q: roots are absolute paths", file, it.Line, r)
+			}
 		}
 		out = append(out, s)
 	}

@@ -75,5 +75,13 @@ falco_url: ""
 #   - unit: my-mcp-server.service
 #   - command: "node */mcp-server-*"
 servers: []
+
+# Roots of particular servers (matched by identity key or name, a glob),
+# besides the directories their argv, configuration files, environment and
+# client name:
+# server_roots:
+#   - match: "npm:@acme/files-server"
+#     roots: [/srv/shared]
+server_roots: []
 `, profile, resp, learn), nil
 }

@@ -119,6 +119,15 @@ func argvRoots(a Attrs) ([]string, map[string]string) {
 		if d := existingDir(a.Cwd, v, false); d != "" && !contains(roots, d) {
 			roots = append(roots, d)
 			from[d] = "argv"
+			continue
+		}
+		if f := configFile(a.Cwd, v); f != "" {
+			for _, d := range configRoots(f) {
+				if !contains(roots, d) {
+					roots = append(roots, d)
+					from[d] = "config:" + f
+				}
+			}
 		}
 	}
 	return roots, from
@@ -146,7 +155,7 @@ func existingDir(cwd, v string, absOnly bool) string {
 
 var (
 	rootVarRE     = regexp.MustCompile(`(?i)(^|_)(ROOTS?|DIRS?|DIRECTORY|DIRECTORIES|WORKSPACES?|ALLOWED\w*|PATHS?)$`)
-	notRootVarRE  = regexp.MustCompile(`(?i)^(npm_|XDG_|NVM_|PYENV_|GO|CARGO_|RUSTUP_|JAVA_|CONDA_|VIRTUAL_ENV|PWD|OLDPWD|HOME|TMPDIR|TEMP|TMP|PATH|LD_|MANPATH|INFOPATH|NODE_PATH|PYTHONPATH|STATE_DIRECTORY|RUNTIME_DIRECTORY|CACHE_DIRECTORY|LOGS_DIRECTORY|CONFIGURATION_DIRECTORY|CREDENTIALS_DIRECTORY|SYSTEMD_)`)
+	notRootVarRE  = regexp.MustCompile(`(?i)^(MCPSEC_|npm_|XDG_|NVM_|PYENV_|GO|CARGO_|RUSTUP_|JAVA_|CONDA_|VIRTUAL_ENV|PWD|OLDPWD|HOME|TMPDIR|TEMP|TMP|PATH|LD_|MANPATH|INFOPATH|NODE_PATH|PYTHONPATH|STATE_DIRECTORY|RUNTIME_DIRECTORY|CACHE_DIRECTORY|LOGS_DIRECTORY|CONFIGURATION_DIRECTORY|CREDENTIALS_DIRECTORY|SYSTEMD_)`)
 	cacheVarRE    = regexp.MustCompile(`(?i)(CACHE|TEMP|TMP|LOG|CERT|SSL|TLS|_CA_|CA_?PATH|KEYS?_)`)
 	passwdFieldRE = regexp.MustCompile(`^[^:]*:[^:]*:\d+:`)
 )

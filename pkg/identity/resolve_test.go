@@ -102,3 +102,32 @@ func mustStart(t *testing.T, r *Resolver, pid int) uint64 {
 	}
 	return s
 }
+
+// TestConfigRoots: a server confined by a configuration file its argv
+// names gets the directories under the file's root keys as roots, and
+// nothing from other keys.
+func TestConfigRoots(t *testing.T) {
+	dir := t.TempDir()
+	data, logs := filepath.Join(dir, "data"), filepath.Join(dir, "logs")
+	for _, d := range []string{data, logs} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	js := filepath.Join(dir, "server.json")
+	if err := os.WriteFile(js, []byte(`{"allowed_dir": "`+data+`", "log_dir": "`+logs+`", "name": "`+dir+`"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yml := filepath.Join(dir, "conf.yaml")
+	if err := os.WriteFile(yml, []byte("workspace:\n  roots:\n    - "+logs+"\n    - /\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	roots, from := argvRoots(Attrs{Argv: []string{"srv", "--config", "server.json"}, Cwd: dir})
+	if len(roots) != 1 || roots[0] != data || from[data] != "config:"+js {
+		t.Fatalf("roots %v from %v, want [%s] from config:%s", roots, from, data, js)
+	}
+	roots, _ = argvRoots(Attrs{Argv: []string{"srv", "--config=" + yml}, Cwd: "/"})
+	if len(roots) != 1 || roots[0] != logs {
+		t.Fatalf("yaml roots %v, want [%s]", roots, logs)
+	}
+}

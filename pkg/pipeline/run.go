@@ -81,8 +81,12 @@ func (p *Pipeline) Run(ctx context.Context) (Result, error) {
 	dopts := decode.DefaultOptions()
 	dopts.MaxMessage = int(cfg.MaxMessage)
 	r.dec = decode.NewDecoder(dopts)
+	var srs []correlate.ServerRoots
+	for _, sr := range cfg.ServerRoots {
+		srs = append(srs, correlate.ServerRoots{Match: sr.Match, Roots: sr.Roots})
+	}
 	r.cor = correlate.New(p.rules, correlate.Options{Roots: cfg.Roots, EgressAllow: cfg.EgressAllow, Store: p.store,
-		Learn: cfg.Learn, Resolver: identity.NewResolver()})
+		Learn: cfg.Learn, Resolver: identity.NewResolver(), ServerRoots: srs})
 	r.stage = newStage(p, r.cor, cfg.QueueSize)
 	r.stage.sens = r.objs.AddSensitive
 	if bi, ok := debug.ReadBuildInfo(); ok {
