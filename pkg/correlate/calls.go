@@ -18,6 +18,13 @@ type call struct {
 	strs    []string // every string in the arguments
 	start   time.Time
 	effects int
+	// flows: values of its arguments that came from results; injection:
+	// the result with instructions its client was given before it;
+	// outbound: its tool sends what it is given somewhere.
+	flows     []flowHit
+	injection *flowOrigin
+	outbound  bool
+	langs     []string // the tool languages its arguments inject into (lang.go)
 }
 
 func callKey(session string, id json.RawMessage) string { return session + "\x00" + string(id) }
@@ -35,6 +42,7 @@ func (s *server) open(m *decode.Message, args *parsedArgs) *call {
 	if args.ok {
 		cl.args, _ = args.v.(map[string]any)
 		cl.strs = args.strs()
+		cl.langs = languages(cl.strs)
 	}
 	k := callKey(m.Session, m.ID)
 	if _, ok := s.calls[k]; !ok {

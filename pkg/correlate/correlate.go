@@ -99,6 +99,15 @@ type Options struct {
 	// Resolver reads what a server is from /proc; nil: from exec records
 	// only.
 	Resolver Resolver
+	// ServerRoots give particular servers more roots: Match is a glob over
+	// the identity key or the name.
+	ServerRoots []ServerRoots
+}
+
+// ServerRoots are roots of the servers Match names.
+type ServerRoots struct {
+	Match string
+	Roots []string
 }
 
 // Stats counts what the correlator did.
@@ -116,7 +125,8 @@ type Stats struct {
 	Evaluated uint64 `json:"rules_evaluated"`
 	Guarded   uint64 `json:"rules_guarded"`
 	Reloads   uint64 `json:"rule_reloads"`
-	Rules     int    `json:"rules"`
+	FlowStats
+	Rules int `json:"rules"`
 	// Unresolved: servers whose process was gone from /proc when the
 	// sensor looked (known from exec records only).
 	Unresolved uint64 `json:"servers_unresolved,omitempty"`
@@ -136,7 +146,13 @@ type Correlator struct {
 	cands   []*Rule
 	notices []Notice
 	v       vars      // the variables of the event being judged
+	ev      evidence  // what the event's alerts show besides
 	now     time.Time // its time
+	flows   *flows
+	// toolNames caches each client's tool names (emptied when a
+	// tools/list or a server's client changes)
+	toolNames map[string][]string
+	strs      []string
 }
 
 // New returns a correlator judging with rules (nil: attribution and
@@ -146,7 +162,7 @@ func New(rules *RuleSet, o Options) *Correlator {
 		o.Dedupe = 5 * time.Second
 	}
 	c := &Correlator{opts: o, rules: rules, servers: map[string]*server{}, clients: map[string]map[string]*server{},
-		recent: map[string]time.Time{}, sweepAt: 4096,
+		recent: map[string]time.Time{}, sweepAt: 4096, flows: newFlows(), toolNames: map[string][]string{},
 		stats: Stats{Alerts: map[string]uint64{}, EvalErrors: map[string]uint64{}}}
 	if rules != nil {
 		c.stats.Rules = len(rules.Rules)
@@ -170,6 +186,7 @@ func (c *Correlator) Stats() Stats {
 	s := c.stats
 	s.Alerts = copyMap(c.stats.Alerts)
 	s.EvalErrors = copyMap(c.stats.EvalErrors)
+	s.FlowStats = c.flows.stats
 	return s
 }
 
@@ -235,6 +252,7 @@ func (c *Correlator) message(m *decode.Message, out []*Alert) []*Alert {
 	switch {
 	case m.Direction == "in" && m.Type == "request" && callMethods[m.Method]:
 		cl = s.open(m, args)
+		c.callFlows(s, cl, m.Time)
 		c.stats.Calls++
 		s.callsTotal++
 		s.callRate.add(m.Time)
@@ -260,11 +278,22 @@ func (c *Correlator) message(m *decode.Message, out []*Alert) []*Alert {
 	if typ == "" {
 		typ = m.Type
 	}
+	c.ev = evidence{}
+	c.content(s, m, cl)
 	if !c.rules.looksAt("message", typ) {
 		return out
 	}
 	c.base(&c.v, s, si, cl, m.Time)
 	c.v.message = messageVars(m, args)
+	if c.ev.hasContent {
+		c.v.message.ContentScore = int64(c.ev.content.Score)
+		c.v.message.ContentLabels = nonNil(c.ev.content.Labels())
+	}
+	if cl != nil && m.Direction == "in" {
+		c.v.message.Flows, c.v.message.FlowClasses, c.v.message.FlowInjected = flowVars(cl)
+		c.v.message.Outbound = cl.outbound
+		c.v.message.Languages = nonNil(cl.langs)
+	}
 	if cl != nil {
 		if errs := validateArgs(si, m, args); len(errs) > 0 {
 			c.v.message.SchemaErrors = errs
@@ -296,6 +325,8 @@ func (c *Correlator) effect(e *decode.Effect, out []*Alert) []*Alert {
 		s.openRate.add(e.Time)
 	case "listen", "bind":
 		s.listens = s.listens || e.Type == "listen"
+	case "http_request":
+		s.request(e)
 	case "exit":
 		if e.PID == s.pid {
 			defer c.gone(s)
@@ -335,10 +366,17 @@ func (c *Correlator) effect(e *decode.Effect, out []*Alert) []*Alert {
 		novel = !s.exes[b]
 		s.exes[b] = true
 	}
+	c.ev = evidence{}
+	sibling := e.Type == "open" && named && s.sibling(e, cl)
 	if c.rules.looksAt("effect", e.Type) {
 		c.base(&c.v, s, si, cl, e.Time)
 		c.v.call.Ambiguous = cl != nil && len(calls) > 1
 		c.v.effect = effectVars(e, named, novel)
+		c.v.effect.Sibling = sibling
+		if e.Type == "exec" && e.Result == 0 && len(s.inbound) > 0 {
+			c.ev.request = s.fromRequest(e)
+			c.v.effect.FromRequest, c.v.effect.Request = c.ev.request != "", c.ev.request
+		}
 		out = c.judge("effect", e.Type, e.Time, &e.Proc, cl, e, nil, "", out)
 	}
 	// taint after judging: the read itself is judged on its own

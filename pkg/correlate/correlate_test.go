@@ -217,7 +217,7 @@ func TestRateRuleOncePerWindow(t *testing.T) {
 	}
 }
 
-func shippedRules(t *testing.T) *RuleSet {
+func shippedRules(t testing.TB) *RuleSet {
 	rs, err := LoadFS(rules.Files, "rules")
 	if err != nil {
 		t.Fatal(err)

@@ -114,6 +114,13 @@ func fixtureVars(fx map[string]any) (*vars, error) {
 			return nil, fmt.Errorf("%s: %v", name, strings.TrimPrefix(err.Error(), "json: "))
 		}
 	}
+	// what an event derives from its arguments, unless the fixture says
+	if cm, _ := fx["call"].(map[string]any); cm["languages"] == nil {
+		v.call.Languages = nonNil(languages(v.call.ArgStrings))
+	}
+	if mm, _ := fx["message"].(map[string]any); mm["languages"] == nil {
+		v.message.Languages = nonNil(languages(v.message.ArgStrings))
+	}
 	return v, nil
 }
 

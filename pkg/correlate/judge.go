@@ -42,6 +42,7 @@ func (c *Correlator) judge(when, typ string, at time.Time, p *decode.Proc,
 		if e != nil {
 			a.Effects = []*decode.Effect{e}
 		}
+		a.Evidence = c.evidenceFor(r, cl)
 		if m != nil {
 			a.Message = &MessageRef{Session: m.Session, Direction: m.Direction, Type: m.Type, Method: m.Method, ID: m.ID}
 		}

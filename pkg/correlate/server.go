@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -49,6 +50,9 @@ type server struct {
 	openRate   rate
 	execRate   rate
 	started    bool // a call was seen
+	requested  bool // an HTTP request with no JSON-RPC was seen
+	inbound    []inbound
+	dirs       map[string]*dirUse // directories named opens of calls used
 }
 
 type execRec struct {
@@ -173,11 +177,23 @@ func (c *Correlator) adopt(s *server, pid uint32, srv identity.Server) {
 	for _, r := range srv.Attrs.Roots {
 		s.roots = appendUnique(s.roots, r)
 	}
+	for _, sr := range c.opts.ServerRoots {
+		if ok, _ := path.Match(sr.Match, s.key()); ok || sr.Match == s.key() || sr.Match == s.name() {
+			for _, r := range sr.Roots {
+				s.roots = appendUnique(s.roots, r)
+			}
+		} else if ok, _ := path.Match(sr.Match, s.name()); ok {
+			for _, r := range sr.Roots {
+				s.roots = appendUnique(s.roots, r)
+			}
+		}
+	}
 	for _, h := range srv.Attrs.Homes() {
 		s.homes = appendUnique(s.homes, h)
 	}
 	if srv.Client.Key != "" && srv.Client.Key != s.ident.Client.Key {
 		c.leaveClient(s)
+		clear(c.toolNames)
 		s.ident.Client = srv.Client
 		if c.clients[srv.Client.Key] == nil {
 			c.clients[srv.Client.Key] = map[string]*server{}

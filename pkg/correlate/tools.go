@@ -30,6 +30,7 @@ func (c *Correlator) toolsListed(s *server, si *sessionInfo, m *decode.Message, 
 	if json.Unmarshal(m.Result, &r) != nil {
 		return out
 	}
+	clear(c.toolNames)
 	if si.tools == nil {
 		si.tools = map[string]*decode.ToolDef{}
 		si.schemas = map[string]*jsonschema.Resolved{}

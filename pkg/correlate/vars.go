@@ -45,6 +45,7 @@ type ServerVars struct {
 	HTTP          bool     `cel:"http" json:"http" doc:"it speaks MCP over HTTP"`
 	NetworkFacing bool     `cel:"network_facing" json:"network_facing" doc:"it listens or speaks HTTP"`
 	Started       bool     `cel:"started" json:"started" doc:"a call was seen"`
+	Startup       bool     `cel:"startup" json:"startup" doc:"it has not been asked anything yet: no call, no HTTP request"`
 }
 
 // SessionVars is `session`.
@@ -56,15 +57,20 @@ type SessionVars struct {
 
 // CallVars is `call`: the call the event belongs to.
 type CallVars struct {
-	Active     bool           `cel:"active" json:"active" doc:"the event belongs to a call in flight"`
-	ID         string         `cel:"id" json:"id" doc:"the request id (raw JSON)"`
-	Method     string         `cel:"method" json:"method" doc:"tools/call, resources/read, prompts/get, ..."`
-	Tool       string         `cel:"tool" json:"tool" doc:"the tool called"`
-	Session    string         `cel:"session" json:"session" doc:"its session"`
-	Args       map[string]any `cel:"args" json:"args" doc:"its arguments (a map)"`
-	ArgStrings []string       `cel:"arg_strings" json:"arg_strings" doc:"every string in the arguments"`
-	Ambiguous  bool           `cel:"ambiguous" json:"ambiguous" doc:"several calls in flight, none named by the effect"`
-	ElapsedMS  int64          `cel:"elapsed_ms" json:"elapsed_ms" doc:"ms since the request"`
+	Active       bool           `cel:"active" json:"active" doc:"the event belongs to a call in flight"`
+	ID           string         `cel:"id" json:"id" doc:"the request id (raw JSON)"`
+	Method       string         `cel:"method" json:"method" doc:"tools/call, resources/read, prompts/get, ..."`
+	Tool         string         `cel:"tool" json:"tool" doc:"the tool called"`
+	Session      string         `cel:"session" json:"session" doc:"its session"`
+	Args         map[string]any `cel:"args" json:"args" doc:"its arguments (a map)"`
+	ArgStrings   []string       `cel:"arg_strings" json:"arg_strings" doc:"every string in the arguments"`
+	Ambiguous    bool           `cel:"ambiguous" json:"ambiguous" doc:"several calls in flight, none named by the effect"`
+	ElapsedMS    int64          `cel:"elapsed_ms" json:"elapsed_ms" doc:"ms since the request"`
+	Flows        []string       `cel:"flows" json:"flows" doc:"values of its arguments that first came in a result: class, server, tool and call of each"`
+	FlowClasses  []string       `cel:"flow_classes" json:"flow_classes" doc:"their classes: secret, email, phone, url, token"`
+	FlowInjected bool           `cel:"flow_injected" json:"flow_injected" doc:"a flow, and its client was given instructions in a result within 10 minutes"`
+	Outbound     bool           `cel:"outbound" json:"outbound" doc:"its tool sends what it is given (its name or description says send, post, create, write, ...)"`
+	Languages    []string       `cel:"languages" json:"languages" doc:"the languages whose injection markers its arguments carry: sql, template, path, shell (sql_injection(), template_injection(), path_traversal(), shell_meta())"`
 }
 
 // EffectVars is `effect`.
@@ -93,6 +99,10 @@ type EffectVars struct {
 	NovelExe bool     `cel:"novel_exe" json:"novel_exe" doc:"the first time this server runs this program"`
 	Loopback bool     `cel:"loopback" json:"loopback" doc:"the address stays on the host"`
 	External bool     `cel:"external" json:"external" doc:"the address leaves the host"`
+	// launchers and confinement
+	FromRequest bool   `cel:"from_request" json:"from_request" doc:"exec: its argv carries data of an HTTP request (not MCP) the server received in the last 30 s"`
+	Request     string `cel:"request" json:"request" doc:"exec: that request's method, target and body's start"`
+	Sibling     bool   `cel:"sibling" json:"sibling" doc:"open: the first in a directory next to one the server's calls used at least twice"`
 }
 
 // HTTPVars is `message.http`: the exchange a message came in.
@@ -130,6 +140,13 @@ type MessageVars struct {
 	RequestMethod   string   `cel:"request_method" json:"request_method" doc:"a response: its request's method"`
 	RequestTool     string   `cel:"request_tool" json:"request_tool" doc:"a response: its request's tool"`
 	HTTP            HTTPVars `cel:"http" json:"http" doc:"the HTTP exchange (see message.http)"`
+	ContentScore    int64    `cel:"content_score" json:"content_score" doc:"out: what the server wrote for the model (a result, a sampling or elicitation request) scored for instructions, hidden text and exfiltration links (0-20)"`
+	ContentLabels   []string `cel:"content_labels" json:"content_labels" doc:"out: what was found: override, urgent_tag, hide_from_user, tool_directive, unicode_tags, markdown_image_exfil, ..."`
+	Flows           []string `cel:"flows" json:"flows" doc:"in, tools/call: values of the arguments that first came in a result"`
+	FlowClasses     []string `cel:"flow_classes" json:"flow_classes" doc:"in, tools/call: their classes: secret, email, phone, url, token"`
+	FlowInjected    bool     `cel:"flow_injected" json:"flow_injected" doc:"in, tools/call: a flow, and the client was given instructions in a result within 10 minutes"`
+	Outbound        bool     `cel:"outbound" json:"outbound" doc:"in, tools/call: the tool sends what it is given (name or description: send, post, create, write, ...)"`
+	Languages       []string `cel:"languages" json:"languages" doc:"in, a call: the languages whose injection markers its arguments carry: sql, template, path, shell"`
 }
 
 // ToolVars is `tool`: a tool a tools/list answer declares.
@@ -202,13 +219,13 @@ func (c *Correlator) base(v *vars, s *server, si *sessionInfo, cl *call, now tim
 		CallsPerMin: s.callRate.perMin(now), ForksPerMin: s.forkRate.perMin(now),
 		OpensPerMin: s.openRate.perMin(now), ExecsPerMin: s.execRate.perMin(now),
 		Tainted: s.taint != "", TaintPath: s.taint, Listening: s.listens, HTTP: s.http,
-		NetworkFacing: s.http || s.listens, Started: s.started,
+		NetworkFacing: s.http || s.listens, Started: s.started, Startup: !s.started && !s.requested,
 	}
 	v.session = SessionVars{}
 	if si != nil {
 		v.session.ProtocolVersion, v.session.Transport = si.version, si.transport
 	}
-	v.call = CallVars{Args: emptyArgs, ArgStrings: []string{}}
+	v.call = CallVars{Args: emptyArgs, ArgStrings: []string{}, Flows: []string{}, FlowClasses: []string{}, Languages: []string{}}
 	if cl != nil {
 		v.session.ID = cl.ref.Session
 		v.call = CallVars{Active: true, ID: string(cl.ref.ID), Tool: cl.ref.Tool, Method: cl.ref.Method, Session: cl.ref.Session,
@@ -216,9 +233,12 @@ func (c *Correlator) base(v *vars, s *server, si *sessionInfo, cl *call, now tim
 		if cl.args != nil {
 			v.call.Args = cl.args
 		}
+		v.call.Flows, v.call.FlowClasses, v.call.FlowInjected = flowVars(cl)
+		v.call.Outbound = cl.outbound
+		v.call.Languages = nonNil(cl.langs)
 	}
 	v.effect = EffectVars{Argv: []string{}}
-	v.message = MessageVars{SchemaErrors: []string{}, ArgStrings: []string{}}
+	v.message = MessageVars{SchemaErrors: []string{}, ArgStrings: []string{}, ContentLabels: []string{}, Flows: []string{}, FlowClasses: []string{}, Languages: []string{}}
 	v.tool = ToolVars{Shadows: []string{}, Others: []string{}, Referenced: []string{}, ReferencedServers: []string{}}
 }
 
@@ -260,6 +280,7 @@ func messageVars(m *decode.Message, args *parsedArgs) MessageVars {
 		Size: int64(m.Size), Truncated: m.Truncated, Batch: int64(m.Batch),
 		ProtocolVersion: m.ProtocolVersion, DuplicateID: m.DuplicateID, Unmatched: m.Unmatched,
 		Raw: m.Raw, Session: m.Session, SchemaErrors: []string{}, ArgStrings: []string{},
+		ContentLabels: []string{}, Flows: []string{}, FlowClasses: []string{}, Languages: []string{},
 	}
 	if m.Request != nil {
 		v.RequestMethod, v.RequestTool = m.Request.Method, m.Request.Tool

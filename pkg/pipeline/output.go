@@ -221,6 +221,7 @@ func (t *textWriter) alert(a *correlate.Alert) string {
 	if a.Action != "" {
 		s += " action=" + a.Action
 	}
+	s += t.evidence(a.Evidence)
 	if r := a.Response; r != nil && r.Mode == "enforce" && (len(r.Done) > 0 || len(r.Errors) > 0) {
 		s += "\n    " + t.paint(cBold+cRed, "CONTAINED") + " " + clean(strings.Join(r.Done, ", "))
 		if r.LatencyMS > 0 {
@@ -236,6 +237,36 @@ func (t *textWriter) alert(a *correlate.Alert) string {
 		s += t.paint(cDim, " (would: "+strings.Join(r.Actions, ", ")+")")
 	}
 	return s
+}
+
+// evidence prints what an alert shows besides its event, one indented
+// line per part; quoted spans are the server's text (untrusted), cleaned.
+func (t *textWriter) evidence(ev map[string]any) string {
+	if len(ev) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(ev))
+	for k := range ev {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		switch v := ev[k].(type) {
+		case []string:
+			for i, x := range v {
+				if i == 4 {
+					b.WriteString(t.paint(cDim, fmt.Sprintf("\n    %s: ... %d more", k, len(v)-4)))
+					break
+				}
+				b.WriteString(t.paint(cDim, "\n    "+k+": ") + clean(x))
+			}
+		default:
+			j, _ := json.Marshal(v)
+			b.WriteString(t.paint(cDim, "\n    "+k+": ") + clean(string(j)))
+		}
+	}
+	return b.String()
 }
 
 func (t *textWriter) message(m *decode.Message) string {

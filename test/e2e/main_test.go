@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +56,7 @@ func (l line) num(k string) float64 {
 // readTrace parses a JSON-lines trace, checking the contract every line must meet.
 func readTrace(t *testing.T, path string) []line {
 	t.Helper()
+	keepTrace(t, path)
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +92,28 @@ func readTrace(t *testing.T, path string) []line {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// keepTrace copies a trace to $MCPSEC_E2E_TRACES, if set: the corpus
+// internal/fpcount measures the content rules' false positives on.
+func keepTrace(t *testing.T, path string) {
+	dir := os.Getenv("MCPSEC_E2E_TRACES")
+	if dir == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return // the test itself says why
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	f, err := os.CreateTemp(dir, name+"-*.jsonl")
+	if err != nil {
+		t.Fatalf("keeping the trace: %v", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatalf("keeping the trace: %v", err)
+	}
 }
 
 func filter(ls []line, pred func(line) bool) []line {
