@@ -40,7 +40,7 @@ trace: build ## discover MCP servers and print everything they say and do (root)
 test: lint unit rules kernel e2e fuzz ## everything: unit, rules, kernel, end-to-end tests and short fuzz runs (root)
 
 unit: ## pure tests: decoders, parsers, the correlator, the pipeline's queues (no kernel)
-	$(GO) test -count=1 ./pkg/wire/ ./pkg/decode/ ./pkg/correlate/ ./pkg/identity/ ./pkg/contain/harden/ ./pkg/contain/respond/ ./pkg/audit/ ./pkg/sink/ ./pkg/config/ ./pkg/pipeline/ ./internal/unitrun/ ./internal/jsonscan/ ./pkg/inspect/ ./cmd/...
+	$(GO) test -count=1 ./pkg/wire/ ./pkg/decode/ ./pkg/correlate/ ./pkg/identity/ ./pkg/contain/harden/ ./pkg/contain/respond/ ./pkg/audit/ ./pkg/sink/ ./pkg/config/ ./pkg/pipeline/ ./internal/unitrun/ ./internal/jsonscan/ ./pkg/inspect/ ./pkg/gateway/ ./cmd/...
 
 rules: ## validate the shipped rules and run their fixtures
 	$(GO) run ./cmd/sensor rules lint rules/
@@ -59,7 +59,7 @@ fuzz-long: ## longer fuzz runs (FUZZTIME=5m each)
 	$(MAKE) fuzz FUZZTIME=5m
 
 bench: ## overhead on real servers, scale, capture, decode, rules, connect-hook and containment-latency benchmarks (root)
-	$(GO) test -run '^$$' -bench . -skip Scale -benchmem -count $(BENCHCOUNT) -timeout 90m ./test/bench/ ./pkg/decode/ ./pkg/correlate/ ./pkg/inspect/ ./internal/jsonscan/ | tee bench.txt
+	$(GO) test -run '^$$' -bench . -skip Scale -benchmem -count $(BENCHCOUNT) -timeout 90m ./test/bench/ ./pkg/decode/ ./pkg/correlate/ ./pkg/inspect/ ./pkg/gateway/ ./internal/jsonscan/ | tee bench.txt
 	$(GO) test -run '^$$' -bench Scale -timeout 30m ./test/bench/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench Containment -timeout 10m ./test/e2e/ | tee -a bench.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /hooks bench.txt

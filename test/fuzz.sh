@@ -9,7 +9,7 @@
 set -u
 GO=${GO:-go}
 time=${FUZZTIME:-10s}
-for pkg in ./pkg/decode/ ./internal/jsonscan/ ./pkg/inspect/; do
+for pkg in ./pkg/decode/ ./internal/jsonscan/ ./pkg/inspect/ ./pkg/gateway/; do
 	for target in $($GO test -list '^Fuzz' "$pkg" | grep '^Fuzz'); do
 		try=1
 		while :; do

@@ -47,6 +47,7 @@ type Config struct {
 
 	// What trace prints, and where.
 	Output        string        `yaml:"output" short:"o" cmds:"trace,daemon" help:"output format: text, json (one JSON object per line) or auto (text on a terminal, else JSON)"`
+	Policy        string        `yaml:"policy" cmds:"run" help:"the gateway's policy file: tools, arguments, resources, prompts, sampling and what results may carry (default: everything allowed, results with secrets or instructions for the model redacted; see sensor policy)"`
 	Out           string        `yaml:"out" cmds:"trace,run" help:"write the trace to this file (default: stdout, or stderr when running a command; run: STATE-DIR/run-PID.jsonl)"`
 	Color         string        `yaml:"color" cmds:"trace,daemon" help:"colour text output: auto (on a terminal), always, never"`
 	Only          []string      `yaml:"only" cmds:"trace" help:"print only these kinds: messages, effects, alerts, servers, stats (repeatable or comma-separated; default: all but servers)"`

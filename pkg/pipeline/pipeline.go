@@ -129,6 +129,20 @@ func (p *Pipeline) Rules() *correlate.RuleSet { return p.rules }
 // StateDir is where the pipeline keeps its state.
 func (p *Pipeline) StateDir() string { return p.stateDir }
 
+// Audit appends records of one kind to the tamper-evident audit trail,
+// with one sync for all of them (the gateway's decisions, for one).
+func (p *Pipeline) Audit(kind string, data []any) error {
+	if p.audit == nil || len(data) == 0 {
+		return nil
+	}
+	entries := make([]audit.Entry, len(data))
+	for i, d := range data {
+		entries[i] = audit.Entry{Kind: kind, Data: d}
+	}
+	_, err := p.audit.AppendBatch(entries)
+	return err
+}
+
 // Mode is the containment mode in force and the profile it came from.
 func (p *Pipeline) Mode() (string, config.Profile) { return p.mode, p.profile }
 

@@ -95,6 +95,17 @@ func (p *Pipeline) publishEvents(items []Item) error {
 	return nil
 }
 
+// OnServer is a subscriber that calls fn for each server notice (found,
+// identified, gone).
+func OnServer(name string, fn func(*ServerNotice)) Subscriber {
+	return Subscriber{Name: name, Want: func(it Item) bool { return it.Server != nil }, Handle: func(items []Item) error {
+		for _, it := range items {
+			fn(it.Server)
+		}
+		return nil
+	}}
+}
+
 // OnAlert is a subscriber that calls fn for each alert, with containment's
 // answer on it.
 func OnAlert(name string, fn func(*correlate.Alert)) Subscriber {

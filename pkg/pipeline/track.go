@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpsec/sensor/pkg/config"
 	"github.com/mcpsec/sensor/pkg/contain"
 	"github.com/mcpsec/sensor/pkg/contain/respond"
 	"github.com/mcpsec/sensor/pkg/correlate"
@@ -161,7 +162,9 @@ func (p *Pipeline) enforceFromStart(r *running, cg *contain.Cgroup) error {
 			return fmt.Errorf("marking %s sensitive: %w", f.Path, err)
 		}
 	}
-	if p.mode == respond.Enforce {
+	// sensor run keeps credentials home in every profile: the server
+	// that read one is refused the network, and still answers its calls
+	if p.mode == respond.Enforce || o.Command == config.Run {
 		flags |= wire.CgTaintDeny
 		o.Log.Info("containment: reads of these files deny egress at once", "files", len(files))
 	}

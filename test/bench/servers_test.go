@@ -103,16 +103,21 @@ func (s *started) close() {
 	}
 }
 
-// start runs the server, under `sensor trace` with flags unless flags is
-// nil, and connects a Go SDK client to it.
-func start(b *testing.B, rs realServer, sensor string, flags []string) *started {
+// start runs the server, under `sensor VERB` (trace, or run: the gateway
+// on the wire) with flags unless flags is nil, and connects a Go SDK
+// client to it.
+func start(b *testing.B, rs realServer, sensor, verb string, flags []string) *started {
 	b.Helper()
 	ctx := context.Background()
 	argv := rs.argv
 	if flags != nil {
 		// MCPSEC_BENCH_FLAGS: more of the sensor's flags (--cpu-profile F)
 		flags = append(flags, strings.Fields(os.Getenv("MCPSEC_BENCH_FLAGS"))...)
-		argv = append(append(append([]string{sensor, "trace", "-o", "json", "--out", "/dev/null"}, flags...), "--"), rs.argv...)
+		head := []string{sensor, "trace", "-o", "json", "--out", "/dev/null"}
+		if verb == "run" {
+			head = []string{sensor, "run", "--out", "/dev/null", "--state-dir", b.TempDir()}
+		}
+		argv = append(append(append(head, flags...), "--"), rs.argv...)
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
 	s := &started{}
@@ -217,13 +222,16 @@ func BenchmarkRealServers(b *testing.B) {
 	n := benchCalls()
 	for _, rs := range realServers(b) {
 		for _, v := range []struct {
-			name  string
-			flags []string
-		}{{"rules", []string{}}, {"norules", []string{"--no-rules"}}} {
+			name, verb string
+			flags      []string
+		}{{"rules", "trace", []string{}}, {"norules", "trace", []string{"--no-rules"}}, {"gateway", "run", []string{}}} {
+			if v.verb == "run" && rs.http {
+				continue // sensor run is for stdio servers
+			}
 			b.Run(rs.name+"/"+v.name, func(b *testing.B) {
-				plain := start(b, rs, sensor, nil)
+				plain := start(b, rs, sensor, "", nil)
 				defer plain.close()
-				traced := start(b, rs, sensor, v.flags)
+				traced := start(b, rs, sensor, v.verb, v.flags)
 				defer traced.close()
 				spid := sensorPID(sensor)
 				ctx := context.Background()

@@ -1,0 +1,274 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// fromClient judges a line from the client: each request the policy
+// refuses is answered here and never reaches the server; the rest passes
+// unchanged (a batch loses only its refused members).
+func (g *Gateway) fromClient(line []byte, tooLong bool) {
+	if tooLong {
+		g.Stats.Oversized.Add(1)
+		g.decide(Decision{Verdict: "denied", Direction: "in", Reason: "a message longer than the gateway's limit cannot be judged"})
+		return
+	}
+	if blank(line) {
+		g.write(false, line)
+		return
+	}
+	if !isBatch(line) {
+		fwd, reply := g.clientMessage(line)
+		if reply != nil {
+			g.write(true, reply)
+		}
+		if fwd {
+			g.write(false, line)
+		}
+		return
+	}
+	var elems []json.RawMessage
+	if json.Unmarshal(line, &elems) != nil || len(elems) == 0 {
+		g.invalid(line)
+		return
+	}
+	var keep, replies []json.RawMessage
+	for _, e := range elems {
+		fwd, reply := g.clientMessage(e)
+		if fwd {
+			keep = append(keep, e)
+		}
+		if reply != nil {
+			replies = append(replies, reply)
+		}
+	}
+	if len(replies) > 0 {
+		b, _ := json.Marshal(replies)
+		g.write(true, b)
+	}
+	switch {
+	case len(keep) == len(elems):
+		g.write(false, line)
+	case len(keep) > 0:
+		b, _ := json.Marshal(keep)
+		g.write(false, b)
+	}
+}
+
+// invalid drops a client line that is not JSON-RPC: a server's lenient
+// parser could read in it what the gateway did not.
+func (g *Gateway) invalid(line []byte) {
+	g.Stats.Invalid.Add(1)
+	g.decide(Decision{Verdict: "denied", Direction: "in", Reason: "not a JSON-RPC message"})
+	g.write(true, errorReply(json.RawMessage("null"), codeInvalid, "mcp-sensor: not a JSON-RPC message", nil))
+}
+
+// clientMessage decides one message: pass it on, and/or answer it.
+func (g *Gateway) clientMessage(raw []byte) (bool, []byte) {
+	m, ok := parseMessage(raw)
+	if !ok || (m.Method == "" && len(m.ID) == 0) {
+		g.invalid(raw)
+		return false, nil
+	}
+	if !m.request() {
+		return true, nil // notifications and the client's answers pass
+	}
+	if !callMethod(m.Method) {
+		// the protocol's own requests (initialize, ping, lists: filtered
+		// on the way back) pass
+		g.track(m.ID, m.Method, "")
+		return true, nil
+	}
+	pol, srv := g.policy(true)
+	d := Decision{Direction: "in", Method: m.Method, ID: m.ID, Server: srv.Name}
+	deny := func(code int, reason string) (bool, []byte) {
+		d.Verdict, d.Reason = "denied", reason
+		g.decide(d)
+		return false, errorReply(m.ID, code, "mcp-sensor: denied by policy "+d.Policy+": "+reason,
+			map[string]any{"policy": d.Policy, "policy_version": g.o.Policy.Version, "reason": reason})
+	}
+	d.Policy = pol.ID
+	if ok, why := pol.Admits(g.o.Principal); !ok {
+		return deny(codeDenied, why)
+	}
+	th := g.threat()
+	p, clear := parseParams(m.Params)
+	if !clear {
+		return deny(codeDenied, "its params repeat a field or spell one in other case: servers would read it differently")
+	}
+	var why string
+	switch m.Method {
+	case "tools/call":
+		d.Tool = p.Name
+		ok, why = pol.Tool(p.Name, argsOf(p.Args), th)
+	case "resources/read", "resources/subscribe":
+		d.Tool = p.URI
+		ok, why = pol.Resource(p.URI, m.Method == "resources/subscribe")
+	case "prompts/get":
+		d.Tool = p.Name
+		ok, why = pol.Prompt(p.Name)
+	}
+	if ok && th.Contained != "" {
+		return deny(codeContained, "the server is contained: "+th.Contained)
+	}
+	if !ok {
+		code := codeDenied
+		if th.Contained != "" {
+			code = codeContained
+		}
+		return deny(code, why)
+	}
+	g.track(m.ID, m.Method, d.Tool)
+	d.Verdict = "allowed"
+	g.decide(d)
+	return true, nil
+}
+
+// track remembers a request in flight, for its answer.
+func (g *Gateway) track(id json.RawMessage, method, tool string) {
+	g.mu.Lock()
+	if len(g.pending) < 4096 { // a client that never gets answers: bound it
+		g.pending[string(id)] = pending{method: method, tool: tool, id: id}
+	}
+	g.mu.Unlock()
+}
+
+// fromServer passes a line from the server to the client: lists are
+// filtered by the policy, results scanned, the server's requests to the
+// client judged (a refused one is answered here).
+func (g *Gateway) fromServer(line []byte, tooLong bool) {
+	if tooLong {
+		g.Stats.Oversized.Add(1)
+		g.decide(Decision{Verdict: "denied", Direction: "out", Reason: "a message longer than the gateway's limit cannot be judged"})
+		return
+	}
+	if blank(line) {
+		g.write(true, line)
+		return
+	}
+	if !isBatch(line) {
+		out, reply := g.serverMessage(line)
+		if reply != nil {
+			g.write(false, reply)
+		}
+		if out != nil {
+			if bytes.Equal(out, line) {
+				g.write(true, line)
+			} else {
+				g.write(true, out)
+			}
+		}
+		return
+	}
+	var elems []json.RawMessage
+	if json.Unmarshal(line, &elems) != nil {
+		g.write(true, line)
+		return
+	}
+	changed := false
+	var keep, replies []json.RawMessage
+	for _, e := range elems {
+		out, reply := g.serverMessage(e)
+		changed = changed || out == nil || !bytes.Equal(out, e)
+		if out != nil {
+			keep = append(keep, out)
+		}
+		if reply != nil {
+			replies = append(replies, reply)
+		}
+	}
+	if len(replies) > 0 {
+		b, _ := json.Marshal(replies)
+		g.write(false, b)
+	}
+	switch {
+	case !changed:
+		g.write(true, line)
+	case len(keep) > 0:
+		b, _ := json.Marshal(keep)
+		g.write(true, b)
+	}
+}
+
+// serverMessage decides one message from the server: what goes to the
+// client (nil: nothing), and what goes back to the server.
+func (g *Gateway) serverMessage(raw []byte) ([]byte, []byte) {
+	m, ok := parseMessage(raw)
+	if !ok {
+		// not JSON-RPC (a server's stray output): the client's problem
+		// to refuse, and the rules' to report
+		return raw, nil
+	}
+	pol, srv := g.policy(false)
+	if m.request() {
+		if ok, why := pol.ServerRequest(m.Method); !ok {
+			g.decide(Decision{Verdict: "denied", Direction: "out", Method: m.Method, ID: m.ID, Policy: pol.ID, Server: srv.Name, Reason: why})
+			return nil, errorReply(m.ID, codeDenied, "mcp-sensor: denied by policy "+pol.ID+": "+why, nil)
+		}
+		return raw, nil
+	}
+	if m.Method != "" || len(m.ID) == 0 {
+		return raw, nil // notifications
+	}
+	k := string(m.ID)
+	g.mu.Lock()
+	p, ok := g.pending[k]
+	delete(g.pending, k)
+	late := g.answered[k]
+	delete(g.answered, k)
+	g.mu.Unlock()
+	if late {
+		return nil, nil // the client had its answer from the gateway
+	}
+	if !ok || len(m.Result) == 0 {
+		return raw, nil
+	}
+	d := Decision{Direction: "out", Method: p.method, Tool: p.tool, ID: m.ID, Policy: pol.ID, Server: srv.Name}
+	switch p.method {
+	case "tools/list", "resources/list", "prompts/list", "resources/templates/list":
+		res, n := filterList(pol, p.method, m.Result)
+		if n == 0 {
+			return raw, nil
+		}
+		d.Verdict, d.Reason = "filtered", plural(n, "entry", "entries")+" the policy does not allow"
+		g.decide(d)
+		return replaceResult(m, res), nil
+	case "tools/call", "resources/read", "prompts/get":
+		res, verdict, why := scanResult(pol, m.Result)
+		switch verdict {
+		case "":
+			return raw, nil
+		case "denied":
+			d.Verdict, d.Reason = "denied", why
+			g.decide(d)
+			return errorReply(m.ID, codeDenied, "mcp-sensor: result withheld by policy "+pol.ID+": "+why, nil), nil
+		case "flagged":
+			d.Verdict, d.Reason = "flagged", why
+			g.decide(d)
+			return raw, nil
+		}
+		d.Verdict, d.Reason = "redacted", why
+		g.decide(d)
+		return replaceResult(m, res), nil
+	}
+	return raw, nil
+}
+
+// replaceResult re-encodes a response with a new result.
+func replaceResult(m message, res json.RawMessage) []byte {
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": m.ID, "result": res})
+	return b
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return itoa(n) + " " + many
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
