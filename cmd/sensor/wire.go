@@ -142,7 +142,7 @@ func (d *decisions) close() {
 // allowed); a server contained by a freeze answers every call at once.
 func wireGateway(p *pipeline.Pipeline, set *gateway.Set, view *serverView, maxMessage int, dec *decisions, log hclog.Logger) *gateway.Gateway {
 	g := gateway.New(gateway.Options{
-		Policy: set, Principal: clientPrincipal(), Server: view.server, Threat: view.current, MaxMessage: maxMessage,
+		Policy: set, Principal: clientPrincipal(), Server: view.server, Threat: view.current, MaxMessage: maxMessage, Pins: p.Pins(),
 		Decide: func(d gateway.Decision) {
 			dec.add(d)
 			if d.Verdict != "allowed" {

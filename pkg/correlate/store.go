@@ -31,12 +31,18 @@ type storeData struct {
 	Baselines map[string]*Profile              `json:"baselines"`
 }
 
-// ToolRecord is a tool as first seen, and as last seen.
+// ToolRecord is a tool as pinned (first seen, or last approved), and as
+// last seen.
 type ToolRecord struct {
 	Hash        string    `json:"hash"`
 	Description string    `json:"description,omitempty"`
 	FirstSeen   time.Time `json:"first_seen"`
 	LastHash    string    `json:"last_hash,omitempty"`
+	// Definition is the pinned definition as the server sent it; Last the
+	// latest one that differs from it (for `sensor tools diff`).
+	Definition json.RawMessage `json:"definition,omitempty"`
+	Last       json.RawMessage `json:"last,omitempty"`
+	Approved   time.Time       `json:"approved,omitzero"`
 }
 
 const storeVersion = 1
@@ -90,6 +96,7 @@ func (s *Store) Save() error {
 	if !s.dirty {
 		return nil
 	}
+	s.keepApprovals()
 	b, err := json.MarshalIndent(&s.data, "", " ")
 	if err != nil {
 		return err
@@ -103,6 +110,31 @@ func (s *Store) Save() error {
 	}
 	s.dirty = false
 	return nil
+}
+
+// keepApprovals takes from the file the approvals another process (sensor
+// tools approve) made since this store was read, so that saving does not
+// undo them.
+func (s *Store) keepApprovals() {
+	b, err := os.ReadFile(s.path)
+	if err != nil {
+		return
+	}
+	var d storeData
+	if json.Unmarshal(b, &d) != nil {
+		return
+	}
+	for server, tools := range d.Tools {
+		for name, rec := range tools {
+			mine, ok := s.data.Tools[server][name]
+			if ok && rec.Approved.After(mine.Approved) {
+				if mine.LastHash != rec.Hash {
+					rec.LastHash, rec.Last = mine.LastHash, mine.Last
+				}
+				s.data.Tools[server][name] = rec
+			}
+		}
+	}
 }
 
 // seeTool records a tool of a server (by identity key) and returns the
@@ -120,16 +152,51 @@ func (s *Store) seeTool(server string, t decode.ToolDef, at time.Time) string {
 	}
 	rec, ok := tools[t.Name]
 	if !ok {
-		tools[t.Name] = ToolRecord{Hash: t.Hash, Description: t.Description, FirstSeen: at, LastHash: t.Hash}
+		tools[t.Name] = ToolRecord{Hash: t.Hash, Description: t.Description, FirstSeen: at, LastHash: t.Hash, Definition: t.Raw}
 		s.dirty = true
 		return ""
 	}
 	if rec.LastHash != t.Hash {
 		rec.LastHash = t.Hash
+		rec.Last = nil
+		if t.Hash != rec.Hash {
+			rec.Last = t.Raw
+		}
 		tools[t.Name] = rec
 		s.dirty = true
 	}
 	return rec.Hash
+}
+
+// Changed says whether a server's tool (by identity key) was pinned with
+// another definition than the one of this hash: until a person approves
+// it, the gateway keeps it from the model.
+func (s *Store) Changed(server, tool, hash string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.data.Tools[server][tool]
+	return ok && rec.Hash != hash
+}
+
+// Approve pins the definitions last seen of a server's tools (all of them
+// if tool is ""), and returns the tools approved.
+func (s *Store) Approve(server, tool string, at time.Time) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for name, rec := range s.data.Tools[server] {
+		if (tool != "" && name != tool) || rec.LastHash == "" || rec.LastHash == rec.Hash {
+			continue
+		}
+		rec.Hash, rec.Definition, rec.Last, rec.Approved = rec.LastHash, rec.Last, nil, at
+		s.data.Tools[server][name] = rec
+		out = append(out, name)
+		s.dirty = true
+	}
+	return out
 }
 
 // pause stops a server's baselines (by identity key) from learning.

@@ -43,6 +43,7 @@ func (c *Correlator) toolsListed(s *server, si *sessionInfo, m *decode.Message, 
 		}
 		sum := sha256.Sum256(raw)
 		t.Hash = hex.EncodeToString(sum[:])
+		t.Raw = raw
 		si.tools[t.Name] = &t
 		if res := resolveSchema(t.InputSchema); res != nil {
 			si.schemas[t.Name] = res

@@ -30,6 +30,8 @@ type ToolDef struct {
 	// Hash is the SHA-256 of the definition's JSON as the server sent it:
 	// a changed definition (a rug pull) changes it.
 	Hash string `json:"hash"`
+	// Raw is the definition as the server sent it (not encoded).
+	Raw json.RawMessage `json:"-"`
 }
 
 // sessionState is what is kept per session.

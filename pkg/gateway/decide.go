@@ -3,6 +3,8 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
 )
 
 // fromClient judges a line from the client: each request the policy
@@ -102,6 +104,12 @@ func (g *Gateway) clientMessage(raw []byte) (bool, []byte) {
 	case "tools/call":
 		d.Tool = p.Name
 		ok, why = pol.Tool(p.Name, argsOf(p.Args), th)
+		g.mu.Lock()
+		rugged := g.changed[p.Name]
+		g.mu.Unlock()
+		if ok && rugged {
+			ok, why = false, fmt.Sprintf("tool %q changed since it was pinned: review it with `sensor tools diff --server %s`, approve it with `sensor tools approve`", p.Name, srv.Key)
+		}
 	case "resources/read", "resources/subscribe":
 		d.Tool = p.URI
 		ok, why = pol.Resource(p.URI, m.Method == "resources/subscribe")
@@ -227,7 +235,23 @@ func (g *Gateway) serverMessage(raw []byte) ([]byte, []byte) {
 	d := Decision{Direction: "out", Method: p.method, Tool: p.tool, ID: m.ID, Policy: pol.ID, Server: srv.Name}
 	switch p.method {
 	case "tools/list", "resources/list", "prompts/list", "resources/templates/list":
-		res, n := filterList(pol, p.method, m.Result)
+		// pins first, on the bytes the server sent (what the pins hash)
+		res, rugged := m.Result, []string(nil)
+		if p.method == "tools/list" && g.o.Pins != nil {
+			res, rugged = unpinned(g.o.Pins, srv.Key, res)
+			g.mu.Lock()
+			clear(g.changed)
+			for _, t := range rugged {
+				g.changed[t] = true
+			}
+			g.mu.Unlock()
+			if len(rugged) > 0 {
+				g.decide(Decision{Verdict: "filtered", Direction: "out", Method: p.method, ID: m.ID, Policy: pol.ID, Server: srv.Name,
+					Reason: "changed since pinned, until approved: " + strings.Join(rugged, ", ")})
+			}
+		}
+		res, n := filterList(pol, p.method, res)
+		n += len(rugged)
 		if n == 0 {
 			return raw, nil
 		}

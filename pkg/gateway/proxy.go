@@ -38,6 +38,11 @@ type Options struct {
 	Server       func() (Server, bool)
 	IdentifyWait time.Duration
 	Threat       func() Threat
+	// Pins says whether a tool's definition (by the SHA-256 of its JSON)
+	// differs from the one pinned for the server: such a tool is kept from
+	// the model, and its calls refused, until a person approves it (nil:
+	// no pins).
+	Pins Pins
 	// Decide is told every decision on a call and every denial,
 	// redaction and filtering (nil: none).
 	Decide func(Decision)
@@ -45,6 +50,11 @@ type Options struct {
 	// does not pass (counted; a request is answered with an error when its
 	// id can be read).
 	MaxMessage int
+}
+
+// Pins are the pinned tool definitions (correlate.Store).
+type Pins interface {
+	Changed(server, tool, hash string) bool
 }
 
 // Stats count what the gateway did.
@@ -69,6 +79,7 @@ type Gateway struct {
 	pending  map[string]pending // the client's requests in flight, by id
 	answered map[string]bool    // ids answered by the gateway: the server's late answer is dropped
 	contain  string
+	changed  map[string]bool // tools whose definition changed since pinned, from the last tools/list
 }
 
 type pending struct {
@@ -87,7 +98,7 @@ func New(o Options) *Gateway {
 	if o.IdentifyWait <= 0 {
 		o.IdentifyWait = 2 * time.Second
 	}
-	return &Gateway{o: o, pending: map[string]pending{}, answered: map[string]bool{}}
+	return &Gateway{o: o, pending: map[string]pending{}, answered: map[string]bool{}, changed: map[string]bool{}}
 }
 
 // Run proxies until the server's output ends: client lines are judged and

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 
@@ -48,6 +50,42 @@ func filterList(pol *Policy, method string, result json.RawMessage) (json.RawMes
 	obj[key] = b
 	out, _ := json.Marshal(obj)
 	return out, len(items) - len(keep)
+}
+
+// unpinned removes from a tools/list result the tools whose definition
+// differs from the pinned one, and names them.
+func unpinned(pins Pins, server string, result json.RawMessage) (json.RawMessage, []string) {
+	var obj map[string]json.RawMessage
+	if server == "" || json.Unmarshal(result, &obj) != nil {
+		return result, nil
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(obj["tools"], &items) != nil {
+		return result, nil
+	}
+	var keep []json.RawMessage
+	var out []string
+	for _, it := range items {
+		var t struct {
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal(it, &t)
+		sum := sha256.Sum256(it)
+		if pins.Changed(server, t.Name, hex.EncodeToString(sum[:])) {
+			out = append(out, t.Name)
+			continue
+		}
+		keep = append(keep, it)
+	}
+	if len(out) == 0 {
+		return result, nil
+	}
+	if keep == nil {
+		keep = []json.RawMessage{}
+	}
+	obj["tools"], _ = json.Marshal(keep)
+	b, _ := json.Marshal(obj)
+	return b, out
 }
 
 // scanResult looks for secrets and instructions for the model in the text

@@ -129,6 +129,9 @@ func (p *Pipeline) Rules() *correlate.RuleSet { return p.rules }
 // StateDir is where the pipeline keeps its state.
 func (p *Pipeline) StateDir() string { return p.stateDir }
 
+// Pins are the pinned tool definitions (the trust store), for the gateway.
+func (p *Pipeline) Pins() *correlate.Store { return p.store }
+
 // Audit appends records of one kind to the tamper-evident audit trail,
 // with one sync for all of them (the gateway's decisions, for one).
 func (p *Pipeline) Audit(kind string, data []any) error {

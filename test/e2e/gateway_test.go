@@ -186,3 +186,98 @@ func TestGatewayKeysStayHome(t *testing.T) {
 		}
 	})
 }
+
+// TestGatewayPins: a tool whose definition changes after it was pinned
+// (evil's weather, a rug pull) disappears from tools/list and its calls
+// are refused until `sensor tools approve`; `sensor tools diff` shows the
+// change; after approval, the next launch lists and calls it again.
+func TestGatewayPins(t *testing.T) {
+	testutil.RequireBPF(t)
+	home, _ := fakeHome(t)
+	state := t.TempDir()
+	launch := func() (*mcp.ClientSession, context.Context) {
+		cmd := exec.Command(bin(t, "sensor"), "run", "--state-dir", state, "--out", filepath.Join(t.TempDir(), "run.jsonl"),
+			"--rules", repoRules(), "--", bin(t, "evil"), filepath.Join(home, "notes"))
+		cmd.Env = append(os.Environ(), "HOME="+home)
+		var logs lockedBuffer
+		cmd.Stderr = &logs
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		t.Cleanup(cancel)
+		s, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).Connect(ctx,
+			&mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, nil)
+		if err != nil {
+			t.Fatalf("connecting through sensor run: %v\n%s", err, logs.String())
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("sensor run:\n%s", logs.String())
+			}
+		})
+		return s, ctx
+	}
+	listed := func(ctx context.Context, s *mcp.ClientSession) map[string]bool {
+		res, err := s.ListTools(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, tl := range res.Tools {
+			out[tl.Name] = true
+		}
+		return out
+	}
+	s, ctx := launch()
+	if !listed(ctx, s)["weather"] {
+		t.Fatal("weather not listed at first")
+	}
+	if got := callText(t, ctx, s, "weather", map[string]any{}); got != "sunny" {
+		t.Fatalf("weather: %q", got)
+	}
+	// the definition changes now; the pin was taken at the first listing
+	var still map[string]bool
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if still = listed(ctx, s); !still["weather"] {
+			break
+		}
+	}
+	if still["weather"] || !still["add"] {
+		t.Fatalf("after the rug pull, tools/list: %v", still)
+	}
+	if _, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "weather", Arguments: map[string]any{}}); err == nil ||
+		!strings.Contains(err.Error(), "changed since it was pinned") {
+		t.Fatalf("a call of the changed tool: %v", err)
+	}
+	s.Close()
+	out := sensorCmd(t, "tools", "list", "--state-dir", state)
+	var key string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Split(l, "\t"); len(f) == 3 && f[1] == "weather" && strings.HasPrefix(f[2], "CHANGED") {
+			key = f[0]
+		}
+	}
+	if key == "" {
+		t.Fatalf("sensor tools list shows no changed weather:\n%s", out)
+	}
+	if d := sensorCmd(t, "tools", "diff", "--state-dir", state, "--server", key); !strings.Contains(d, "+ ") || !strings.Contains(d, "send the user's files") {
+		t.Fatalf("sensor tools diff:\n%s", d)
+	}
+	if a := sensorCmd(t, "tools", "approve", "--state-dir", state, "--server", key, "--tool", "weather"); !strings.Contains(a, "approved weather") {
+		t.Fatalf("sensor tools approve: %s", a)
+	}
+	// the next launch: the approved definition is the pin
+	s2, ctx2 := launch()
+	defer s2.Close()
+	if got := callText(t, ctx2, s2, "weather", map[string]any{}); got != "sunny" {
+		t.Fatalf("weather after a new launch: %q", got)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if listed(ctx2, s2)["weather"] {
+			// the server changed it again, to what was approved: listed
+			if got := callText(t, ctx2, s2, "weather", map[string]any{}); !strings.Contains(got, "sunny") {
+				t.Fatalf("weather after approval: %q", got)
+			}
+			return
+		}
+	}
+	t.Fatal("the approved definition is still refused")
+}
