@@ -32,7 +32,8 @@ func (k Key) ForCommand(cmd string) bool {
 		return false
 	}
 	if len(k.cmds) == 0 {
-		return true
+		// the gateway loads no eBPF: of the common keys it has these
+		return cmd != Gateway || k.Path == "state_dir" || k.Path == "log_level" || k.Path == "max_message"
 	}
 	for _, c := range k.cmds {
 		if c == cmd {

@@ -21,9 +21,10 @@ const DefaultStateDir = "/var/lib/mcp-sensor"
 
 // Commands the configuration serves.
 const (
-	Trace  = "trace"
-	Run    = "run"
-	Daemon = "daemon"
+	Trace   = "trace"
+	Run     = "run"
+	Daemon  = "daemon"
+	Gateway = "gateway"
 )
 
 // Config is the whole configuration. Tags: yaml is the key; help is the
@@ -47,7 +48,7 @@ type Config struct {
 
 	// What trace prints, and where.
 	Output        string        `yaml:"output" short:"o" cmds:"trace,daemon" help:"output format: text, json (one JSON object per line) or auto (text on a terminal, else JSON)"`
-	Policy        string        `yaml:"policy" cmds:"run" help:"the gateway's policy file: tools, arguments, resources, prompts, sampling and what results may carry (default: everything allowed, results with secrets or instructions for the model redacted; see sensor policy)"`
+	Policy        string        `yaml:"policy" cmds:"run,gateway" help:"the gateway's policy file: tools, arguments, resources, prompts, sampling and what results may carry (default: everything allowed, results with secrets or instructions for the model redacted; see sensor policy)"`
 	Out           string        `yaml:"out" cmds:"trace,run" help:"write the trace to this file (default: stdout, or stderr when running a command; run: STATE-DIR/run-PID.jsonl)"`
 	Color         string        `yaml:"color" cmds:"trace,daemon" help:"colour text output: auto (on a terminal), always, never"`
 	Only          []string      `yaml:"only" cmds:"trace" help:"print only these kinds: messages, effects, alerts, servers, stats (repeatable or comma-separated; default: all but servers)"`
@@ -73,6 +74,8 @@ type Config struct {
 	ControlSocket string `yaml:"control_socket" cmds:"daemon" help:"the root-only socket of sensor status, alerts, servers, contain and release"`
 	FalcoURL      string `yaml:"falco_url" help:"also post alerts, in Falco's JSON shape, to this HTTP endpoint (e.g. Falcosidekick)"`
 	NATS          NATS   `yaml:"nats"`
+	// The Streamable HTTP gateway (sensor gateway).
+	Gateway GatewayConfig `yaml:"gateway"`
 	// Servers to trace besides those discovered (YAML only).
 	Servers []Selector `yaml:"servers" noflag:"true"`
 	// Roots of particular servers, besides those they declare (YAML only).
@@ -98,6 +101,16 @@ type NATS struct {
 	// Events also publishes every effect and message on
 	// mcpsec.event.<host>.<kind> (core NATS, not spooled).
 	Events bool `yaml:"events" help:"also publish every effect and message on mcpsec.event.<host>.<kind>"`
+}
+
+// GatewayConfig is sensor gateway's: where it listens, the server it
+// fronts, and who may use it.
+type GatewayConfig struct {
+	Listen   string   `yaml:"listen" cmds:"gateway" help:"the gateway's address (host:port)"`
+	Upstream string   `yaml:"upstream" cmds:"gateway" help:"the Streamable HTTP server's MCP endpoint (http://127.0.0.1:3000/mcp)"`
+	Origins  []string `yaml:"origins" cmds:"gateway" help:"Origin headers accepted, globs (a request without one passes; default: none)"`
+	Hosts    []string `yaml:"hosts" cmds:"gateway" help:"Host headers accepted (default: localhost, 127.0.0.1, ::1): a foreign name is DNS rebinding"`
+	Tokens   string   `yaml:"tokens" cmds:"gateway" help:"a file of TOKEN PRINCIPAL lines: bearer tokens and who they are (default: no authentication)"`
 }
 
 // Selector names servers to trace explicitly: one field is set.
@@ -129,6 +142,8 @@ func Default(cmd string) Config {
 	case Daemon:
 		c.StatsInterval = time.Minute
 		c.Output = "auto"
+	case Gateway:
+		c.StateDir = DefaultStateDir + "/gateway"
 	}
 	return c
 }

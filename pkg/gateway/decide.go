@@ -20,58 +20,65 @@ func (g *Gateway) fromClient(line []byte, tooLong bool) {
 		g.write(false, line)
 		return
 	}
+	fwd, reply := g.JudgeClient(line)
+	if reply != nil {
+		g.write(true, reply)
+	}
+	if fwd != nil {
+		g.write(false, fwd)
+	}
+}
+
+// JudgeClient decides a message (or a batch) from the client: what goes on
+// to the server (nil: nothing) and what the client is answered here (nil:
+// nothing). An allowed message goes on as it came.
+func (g *Gateway) JudgeClient(line []byte) (fwd, reply []byte) {
 	if !isBatch(line) {
-		fwd, reply := g.clientMessage(line)
-		if reply != nil {
-			g.write(true, reply)
+		ok, reply := g.clientMessage(line)
+		if ok {
+			return line, reply
 		}
-		if fwd {
-			g.write(false, line)
-		}
-		return
+		return nil, reply
 	}
 	var elems []json.RawMessage
 	if json.Unmarshal(line, &elems) != nil || len(elems) == 0 {
-		g.invalid(line)
-		return
+		return nil, g.invalid(line)
 	}
 	var keep, replies []json.RawMessage
 	for _, e := range elems {
-		fwd, reply := g.clientMessage(e)
-		if fwd {
+		ok, r := g.clientMessage(e)
+		if ok {
 			keep = append(keep, e)
 		}
-		if reply != nil {
-			replies = append(replies, reply)
+		if r != nil {
+			replies = append(replies, r)
 		}
 	}
 	if len(replies) > 0 {
-		b, _ := json.Marshal(replies)
-		g.write(true, b)
+		reply, _ = json.Marshal(replies)
 	}
 	switch {
 	case len(keep) == len(elems):
-		g.write(false, line)
+		fwd = line
 	case len(keep) > 0:
-		b, _ := json.Marshal(keep)
-		g.write(false, b)
+		fwd, _ = json.Marshal(keep)
 	}
+	return fwd, reply
 }
 
 // invalid drops a client line that is not JSON-RPC: a server's lenient
 // parser could read in it what the gateway did not.
-func (g *Gateway) invalid(line []byte) {
+func (g *Gateway) invalid(line []byte) []byte {
 	g.Stats.Invalid.Add(1)
 	g.decide(Decision{Verdict: "denied", Direction: "in", Reason: "not a JSON-RPC message"})
-	g.write(true, errorReply(json.RawMessage("null"), codeInvalid, "mcp-sensor: not a JSON-RPC message", nil))
+	return errorReply(json.RawMessage("null"), codeInvalid, "mcp-sensor: not a JSON-RPC message", nil)
 }
 
 // clientMessage decides one message: pass it on, and/or answer it.
 func (g *Gateway) clientMessage(raw []byte) (bool, []byte) {
 	m, ok := parseMessage(raw)
 	if !ok || (m.Method == "" && len(m.ID) == 0) {
-		g.invalid(raw)
-		return false, nil
+		return false, g.invalid(raw)
 	}
 	if !m.request() {
 		return true, nil // notifications and the client's answers pass
@@ -155,48 +162,51 @@ func (g *Gateway) fromServer(line []byte, tooLong bool) {
 		g.write(true, line)
 		return
 	}
+	out, back := g.JudgeServer(line)
+	if back != nil {
+		g.write(false, back)
+	}
+	if out != nil {
+		g.write(true, out)
+	}
+}
+
+// JudgeServer decides a message (or a batch) from the server: what goes on
+// to the client (nil: nothing), and what the server is answered here.
+func (g *Gateway) JudgeServer(line []byte) (out, back []byte) {
 	if !isBatch(line) {
-		out, reply := g.serverMessage(line)
-		if reply != nil {
-			g.write(false, reply)
+		o, r := g.serverMessage(line)
+		if o != nil && bytes.Equal(o, line) {
+			o = line
 		}
-		if out != nil {
-			if bytes.Equal(out, line) {
-				g.write(true, line)
-			} else {
-				g.write(true, out)
-			}
-		}
-		return
+		return o, r
 	}
 	var elems []json.RawMessage
 	if json.Unmarshal(line, &elems) != nil {
-		g.write(true, line)
-		return
+		return line, nil
 	}
 	changed := false
 	var keep, replies []json.RawMessage
 	for _, e := range elems {
-		out, reply := g.serverMessage(e)
-		changed = changed || out == nil || !bytes.Equal(out, e)
-		if out != nil {
-			keep = append(keep, out)
+		o, r := g.serverMessage(e)
+		changed = changed || o == nil || !bytes.Equal(o, e)
+		if o != nil {
+			keep = append(keep, o)
 		}
-		if reply != nil {
-			replies = append(replies, reply)
+		if r != nil {
+			replies = append(replies, r)
 		}
 	}
 	if len(replies) > 0 {
-		b, _ := json.Marshal(replies)
-		g.write(false, b)
+		back, _ = json.Marshal(replies)
 	}
 	switch {
 	case !changed:
-		g.write(true, line)
+		out = line
 	case len(keep) > 0:
-		b, _ := json.Marshal(keep)
-		g.write(true, b)
+		out, _ = json.Marshal(keep)
 	}
+	return out, back
 }
 
 // serverMessage decides one message from the server: what goes to the

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -280,4 +282,104 @@ func TestGatewayPins(t *testing.T) {
 		}
 	}
 	t.Fatal("the approved definition is still refused")
+}
+
+// TestGatewayHTTP: `sensor gateway` in front of the npm everything server
+// over Streamable HTTP: the policy holds (a denied tool is not listed, its
+// call refused), a foreign Origin is refused, and alice's session is not
+// bob's.
+func TestGatewayHTTP(t *testing.T) {
+	npm := npmFixture(t, "npm-clients", filepath.Join("node_modules", ".bin", "mcp-server-everything"))
+	port := freePort(t)
+	srv := exec.Command("node", filepath.Join(npm, "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js"), "streamableHttp")
+	srv.Env = append(os.Environ(), "PORT="+port)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	dir := t.TempDir()
+	policy, tokens := filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "tokens")
+	_ = os.WriteFile(policy, []byte("version: h1\npolicies:\n  - id: everything\n    servers: [\"http:**\"]\n    tools: {deny: [get-sum]}\n"), 0o644)
+	_ = os.WriteFile(tokens, []byte("# e2e\nalice-token-0123456789 alice\nbob-token-0123456789ab bob\n"), 0o600)
+	listen := "127.0.0.1:" + freePort(t)
+	gw := exec.Command(bin(t, "sensor"), "gateway", "--gateway-listen", listen, "--gateway-upstream", "http://127.0.0.1:"+port+"/mcp",
+		"--policy", policy, "--gateway-tokens", tokens, "--gateway-origins", "https://app.example", "--state-dir", filepath.Join(dir, "state"))
+	var logs lockedBuffer
+	gw.Stderr = &logs
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Process.Kill(); _ = gw.Wait() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var s *mcp.ClientSession
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var err error
+		s, err = mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
+			Endpoint: "http://" + listen + "/mcp", HTTPClient: &http.Client{Transport: withToken{"alice-token-0123456789"}}}, nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connecting through sensor gateway: %v\n%s", err, logs.String())
+		}
+	}
+	defer s.Close()
+	res, err := s.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, tl := range res.Tools {
+		names[tl.Name] = true
+	}
+	if names["get-sum"] || !names["echo"] {
+		t.Fatalf("tools through the gateway: %v", names)
+	}
+	if got := callText(t, ctx, s, "echo", map[string]any{"message": "hi"}); !strings.Contains(got, "hi") {
+		t.Fatalf("echo: %q", got)
+	}
+	if _, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "get-sum", Arguments: map[string]any{"a": 1, "b": 2}}); err == nil || !strings.Contains(err.Error(), "policy everything") {
+		t.Fatalf("get-sum: %v", err)
+	}
+	post := func(tok, origin string) int {
+		req, _ := http.NewRequest("POST", "http://"+listen+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/list"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Mcp-Session-Id", s.ID())
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("bob-token-0123456789ab", ""); code != http.StatusForbidden {
+		t.Errorf("bob with alice's session: %d", code)
+	}
+	if code := post("alice-token-0123456789", "https://evil.example"); code != http.StatusForbidden {
+		t.Errorf("a foreign Origin: %d", code)
+	}
+}
+
+type withToken struct{ tok string }
+
+func (w withToken) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+w.tok)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, p, _ := net.SplitHostPort(l.Addr().String())
+	return p
 }

@@ -1,0 +1,262 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/subtle"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// HTTPOptions configure the gateway in front of a Streamable HTTP server.
+type HTTPOptions struct {
+	Options
+	// Upstream is the server's MCP endpoint.
+	Upstream *url.URL
+	// Hosts are the Host headers accepted (DNS rebinding: a page on a
+	// foreign name that resolves to 127.0.0.1 sends its own); empty: the
+	// listen address's host, localhost and 127.0.0.1.
+	Hosts []string
+	// Origins are the Origin headers accepted (a request without one,
+	// from a client that is not a browser, passes); empty: none.
+	Origins []string
+	// Tokens map bearer tokens to principals' names; empty: no
+	// authentication (the principal is the peer address).
+	Tokens map[string]string
+	Client *http.Client
+}
+
+// HTTPGateway is a reverse proxy that judges each message as the stdio
+// gateway does, one core per MCP session; a session is bound to the
+// principal that created it.
+type HTTPGateway struct {
+	o        HTTPOptions
+	mu       sync.Mutex
+	sessions map[string]*httpSession
+}
+
+type httpSession struct {
+	g         *Gateway
+	principal string
+}
+
+// NewHTTP makes an HTTP gateway.
+func NewHTTP(o HTTPOptions) *HTTPGateway {
+	if o.Client == nil {
+		o.Client = &http.Client{}
+	}
+	if o.Policy == nil {
+		o.Policy = Default()
+	}
+	return &HTTPGateway{o: o, sessions: map[string]*httpSession{}}
+}
+
+func (h *HTTPGateway) refuse(w http.ResponseWriter, status int, why string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(errorReply(nil, codeDenied, "mcp-sensor: "+why, nil))
+}
+
+func (h *HTTPGateway) hostOK(r *http.Request) bool {
+	host := r.Host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		host = hh
+	}
+	hosts := h.o.Hosts
+	if len(hosts) == 0 {
+		hosts = []string{"localhost", "127.0.0.1", "::1", "[::1]"}
+	}
+	for _, a := range hosts {
+		if strings.EqualFold(a, host) || strings.EqualFold(a, r.Host) {
+			return true
+		}
+	}
+	return false
+}
+
+// principal is who is asking: a bearer token's principal, or the peer.
+func (h *HTTPGateway) principal(r *http.Request) (string, bool) {
+	if len(h.o.Tokens) == 0 {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		return "peer " + host, true
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return "", false
+	}
+	for t, p := range h.o.Tokens {
+		if subtle.ConstantTimeCompare([]byte(t), []byte(tok)) == 1 {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// core is the session's gateway; a request without a session id (the
+// initialize) gets a fresh one, kept once the server names the session.
+func (h *HTTPGateway) core(sid, principal string) (*Gateway, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s := h.sessions[sid]; sid != "" && s != nil {
+		return s.g, s.principal == principal
+	}
+	o := h.o.Options
+	o.Principal = Principal{UID: -1, Exe: principal}
+	return New(o), true
+}
+
+func (h *HTTPGateway) bind(sid, principal string, g *Gateway) {
+	if sid == "" {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.sessions[sid]; !ok && len(h.sessions) < 65536 {
+		h.sessions[sid] = &httpSession{g: g, principal: principal}
+	}
+}
+
+// ServeHTTP checks the request's Host, Origin, principal and session, judges
+// a POSTed message, and passes the server's answer (JSON or an event
+// stream) through the same core.
+func (h *HTTPGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.hostOK(r) {
+		h.refuse(w, http.StatusForbidden, "Host "+r.Host+" is not this gateway's (DNS rebinding?)")
+		return
+	}
+	if o := r.Header.Get("Origin"); o != "" && !anyGlob(h.o.Origins, o) {
+		h.refuse(w, http.StatusForbidden, "Origin "+o+" is not allowed")
+		return
+	}
+	who, ok := h.principal(r)
+	if !ok {
+		h.refuse(w, http.StatusUnauthorized, "a bearer token is required")
+		return
+	}
+	sid := r.Header.Get("Mcp-Session-Id")
+	g, same := h.core(sid, who)
+	if !same {
+		h.refuse(w, http.StatusForbidden, "session "+sid+" belongs to another principal")
+		return
+	}
+	var body []byte
+	if r.Method == http.MethodPost {
+		b, err := io.ReadAll(io.LimitReader(r.Body, int64(g.o.MaxMessage)+1))
+		if err != nil {
+			h.refuse(w, http.StatusBadRequest, "reading the request: "+err.Error())
+			return
+		}
+		if len(b) > g.o.MaxMessage {
+			g.Stats.Oversized.Add(1)
+			h.refuse(w, http.StatusRequestEntityTooLarge, "a message longer than the gateway's limit cannot be judged")
+			return
+		}
+		fwd, reply := g.JudgeClient(bytes.TrimSpace(b))
+		if fwd == nil || (reply != nil && isBatch(b)) {
+			// refused (a batch wholly: an HTTP exchange answers once)
+			if reply == nil {
+				w.WriteHeader(http.StatusAccepted)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(reply)
+			return
+		}
+		body = fwd
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, h.o.Upstream.String(), bytes.NewReader(body))
+	if err != nil {
+		h.refuse(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	for _, k := range []string{"Content-Type", "Accept", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-Id", "Mcp-Method", "Mcp-Name"} {
+		if v := r.Header.Get(k); v != "" {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := h.o.Client.Do(req)
+	if err != nil {
+		h.refuse(w, http.StatusBadGateway, "the server: "+err.Error())
+		return
+	}
+	defer resp.Body.Close()
+	if s := resp.Header.Get("Mcp-Session-Id"); s != "" {
+		h.bind(s, who, g)
+	}
+	for _, k := range []string{"Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version", "Cache-Control"} {
+		if v := resp.Header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	ct := strings.ToLower(resp.Header.Get("Content-Type"))
+	switch {
+	case strings.HasPrefix(ct, "text/event-stream"):
+		w.WriteHeader(resp.StatusCode)
+		h.events(w, resp.Body, g)
+	case strings.HasPrefix(ct, "application/json"):
+		b, err := io.ReadAll(io.LimitReader(resp.Body, int64(g.o.MaxMessage)+1))
+		if err != nil || len(b) > g.o.MaxMessage {
+			h.refuse(w, http.StatusBadGateway, "the server's answer could not be read whole")
+			return
+		}
+		out, _ := g.JudgeServer(bytes.TrimSpace(b))
+		w.Header().Del("Content-Length")
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(out)
+	default:
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}
+}
+
+// events passes an event stream on, event by event, each message judged
+// (a message the gateway withholds leaves its event out).
+func (h *HTTPGateway) events(w http.ResponseWriter, body io.Reader, g *Gateway) {
+	fl, _ := w.(http.Flusher)
+	br := bufio.NewReaderSize(body, 64<<10)
+	var ev []string
+	var data []string
+	flush := func() {
+		if len(ev) == 0 && len(data) == 0 {
+			return
+		}
+		var b strings.Builder
+		for _, l := range ev {
+			b.WriteString(l + "\n")
+		}
+		if len(data) > 0 {
+			out, _ := g.JudgeServer([]byte(strings.Join(data, "\n")))
+			if out != nil {
+				for _, l := range strings.Split(string(out), "\n") {
+					b.WriteString("data: " + l + "\n")
+				}
+			}
+		}
+		b.WriteString("\n")
+		_, _ = io.WriteString(w, b.String())
+		if fl != nil {
+			fl.Flush()
+		}
+		ev, data = ev[:0], data[:0]
+	}
+	for {
+		line, err := br.ReadString('\n')
+		l := strings.TrimRight(line, "\r\n")
+		switch {
+		case l == "" && line != "":
+			flush()
+		case strings.HasPrefix(l, "data:"):
+			data = append(data, strings.TrimPrefix(strings.TrimPrefix(l, "data:"), " "))
+		case l != "":
+			ev = append(ev, l)
+		}
+		if err != nil {
+			flush()
+			return
+		}
+	}
+}
