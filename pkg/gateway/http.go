@@ -168,7 +168,14 @@ func (h *HTTPGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		body = fwd
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, h.o.Upstream.String(), bytes.NewReader(body))
+	// the request's path and query as they are (the legacy SSE transport
+	// posts to the path its endpoint event named)
+	target := *h.o.Upstream
+	if r.URL.Path != "" && r.URL.Path != "/" {
+		target.Path, target.RawPath = r.URL.Path, r.URL.RawPath
+	}
+	target.RawQuery = r.URL.RawQuery
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, target.String(), bytes.NewReader(body))
 	if err != nil {
 		h.refuse(w, http.StatusBadGateway, err.Error())
 		return
@@ -220,7 +227,15 @@ func (h *HTTPGateway) events(w http.ResponseWriter, body io.Reader, g *Gateway) 
 	br := bufio.NewReaderSize(body, 64<<10)
 	var ev []string
 	var data []string
+	size, over := 0, false
 	flush := func() {
+		if over {
+			// an event longer than the limit cannot be judged: left out
+			g.Stats.Oversized.Add(1)
+			g.decide(Decision{Verdict: "denied", Direction: "out", Reason: "an event longer than the gateway's limit cannot be judged"})
+			ev, data, size, over = ev[:0], data[:0], 0, false
+			return
+		}
 		if len(ev) == 0 && len(data) == 0 {
 			return
 		}
@@ -241,7 +256,7 @@ func (h *HTTPGateway) events(w http.ResponseWriter, body io.Reader, g *Gateway) 
 		if fl != nil {
 			fl.Flush()
 		}
-		ev, data = ev[:0], data[:0]
+		ev, data, size = ev[:0], data[:0], 0
 	}
 	for {
 		line, err := br.ReadString('\n')
@@ -250,7 +265,11 @@ func (h *HTTPGateway) events(w http.ResponseWriter, body io.Reader, g *Gateway) 
 		case l == "" && line != "":
 			flush()
 		case strings.HasPrefix(l, "data:"):
-			data = append(data, strings.TrimPrefix(strings.TrimPrefix(l, "data:"), " "))
+			if size += len(l); size > g.o.MaxMessage {
+				over, data = true, data[:0]
+			} else if !over {
+				data = append(data, strings.TrimPrefix(strings.TrimPrefix(l, "data:"), " "))
+			}
 		case l != "":
 			ev = append(ev, l)
 		}
