@@ -220,6 +220,17 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 				return nil
 			}})
 	}
+	if cfg.Gateway.Listen != "" {
+		// the Streamable HTTP gateway of the configuration's gateway
+		// section, its decisions in the daemon's audit trail
+		dec := newDecisions(p, log)
+		defer dec.close()
+		go func() {
+			if err := serveGateway(ctx, l, dec.add, log); err != nil {
+				log.Error("the gateway stopped", "error", err)
+			}
+		}()
+	}
 	_, err = p.Run(ctx)
 	sdNotify("STOPPING=1")
 	return loadFailed(err, log)

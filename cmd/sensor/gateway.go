@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
 	"github.com/mcpsec/sensor/pkg/audit"
@@ -52,6 +53,24 @@ created the session. Every decision goes to the audit trail in --state-dir.
 
 func runGateway(l config.Loaded) error {
 	cfg := l.Config
+	log := newLog(cfg.LogLevel)
+	trail, err := audit.Open(filepath.Join(cfg.StateDir, contain.AuditDir), 64<<20)
+	if err != nil {
+		return fmt.Errorf("opening the audit trail in %s: %w", cfg.StateDir, err)
+	}
+	defer trail.Close()
+	ctx, _, _ := stopOnSignals(log)
+	return serveGateway(ctx, l, func(d gateway.Decision) {
+		if _, err := trail.Append("decision", d); err != nil {
+			log.Warn("the audit trail refused a decision", "error", err)
+		}
+	}, log)
+}
+
+// serveGateway serves the HTTP gateway the configuration's gateway section
+// describes until ctx ends; audit records each decision.
+func serveGateway(ctx context.Context, l config.Loaded, audit func(gateway.Decision), log hclog.Logger) error {
+	cfg := l.Config
 	gc := cfg.Gateway
 	if gc.Listen == "" || gc.Upstream == "" {
 		return errors.New("give --gateway-listen ADDR and --gateway-upstream URL (or gateway.listen and gateway.upstream)")
@@ -70,12 +89,6 @@ func runGateway(l config.Loaded) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", l.Sources.Of("gateway.tokens"), err)
 	}
-	log := newLog(cfg.LogLevel)
-	trail, err := audit.Open(filepath.Join(cfg.StateDir, contain.AuditDir), 64<<20)
-	if err != nil {
-		return fmt.Errorf("opening the audit trail in %s: %w", cfg.StateDir, err)
-	}
-	defer trail.Close()
 	hosts := gc.Hosts
 	if len(hosts) == 0 {
 		h, _, _ := net.SplitHostPort(gc.Listen)
@@ -86,9 +99,7 @@ func runGateway(l config.Loaded) error {
 		Options: gateway.Options{Policy: set, MaxMessage: int(cfg.MaxMessage),
 			Server: func() (gateway.Server, bool) { return srv, true },
 			Decide: func(d gateway.Decision) {
-				if _, err := trail.Append("decision", d); err != nil {
-					log.Warn("the audit trail refused a decision", "error", err)
-				}
+				audit(d)
 				if d.Verdict != "allowed" {
 					log.Info("gateway", "verdict", d.Verdict, "method", d.Method, "tool", d.Tool, "policy", d.Policy, "principal", d.Principal, "reason", d.Reason)
 				}
@@ -97,10 +108,9 @@ func runGateway(l config.Loaded) error {
 	})
 	ln, err := net.Listen("tcp", gc.Listen)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", gc.Listen, err)
+		return fmt.Errorf("%s: listening on %s: %w", l.Sources.Of("gateway.listen"), gc.Listen, err)
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	ctx, _, _ := stopOnSignals(log)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

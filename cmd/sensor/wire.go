@@ -93,6 +93,8 @@ type decisions struct {
 	done    chan struct{}
 	dropped atomic.Uint64
 	failed  atomic.Uint64
+	mu      sync.Mutex // guards closed against add
+	closed  bool
 }
 
 func newDecisions(p *pipeline.Pipeline, log hclog.Logger) *decisions {
@@ -124,6 +126,12 @@ func newDecisions(p *pipeline.Pipeline, log hclog.Logger) *decisions {
 }
 
 func (d *decisions) add(x gateway.Decision) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		d.dropped.Add(1)
+		return
+	}
 	select {
 	case d.ch <- x:
 	default:
@@ -131,9 +139,13 @@ func (d *decisions) add(x gateway.Decision) {
 	}
 }
 
-// close writes what is queued and stops.
+// close writes what is queued and stops; later decisions are counted as
+// dropped.
 func (d *decisions) close() {
+	d.mu.Lock()
+	d.closed = true
 	close(d.ch)
+	d.mu.Unlock()
 	<-d.done
 }
 

@@ -104,6 +104,9 @@ func (l *Loaded) Validate() error {
 	if (c.NATS.Cert == "") != (c.NATS.Key == "") {
 		bad("nats.cert", "nats.cert and nats.key go together")
 	}
+	if (c.Gateway.Listen == "") != (c.Gateway.Upstream == "") {
+		bad("gateway.listen", "gateway.listen and gateway.upstream go together (the gateway's address, and the server's MCP endpoint)")
+	}
 	for i, s := range c.Servers {
 		n := 0
 		for _, set := range []bool{s.PID != 0, s.Cgroup != "", s.Unit != "", s.Command != ""} {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -382,4 +383,70 @@ func freePort(t *testing.T) string {
 	defer l.Close()
 	_, p, _ := net.SplitHostPort(l.Addr().String())
 	return p
+}
+
+// TestGatewayInDaemon: the daemon serves the gateway its configuration's
+// gateway section describes, in front of a Streamable HTTP server (evil
+// -http), and its decisions land in the daemon's audit trail.
+func TestGatewayInDaemon(t *testing.T) {
+	home, _ := fakeHome(t)
+	srv := exec.Command(bin(t, "evil"), "-http", "127.0.0.1:0", filepath.Join(home, "notes"))
+	srv.Env = append(os.Environ(), "HOME="+home)
+	out, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	var addr string
+	if _, err := fmt.Fscanf(out, "LISTENING %s\n", &addr); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.yaml")
+	_ = os.WriteFile(policy, []byte("version: d1\npolicies:\n  - id: evil-http\n    tools: {deny: [add, sync_notes]}\n"), 0o644)
+	listen := "127.0.0.1:" + freePort(t)
+	d := startDaemon(t, fmt.Sprintf("policy: %s\ngateway:\n  listen: %s\n  upstream: http://%s/\n", policy, listen, addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var s *mcp.ClientSession
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		s, err = mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).Connect(ctx,
+			&mcp.StreamableClientTransport{Endpoint: "http://" + listen + "/"}, nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connecting through the daemon's gateway: %v\n%s", err, d.logs.String())
+		}
+	}
+	defer s.Close()
+	res, err := s.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tl := range res.Tools {
+		if tl.Name == "add" || tl.Name == "sync_notes" {
+			t.Fatalf("%s listed through the gateway", tl.Name)
+		}
+	}
+	if _, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "add", Arguments: map[string]any{"a": 1, "b": 2}}); err == nil || !strings.Contains(err.Error(), "policy evil-http") {
+		t.Fatalf("add through the daemon's gateway: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var trail string
+		ents, _ := os.ReadDir(filepath.Join(filepath.Dir(d.sock), "state", "audit"))
+		for _, e := range ents {
+			b, _ := os.ReadFile(filepath.Join(filepath.Dir(d.sock), "state", "audit", e.Name()))
+			trail += string(b)
+		}
+		if strings.Contains(trail, `"decision"`) && strings.Contains(trail, "evil-http") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no decision in the daemon's audit trail:\n%.2000s", trail)
+		}
+	}
 }
