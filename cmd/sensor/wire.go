@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -103,19 +104,23 @@ func newDecisions(p *pipeline.Pipeline, log hclog.Logger) *decisions {
 		defer close(d.done)
 		batch := make([]any, 0, 256)
 		for first := range d.ch {
+			// gather for up to 50 ms: one sync for a burst of calls, not
+			// one per call
 			batch = append(batch[:0], first)
+			wait := time.NewTimer(50 * time.Millisecond)
+		gather:
 			for len(batch) < cap(batch) {
 				select {
 				case x, ok := <-d.ch:
 					if !ok {
-						break
+						break gather
 					}
 					batch = append(batch, x)
-					continue
-				default:
+				case <-wait.C:
+					break gather
 				}
-				break
 			}
+			wait.Stop()
 			if err := p.Audit("decision", batch); err != nil {
 				d.failed.Add(uint64(len(batch)))
 				log.Warn("the audit trail refused decisions", "decisions", len(batch), "error", err)
