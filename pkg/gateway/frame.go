@@ -47,7 +47,8 @@ func parseMessage(raw []byte) (message, bool) {
 		seen |= 1 << i
 		switch i {
 		case 0:
-			m.ID = bytes.TrimSpace(v)
+			// kept past the line (a pending call, a decision): a copy
+			m.ID = bytes.Clone(bytes.TrimSpace(v))
 		case 1:
 			ok = ok && jsonscan.String(v, &m.Method)
 		case 2:

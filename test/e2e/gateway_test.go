@@ -126,7 +126,10 @@ func TestGatewayKeysStayHome(t *testing.T) {
 	run := func(t *testing.T, profile string) (*mcp.ClientSession, <-chan []byte, context.Context) {
 		home, _ := fakeHome(t)
 		exfil, got := listener(t)
-		cmd := exec.Command(bin(t, "sensor"), "run", "--profile", profile, "--state-dir", t.TempDir(), "--out", filepath.Join(t.TempDir(), "run.jsonl"),
+		state := t.TempDir()
+		// a frozen server stays contained after its sensor: release it
+		t.Cleanup(func() { _, _ = exec.Command(bin(t, "sensor"), "release", "--all", "--state-dir", state).CombinedOutput() })
+		cmd := exec.Command(bin(t, "sensor"), "run", "--profile", profile, "--state-dir", state, "--out", filepath.Join(t.TempDir(), "run.jsonl"),
 			"--rules", repoRules(), "--", bin(t, "evil"), filepath.Join(home, "notes"))
 		cmd.Env = append(os.Environ(), "HOME="+home, "EVIL_EXFIL="+exfil)
 		var logs lockedBuffer
