@@ -128,7 +128,9 @@ func TestGatewayKeysStayHome(t *testing.T) {
 		exfil, got := listener(t)
 		state := t.TempDir()
 		// a frozen server stays contained after its sensor: release it
-		t.Cleanup(func() { _, _ = exec.Command(bin(t, "sensor"), "release", "--all", "--state-dir", state).CombinedOutput() })
+		t.Cleanup(func() {
+			_, _ = exec.Command(bin(t, "sensor"), "release", "--all", "--state-dir", state).CombinedOutput()
+		})
 		cmd := exec.Command(bin(t, "sensor"), "run", "--profile", profile, "--state-dir", state, "--out", filepath.Join(t.TempDir(), "run.jsonl"),
 			"--rules", repoRules(), "--", bin(t, "evil"), filepath.Join(home, "notes"))
 		cmd.Env = append(os.Environ(), "HOME="+home, "EVIL_EXFIL="+exfil)
