@@ -20,6 +20,12 @@ func (g *Gateway) fromClient(line []byte, tooLong bool) {
 		g.write(false, line)
 		return
 	}
+	if i := bytes.IndexByte(line, '\r'); i >= 0 && i != len(line)-2 {
+		// a lone CR ends a line for some servers (Python's text
+		// streams): one line here could be several there
+		g.write(true, g.invalid(line))
+		return
+	}
 	fwd, reply := g.JudgeClient(line)
 	if reply != nil {
 		g.write(true, reply)
@@ -77,10 +83,20 @@ func (g *Gateway) invalid(line []byte) []byte {
 // clientMessage decides one message: pass it on, and/or answer it.
 func (g *Gateway) clientMessage(raw []byte) (bool, []byte) {
 	m, ok := parseMessage(raw)
-	if !ok || (m.Method == "" && len(m.ID) == 0) {
+	if !ok || (m.Method == "" && !m.HasID) || (m.HasID && idKey(m.ID) == "") {
 		return false, g.invalid(raw)
 	}
-	if !m.request() {
+	if m.Method == "notifications/cancelled" {
+		var c struct {
+			RequestID json.RawMessage `json:"requestId"`
+		}
+		if json.Unmarshal(m.Params, &c) == nil {
+			g.mu.Lock()
+			delete(g.pending, idKey(c.RequestID))
+			g.mu.Unlock()
+		}
+	}
+	if !m.request() && !callMethod(m.Method) {
 		return true, nil // notifications and the client's answers pass
 	}
 	if !callMethod(m.Method) {
@@ -94,6 +110,9 @@ func (g *Gateway) clientMessage(raw []byte) (bool, []byte) {
 	deny := func(code int, reason string) (bool, []byte) {
 		d.Verdict, d.Reason = "denied", reason
 		g.decide(d)
+		if !m.HasID {
+			return false, nil // a call sent as a notification: refused, nobody to answer
+		}
 		return false, errorReply(m.ID, code, "mcp-sensor: denied by policy "+d.Policy+": "+reason,
 			map[string]any{"policy": d.Policy, "policy_version": g.o.Policy.Version, "reason": reason})
 	}
@@ -134,19 +153,35 @@ func (g *Gateway) clientMessage(raw []byte) (bool, []byte) {
 		}
 		return deny(code, why)
 	}
-	g.track(m.ID, m.Method, d.Tool)
+	if !g.track(m.ID, m.Method, d.Tool) {
+		return deny(codeContained, "the server is contained: "+g.threat().Contained)
+	}
 	d.Verdict = "allowed"
 	g.decide(d)
 	return true, nil
 }
 
-// track remembers a request in flight, for its answer.
-func (g *Gateway) track(id json.RawMessage, method, tool string) {
+// track remembers a request in flight, for its answer; false if the server
+// was contained meanwhile (a call must not slip past Contain).
+func (g *Gateway) track(id json.RawMessage, method, tool string) bool {
 	g.mu.Lock()
-	if len(g.pending) < 4096 { // a client that never gets answers: bound it
-		g.pending[string(id)] = pending{method: method, tool: tool, id: id}
+	defer g.mu.Unlock()
+	if g.contain != "" && callMethod(method) {
+		return false
 	}
-	g.mu.Unlock()
+	if len(id) == 0 {
+		return true
+	}
+	k := idKey(id)
+	delete(g.answered, k)
+	if len(g.pending) >= 4096 { // a client that never gets answers: forget one (its answer is judged by its shape)
+		for old := range g.pending {
+			delete(g.pending, old)
+			break
+		}
+	}
+	g.pending[k] = pending{method: method, tool: tool, id: id}
+	return true
 }
 
 // fromServer passes a line from the server to the client: lists are
@@ -213,10 +248,12 @@ func (g *Gateway) JudgeServer(line []byte) (out, back []byte) {
 // client (nil: nothing), and what goes back to the server.
 func (g *Gateway) serverMessage(raw []byte) ([]byte, []byte) {
 	m, ok := parseMessage(raw)
-	if !ok {
-		// not JSON-RPC (a server's stray output): the client's problem
-		// to refuse, and the rules' to report
-		return raw, nil
+	if !ok || (m.HasID && idKey(m.ID) == "") {
+		// not JSON-RPC as the gateway reads it: a client's more lenient
+		// parser could read a list or a result in it; dropped, counted
+		g.Stats.ServerInvalid.Add(1)
+		g.decide(Decision{Verdict: "denied", Direction: "out", Reason: "not a JSON-RPC message the gateway can judge"})
+		return nil, nil
 	}
 	pol, srv := g.policy(false)
 	if m.request() {
@@ -226,10 +263,10 @@ func (g *Gateway) serverMessage(raw []byte) ([]byte, []byte) {
 		}
 		return raw, nil
 	}
-	if m.Method != "" || len(m.ID) == 0 {
+	if m.Method != "" || !m.HasID {
 		return raw, nil // notifications
 	}
-	k := string(m.ID)
+	k := idKey(m.ID)
 	g.mu.Lock()
 	p, ok := g.pending[k]
 	delete(g.pending, k)
@@ -239,8 +276,12 @@ func (g *Gateway) serverMessage(raw []byte) ([]byte, []byte) {
 	if late {
 		return nil, nil // the client had its answer from the gateway
 	}
-	if !ok || len(m.Result) == 0 {
+	if len(m.Result) == 0 {
 		return raw, nil
+	}
+	if !ok {
+		// an answer to no request the gateway knows: judged by its shape
+		p = pending{method: shapeOf(m.Result)}
 	}
 	d := Decision{Direction: "out", Method: p.method, Tool: p.tool, ID: m.ID, Policy: pol.ID, Server: srv.Name}
 	switch p.method {
@@ -248,9 +289,12 @@ func (g *Gateway) serverMessage(raw []byte) ([]byte, []byte) {
 		// pins first, on the bytes the server sent (what the pins hash)
 		res, rugged := m.Result, []string(nil)
 		if p.method == "tools/list" && g.o.Pins != nil {
-			res, rugged = unpinned(g.o.Pins, srv.Key, res)
-			g.mu.Lock()
-			clear(g.changed)
+			var fine []string
+			res, rugged, fine = unpinned(g.o.Pins, srv.Key, res)
+			g.mu.Lock() // a page says nothing of the tools of other pages
+			for _, t := range fine {
+				delete(g.changed, t)
+			}
 			for _, t := range rugged {
 				g.changed[t] = true
 			}
@@ -287,6 +331,19 @@ func (g *Gateway) serverMessage(raw []byte) ([]byte, []byte) {
 		return replaceResult(m, res), nil
 	}
 	return raw, nil
+}
+
+// shapeOf names the method whose result this looks like: a list, or else
+// a result to scan.
+func shapeOf(result json.RawMessage) string {
+	var obj map[string]json.RawMessage
+	_ = json.Unmarshal(result, &obj)
+	for _, k := range []struct{ key, method string }{{"tools", "tools/list"}, {"resources", "resources/list"}, {"prompts", "prompts/list"}} {
+		if _, ok := obj[k.key]; ok {
+			return k.method
+		}
+	}
+	return "tools/call"
 }
 
 // replaceResult re-encodes a response with a new result.

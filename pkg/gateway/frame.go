@@ -18,13 +18,35 @@ import (
 // message is the part of a JSON-RPC message the gateway reads (raw).
 type message struct {
 	ID     json.RawMessage
+	HasID  bool // an "id" key, even null: some servers take that for a request
 	Method string
 	Params json.RawMessage
 	Result json.RawMessage
 	Error  json.RawMessage
 }
 
-func (m *message) request() bool { return m.Method != "" && len(m.ID) > 0 && string(m.ID) != "null" }
+func (m *message) request() bool { return m.Method != "" && m.HasID }
+
+// idKey is an id as clients match it: a number and the string of that
+// number are one id (JavaScript compares Number(id)); "" if the id is
+// neither a string nor a number.
+func idKey(id json.RawMessage) string {
+	var s string
+	if json.Unmarshal(id, &s) != nil {
+		s = string(id)
+	} else if s == "" {
+		return "s:"
+	}
+	var f float64
+	if err := json.Unmarshal([]byte(s), &f); err == nil {
+		b, _ := json.Marshal(f)
+		return "n:" + string(b)
+	}
+	if len(id) > 0 && id[0] == '"' {
+		return "s:" + s
+	}
+	return ""
+}
 
 // parseMessage reads the top level of one message; false if it is not a
 // JSON object, or is ambiguous.
@@ -48,7 +70,7 @@ func parseMessage(raw []byte) (message, bool) {
 		switch i {
 		case 0:
 			// kept past the line (a pending call, a decision): a copy
-			m.ID = bytes.Clone(bytes.TrimSpace(v))
+			m.ID, m.HasID = bytes.Clone(bytes.TrimSpace(v)), true
 		case 1:
 			ok = ok && jsonscan.String(v, &m.Method)
 		case 2:
@@ -118,9 +140,41 @@ func parseParams(raw json.RawMessage) (callParams, bool) {
 			ok = ok && jsonscan.String(v, &p.URI)
 		case 2:
 			p.Args = v
+			ok = ok && !keysCollide(v)
 		}
 	})
 	return p, ok
+}
+
+// keysCollide: an object repeats a key, or spells one in two cases (Go
+// servers read keys ignoring case, the last one winning).
+func keysCollide(obj []byte) bool {
+	seen := map[string]bool{}
+	bad := false
+	jsonscan.Fields(obj, func(k, _ []byte) {
+		var key string
+		if json.Unmarshal(k, &key) != nil {
+			bad = true
+			return
+		}
+		l := strings.ToLower(key)
+		bad = bad || seen[l]
+		seen[l] = true
+	})
+	return bad
+}
+
+// itemName is a list item's name (or uri), read exactly; false if the
+// item's keys collide.
+func itemName(item []byte, field string) (string, bool) {
+	var name string
+	ok := !keysCollide(item)
+	jsonscan.Fields(item, func(k, v []byte) {
+		if exactKey(k, field) == 0 {
+			ok = ok && jsonscan.String(v, &name)
+		}
+	})
+	return name, ok
 }
 
 // argsOf parses a call's arguments when a constraint needs them.

@@ -408,3 +408,58 @@ func TestPins(t *testing.T) {
 		t.Fatalf("a call of a changed tool: %s", msg)
 	}
 }
+
+// TestReviewBypasses: what a review found passing the policy, and must not.
+func TestReviewBypasses(t *testing.T) {
+	r := newRig(t, testPolicy)
+	// a lone CR: several lines for a Python server
+	r.fromClient("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\",\"x\":\r{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"write_file\"}}\r}")
+	if got := take(r.server); got != "" {
+		t.Errorf("a line with lone CRs reached the server: %q", got)
+	}
+	take(r.client)
+	// id null, and no id: judged as calls
+	for _, s := range []string{`{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"write_file"}}`,
+		`{"jsonrpc":"2.0","method":"tools/call","params":{"name":"write_file"}}`} {
+		r.fromClient(s)
+		if got := take(r.server); got != "" {
+			t.Errorf("%s reached the server", s)
+		}
+		take(r.client)
+	}
+	// arguments that Go servers read ignoring case
+	r.fromClient(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/srv/ok","PATH":"/etc/passwd"}}}`)
+	if got := take(r.server); got != "" {
+		t.Errorf("colliding argument keys reached the server: %s", got)
+	}
+	take(r.client)
+	// a URI that climbs out of the allowed tree
+	r.fromClient(`{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"file:///srv/../etc/passwd"}}`)
+	if got := take(r.server); got != "" {
+		t.Errorf("a climbing URI reached the server: %s", got)
+	}
+	take(r.client)
+	// the server answers with another spelling of the id: still filtered
+	r.fromClient(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	take(r.server)
+	r.fromServer(`{"jsonrpc":"2.0","id":"1","result":{"tools":[{"name":"read_file"},{"name":"write_file"}]}}`)
+	if got := take(r.client); strings.Contains(got, "write_file") {
+		t.Errorf("an answer with a respelled id passed unfiltered: %s", got)
+	}
+	// an answer to no known request is judged by its shape
+	r.fromServer(`{"jsonrpc":"2.0","id":99,"result":{"content":[{"type":"text","text":"key AKIAIOSFODNN7EXAMPLE"}]}}`)
+	if got := take(r.client); strings.Contains(got, "AKIA") {
+		t.Errorf("an unknown answer passed unscanned: %s", got)
+	}
+	// a line the gateway cannot judge does not pass
+	r.fromServer(`{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"write_file"}],"x":NaN}}`)
+	if got := take(r.client); got != "" {
+		t.Errorf("an unjudgeable server line passed: %s", got)
+	}
+	// a when condition that cannot be evaluated narrows
+	r2 := newRig(t, "version: 1\npolicies:\n  - id: p\n    when:\n      - {condition: server.taint, deny_tools: [\"send*\"]}\n")
+	r2.fromClient(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send_mail"}}`)
+	if got := take(r2.server); got != "" {
+		t.Errorf("a when condition in error did not narrow: %s", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/subtle"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -98,15 +99,33 @@ func (h *HTTPGateway) principal(r *http.Request) (string, bool) {
 
 // core is the session's gateway; a request without a session id (the
 // initialize) gets a fresh one, kept once the server names the session.
-func (h *HTTPGateway) core(sid, principal string) (*Gateway, bool) {
+func (h *HTTPGateway) core(sid, principal string) (*Gateway, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if s := h.sessions[sid]; sid != "" && s != nil {
-		return s.g, s.principal == principal
+	if sid != "" {
+		s := h.sessions[sid]
+		switch {
+		case s == nil:
+			// a session this gateway did not see created has no
+			// principal to check: the client starts a new one
+			return nil, "unknown"
+		case s.principal != principal:
+			return nil, "other"
+		}
+		return s.g, ""
+	}
+	if len(h.sessions) >= 65536 {
+		return nil, "full"
 	}
 	o := h.o.Options
 	o.Principal = Principal{UID: -1, Exe: principal}
-	return New(o), true
+	return New(o), ""
+}
+
+func (h *HTTPGateway) unbind(sid string) {
+	h.mu.Lock()
+	delete(h.sessions, sid)
+	h.mu.Unlock()
 }
 
 func (h *HTTPGateway) bind(sid, principal string, g *Gateway) {
@@ -138,9 +157,22 @@ func (h *HTTPGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid := r.Header.Get("Mcp-Session-Id")
-	g, same := h.core(sid, who)
-	if !same {
+	g, why := h.core(sid, who)
+	switch why {
+	case "unknown":
+		h.refuse(w, http.StatusNotFound, "session "+sid+" is not known to this gateway: start a new one")
+		return
+	case "other":
 		h.refuse(w, http.StatusForbidden, "session "+sid+" belongs to another principal")
+		return
+	case "full":
+		h.refuse(w, http.StatusServiceUnavailable, "too many sessions")
+		return
+	}
+	if ct := strings.ToLower(r.Header.Get("Content-Type")); r.Method == http.MethodPost &&
+		(!strings.HasPrefix(ct, "application/json") || (strings.Contains(ct, "charset") && !strings.Contains(ct, "charset=utf-8"))) {
+		// the gateway reads UTF-8 JSON: a server must read the same
+		h.refuse(w, http.StatusUnsupportedMediaType, "a request is application/json in UTF-8")
 		return
 	}
 	var body []byte
@@ -155,7 +187,15 @@ func (h *HTTPGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.refuse(w, http.StatusRequestEntityTooLarge, "a message longer than the gateway's limit cannot be judged")
 			return
 		}
+		if bytes.IndexByte(b, '\r') >= 0 && !json.Valid(b) {
+			h.refuse(w, http.StatusBadRequest, "not JSON")
+			return
+		}
 		fwd, reply := g.JudgeClient(bytes.TrimSpace(b))
+		if fwd != nil && !headersMatch(r, fwd) {
+			h.refuse(w, http.StatusBadRequest, "Mcp-Method or Mcp-Name differs from the message")
+			return
+		}
 		if fwd == nil || (reply != nil && isBatch(b)) {
 			// refused (a batch wholly: an HTTP exchange answers once)
 			if reply == nil {
@@ -180,10 +220,13 @@ func (h *HTTPGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, http.StatusBadGateway, err.Error())
 		return
 	}
-	for _, k := range []string{"Content-Type", "Accept", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-Id", "Mcp-Method", "Mcp-Name"} {
+	for _, k := range []string{"Accept", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-Id", "Mcp-Method", "Mcp-Name"} {
 		if v := r.Header.Get(k); v != "" {
 			req.Header.Set(k, v)
 		}
+	}
+	if r.Method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := h.o.Client.Do(req)
 	if err != nil {
@@ -193,6 +236,9 @@ func (h *HTTPGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer resp.Body.Close()
 	if s := resp.Header.Get("Mcp-Session-Id"); s != "" {
 		h.bind(s, who, g)
+	}
+	if sid != "" && (r.Method == http.MethodDelete && resp.StatusCode < 300 || resp.StatusCode == http.StatusNotFound) {
+		h.unbind(sid) // ended, or gone upstream
 	}
 	for _, k := range []string{"Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version", "Cache-Control"} {
 		if v := resp.Header.Get(k); v != "" {
@@ -215,9 +261,45 @@ func (h *HTTPGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(resp.StatusCode)
 		_, _ = w.Write(out)
 	default:
+		// another type: a client may still read JSON in it; judged as
+		// JSON, or refused
+		b, err := io.ReadAll(io.LimitReader(resp.Body, int64(g.o.MaxMessage)+1))
+		if err != nil || len(b) > g.o.MaxMessage {
+			h.refuse(w, http.StatusBadGateway, "the server's answer could not be read whole")
+			return
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			w.WriteHeader(resp.StatusCode)
+			return
+		}
+		out, _ := g.JudgeServer(bytes.TrimSpace(b))
+		if out == nil {
+			h.refuse(w, http.StatusBadGateway, "the server answered with "+ct+" the gateway cannot judge")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(w, resp.Body)
+		_, _ = w.Write(out)
 	}
+}
+
+// headersMatch: the 2026-07-28 Mcp-Method and Mcp-Name headers, if any,
+// say what the (single) message says.
+func headersMatch(r *http.Request, body []byte) bool {
+	hm, hn := r.Header.Get("Mcp-Method"), r.Header.Get("Mcp-Name")
+	if (hm == "" && hn == "") || isBatch(body) {
+		return true
+	}
+	m, ok := parseMessage(body)
+	if !ok {
+		return false
+	}
+	p, _ := parseParams(m.Params)
+	name := p.Name
+	if name == "" {
+		name = p.URI
+	}
+	return (hm == "" || hm == m.Method) && (hn == "" || hn == name)
 }
 
 // events passes an event stream on, event by event, each message judged
@@ -260,18 +342,25 @@ func (h *HTTPGateway) events(w http.ResponseWriter, body io.Reader, g *Gateway) 
 	}
 	for {
 		line, err := br.ReadString('\n')
-		l := strings.TrimRight(line, "\r\n")
-		switch {
-		case l == "" && line != "":
-			flush()
-		case strings.HasPrefix(l, "data:"):
-			if size += len(l); size > g.o.MaxMessage {
-				over, data = true, data[:0]
-			} else if !over {
-				data = append(data, strings.TrimPrefix(strings.TrimPrefix(l, "data:"), " "))
+		// a line ends at LF, CRLF or a lone CR, as clients read it
+		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		for _, l := range strings.Split(line, "\r") {
+			switch {
+			case l == "" && (err == nil || line != ""):
+				flush()
+			case strings.HasPrefix(l, "data:"):
+				if size += len(l); size > g.o.MaxMessage {
+					over, data = true, data[:0]
+				} else if !over {
+					data = append(data, strings.TrimPrefix(strings.TrimPrefix(l, "data:"), " "))
+				}
+			case l != "":
+				if size += len(l); size > g.o.MaxMessage {
+					over = true
+				} else {
+					ev = append(ev, l)
+				}
 			}
-		case l != "":
-			ev = append(ev, l)
 		}
 		if err != nil {
 			flush()

@@ -133,7 +133,9 @@ func (p *Policy) Tool(name string, args func() map[string]any, th Threat) (bool,
 	if len(p.When) > 0 {
 		tv := map[string]any{"server": th.vars(), "args": map[string]any{}, "tool": name}
 		for _, n := range p.When {
-			if anyGlob(n.DenyTools, name) && eval(n.prg, tv) {
+			// a condition that cannot be evaluated narrows: it may be
+			// what should have held
+			if anyGlob(n.DenyTools, name) && evalOr(n.prg, tv, true) {
 				r := n.Reason
 				if r == "" {
 					r = "the server's state: " + n.Condition
@@ -166,13 +168,18 @@ func (p *Policy) Tool(name string, args func() map[string]any, th Threat) (bool,
 
 // eval runs a condition; an error (a missing argument) is false: what
 // cannot be shown to pass does not.
-func eval(prg cel.Program, vars map[string]any) bool {
+func eval(prg cel.Program, vars map[string]any) bool { return evalOr(prg, vars, false) }
+
+func evalOr(prg cel.Program, vars map[string]any, onError bool) bool {
 	v, _, err := prg.Eval(vars)
 	if err != nil {
-		return false
+		return onError
 	}
 	b, ok := v.Value().(bool)
-	return ok && b
+	if !ok {
+		return onError
+	}
+	return b
 }
 
 // Resource decides a resources/read or resources/subscribe.
@@ -182,7 +189,14 @@ func (p *Policy) Resource(uri string, subscribe bool) (bool, string) {
 	if subscribe {
 		pats, what = p.Resources.Subscribe, "subscribe to"
 	}
-	if len(pats) == 0 || anyGlob(pats, uri) {
+	if len(pats) == 0 {
+		return true, ""
+	}
+	// a URI that climbs or hides its path cannot be matched honestly
+	if strings.Contains(uri, "%") || strings.Contains(uri, "/../") || strings.HasSuffix(uri, "/..") || strings.Contains(uri, "/./") || strings.Contains(uri, "\\") {
+		return false, fmt.Sprintf("may not %s %s (a URI with dot segments or escapes)", what, uri)
+	}
+	if anyGlob(pats, uri) {
 		return true, ""
 	}
 	return false, fmt.Sprintf("may not %s %s", what, uri)

@@ -195,6 +195,13 @@ func (p *Policy) check() error {
 		}
 	}
 	globs := append(append(append(append([]string{}, p.Servers...), p.Tools.Allow...), p.Tools.Deny...), p.Prompts.Allow...)
+	globs = append(append(append(globs, p.Prompts.Deny...), p.Resources.Read...), p.Resources.Subscribe...)
+	if p.Principals != nil {
+		globs = append(globs, p.Principals.Exes...)
+	}
+	for _, n := range p.When {
+		globs = append(globs, n.DenyTools...)
+	}
 	for _, a := range p.Arguments {
 		if a.Tool == "" || a.Condition == "" {
 			return errors.New("arguments: each constraint needs a tool and a condition")

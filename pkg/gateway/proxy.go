@@ -59,13 +59,16 @@ type Pins interface {
 
 // Stats count what the gateway did.
 type Stats struct {
-	Allowed   atomic.Uint64
-	Denied    atomic.Uint64
-	Redacted  atomic.Uint64
-	Filtered  atomic.Uint64
-	Invalid   atomic.Uint64 // client lines that are not JSON-RPC, dropped
-	Oversized atomic.Uint64
-	Answered  atomic.Uint64 // calls answered with an error because the server was contained
+	Allowed  atomic.Uint64
+	Denied   atomic.Uint64
+	Redacted atomic.Uint64
+	Filtered atomic.Uint64
+	Invalid  atomic.Uint64 // client lines that are not JSON-RPC, dropped
+	// ServerInvalid: server lines the gateway cannot read as JSON-RPC,
+	// dropped
+	ServerInvalid atomic.Uint64
+	Oversized     atomic.Uint64
+	Answered      atomic.Uint64 // calls answered with an error because the server was contained
 }
 
 // Gateway proxies one client and one server over stdio.
@@ -105,16 +108,70 @@ func New(o Options) *Gateway {
 // passed to the server, server lines to the client. The server's input is
 // closed when the client's ends.
 func (g *Gateway) Run(clientIn io.Reader, clientOut io.Writer, serverIn io.WriteCloser, serverOut io.Reader) error {
-	g.toClient, g.toServer = clientOut, serverIn
+	// what goes to the server is queued: the server's output is read on,
+	// whatever the server's input holds (a server blocked writing, with
+	// its input full, must not block the gateway's reading it)
+	q := newQueue(serverIn)
+	g.toClient, g.toServer = clientOut, q
 	go func() {
 		_ = lines(clientIn, g.o.MaxMessage, g.fromClient)
-		_ = serverIn.Close()
+		q.close()
 	}()
 	err := lines(serverOut, g.o.MaxMessage, g.fromServer)
 	if errors.Is(err, io.EOF) {
 		return nil
 	}
 	return err
+}
+
+// queue writes to w from a goroutine of its own, in order.
+type queue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	bufs   [][]byte
+	closed bool
+}
+
+func newQueue(w io.WriteCloser) *queue {
+	q := &queue{}
+	q.cond = sync.NewCond(&q.mu)
+	go func() {
+		for {
+			q.mu.Lock()
+			for len(q.bufs) == 0 && !q.closed {
+				q.cond.Wait()
+			}
+			bufs := q.bufs
+			q.bufs = nil
+			done := q.closed
+			q.mu.Unlock()
+			for _, b := range bufs {
+				_, _ = w.Write(b)
+			}
+			if done && len(bufs) == 0 {
+				_ = w.Close()
+				return
+			}
+		}
+	}()
+	return q
+}
+
+// Write queues a copy of b.
+func (q *queue) Write(b []byte) (int, error) {
+	q.mu.Lock()
+	q.bufs = append(q.bufs, bytes.Clone(b))
+	q.mu.Unlock()
+	q.cond.Signal()
+	return len(b), nil
+}
+
+// close closes w once what is queued is written.
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Signal()
 }
 
 // lines calls f with each line of r (its newline included, if any), and
@@ -233,7 +290,7 @@ func (g *Gateway) Contain(reason string) {
 	g.contain = reason
 	var ps []pending
 	for k, p := range g.pending {
-		if callMethod(p.method) {
+		if callMethod(p.method) && len(p.id) > 0 {
 			ps = append(ps, p)
 			g.answered[k] = true
 			delete(g.pending, k)

@@ -37,9 +37,7 @@ func filterList(pol *Policy, method string, result json.RawMessage) (json.RawMes
 	}
 	keep := items[:0:0]
 	for _, it := range items {
-		var named map[string]any
-		_ = json.Unmarshal(it, &named)
-		if v, _ := named[field].(string); allowed(v) {
+		if v, ok := itemName(it, field); ok && allowed(v) {
 			keep = append(keep, it)
 		}
 	}
@@ -54,38 +52,36 @@ func filterList(pol *Policy, method string, result json.RawMessage) (json.RawMes
 
 // unpinned removes from a tools/list result the tools whose definition
 // differs from the pinned one, and names them.
-func unpinned(pins Pins, server string, result json.RawMessage) (json.RawMessage, []string) {
+func unpinned(pins Pins, server string, result json.RawMessage) (json.RawMessage, []string, []string) {
 	var obj map[string]json.RawMessage
 	if server == "" || json.Unmarshal(result, &obj) != nil {
-		return result, nil
+		return result, nil, nil
 	}
 	var items []json.RawMessage
 	if json.Unmarshal(obj["tools"], &items) != nil {
-		return result, nil
+		return result, nil, nil
 	}
 	var keep []json.RawMessage
-	var out []string
+	var out, fine []string
 	for _, it := range items {
-		var t struct {
-			Name string `json:"name"`
-		}
-		_ = json.Unmarshal(it, &t)
+		name, ok := itemName(it, "name")
 		sum := sha256.Sum256(it)
-		if pins.Changed(server, t.Name, hex.EncodeToString(sum[:])) {
-			out = append(out, t.Name)
+		if !ok || pins.Changed(server, name, hex.EncodeToString(sum[:])) {
+			out = append(out, name)
 			continue
 		}
+		fine = append(fine, name)
 		keep = append(keep, it)
 	}
 	if len(out) == 0 {
-		return result, nil
+		return result, nil, fine
 	}
 	if keep == nil {
 		keep = []json.RawMessage{}
 	}
 	obj["tools"], _ = json.Marshal(keep)
 	b, _ := json.Marshal(obj)
-	return b, out
+	return b, out, fine
 }
 
 // scanResult looks for secrets and instructions for the model in the text
@@ -93,9 +89,6 @@ func unpinned(pins Pins, server string, result json.RawMessage) (json.RawMessage
 // as the policy says: the verdict is "" (clean), "redacted", "denied" or
 // "flagged" (passed, alerted).
 func scanResult(pol *Policy, result json.RawMessage) (json.RawMessage, string, string) {
-	if !bytes.Contains(result, []byte(`"text"`)) && !bytes.Contains(result, []byte(`"structuredContent"`)) {
-		return result, "", ""
-	}
 	s := scan{pol: pol, minScore: pol.Results.MinScore}
 	if s.minScore <= 0 {
 		s.minScore = 6
@@ -148,15 +141,17 @@ type scan struct {
 	why            []string
 }
 
-// walk judges every "text" string of the result.
+// walk judges every string of the result (a text, a description, a
+// name), redacting in place; a result too deep to walk is withheld.
 func (s *scan) walk(v any, depth int) {
-	if depth > 32 {
+	if depth > 64 {
+		s.act("deny", "a result nested too deep to scan")
 		return
 	}
 	switch x := v.(type) {
 	case map[string]any:
 		for k, y := range x {
-			if t, ok := y.(string); ok && k == "text" {
+			if t, ok := y.(string); ok {
 				if what, act := s.judge(t); act != "" {
 					s.act(act, what)
 					if act == "redact" {
@@ -170,7 +165,16 @@ func (s *scan) walk(v any, depth int) {
 			}
 		}
 	case []any:
-		for _, y := range x {
+		for i, y := range x {
+			if t, ok := y.(string); ok {
+				if what, act := s.judge(t); act != "" {
+					s.act(act, what)
+					if act == "redact" {
+						x[i] = "[mcp-sensor: redacted by policy " + s.pol.ID + ": " + what + "]"
+					}
+				}
+				continue
+			}
 			s.walk(y, depth+1)
 		}
 	}
