@@ -16,7 +16,7 @@ import (
 )
 
 func newToolsCmd() *cobra.Command {
-	var stateDir, server, tool string
+	var stateDir, server, tool, hash string
 	cmd := &cobra.Command{
 		Use:   "tools",
 		Short: "Review pinned tool definitions: list, diff what changed, approve it",
@@ -88,7 +88,7 @@ default.`,
 					continue
 				}
 				n++
-				fmt.Fprintf(c.OutOrStdout(), "--- %s %s pinned %s\n+++ %s %s seen since\n", server, name, r.FirstSeen.Format(time.RFC3339), server, name)
+				fmt.Fprintf(c.OutOrStdout(), "--- %s %s pinned %s\n+++ %s %s seen since (approve this one: --hash %s)\n", server, name, r.FirstSeen.Format(time.RFC3339), server, name, r.LastHash)
 				lineDiff(c.OutOrStdout(), pretty(r.Definition), pretty(r.Last))
 			}
 			if n == 0 {
@@ -97,30 +97,31 @@ default.`,
 			return nil
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
+	approve := &cobra.Command{
 		Use:   "approve",
-		Short: "Pin the definitions last seen of a server's changed tools (or one tool)",
+		Short: "Pin the definitions last seen of a server's changed tools (or one tool; --hash: only the one diffed)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if server == "" {
 				return fmt.Errorf("--server is missing: the identity key of the server (sensor tools list shows them)")
 			}
-			st, err := open()
+			done, err := correlate.ApproveFile(stateDir, server, tool, hash, time.Now())
 			if err != nil {
-				return err
+				return fmt.Errorf("approving in %s: %w", stateDir, err)
 			}
-			done := st.Approve(server, tool, time.Now())
 			if len(done) == 0 {
+				if hash != "" {
+					return fmt.Errorf("no changed tool of %s has the definition %s: it changed again since the diff (sensor tools diff)", server, hash)
+				}
 				return fmt.Errorf("no changed tool of %s to approve (sensor tools list)", server)
-			}
-			if err := st.Save(); err != nil {
-				return fmt.Errorf("saving the pins: %w", err)
 			}
 			sort.Strings(done)
 			fmt.Fprintf(c.OutOrStdout(), "approved %s of %s\n", strings.Join(done, ", "), server)
 			return nil
 		},
-	})
+	}
+	approve.Flags().StringVar(&hash, "hash", "", "approve only the definition of this hash (sensor tools diff prints it)")
+	cmd.AddCommand(approve)
 	return cmd
 }
 

@@ -209,3 +209,40 @@ func TestSibling(t *testing.T) {
 		t.Fatalf("sibling reads: %v", ruleNames(as))
 	}
 }
+
+// TestApprove: an approval pins the definition that was diffed (by its
+// hash), is made under the store's lock, and survives the save of a
+// sensor that read the store before it.
+func TestApprove(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.seeTool("npm:x", decode.ToolDef{Name: "add", Hash: "h1", Raw: json.RawMessage(`{"name":"add"}`)}, t0)
+	st.seeTool("npm:x", decode.ToolDef{Name: "add", Hash: "h2", Raw: json.RawMessage(`{"name":"add","description":"evil"}`)}, t0)
+	if err := st.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if !st.Changed("npm:x", "add", "h2") {
+		t.Fatal("a changed definition is not changed")
+	}
+	if done, err := ApproveFile(dir, "npm:x", "add", "h3", t0.Add(time.Minute)); err != nil || len(done) != 0 {
+		t.Fatalf("approving a hash nobody diffed: %v %v", done, err)
+	}
+	if done, err := ApproveFile(dir, "npm:x", "add", "h2", t0.Add(time.Minute)); err != nil || len(done) != 1 {
+		t.Fatalf("approving the diffed hash: %v %v", done, err)
+	}
+	// the running sensor saves what it holds: the approval stays
+	st.seeTool("npm:x", decode.ToolDef{Name: "sub", Hash: "s1"}, t0.Add(2*time.Minute))
+	if err := st.Save(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Changed("npm:x", "add", "h2") || !again.Changed("npm:x", "add", "h1") || again.Tools()["npm:x"]["sub"].Hash != "s1" {
+		t.Fatalf("after the sensor's save: %+v", again.Tools()["npm:x"])
+	}
+}

@@ -96,6 +96,11 @@ func (s *Store) Save() error {
 	if !s.dirty {
 		return nil
 	}
+	unlock, err := lockFile(s.path + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	s.keepApprovals()
 	b, err := json.MarshalIndent(&s.data, "", " ")
 	if err != nil {
@@ -110,6 +115,36 @@ func (s *Store) Save() error {
 	}
 	s.dirty = false
 	return nil
+}
+
+// ApproveFile approves in the store file of dir, read and written under
+// its lock, so that a running sensor's save and this approval cannot undo
+// each other.
+func ApproveFile(dir, server, tool, hash string, at time.Time) ([]string, error) {
+	path := filepath.Join(dir, StoreFile)
+	unlock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := OpenStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	done := st.Approve(server, tool, hash, at)
+	if len(done) == 0 {
+		return nil, nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	b, err := json.MarshalIndent(&st.data, "", " ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
+		return nil, err
+	}
+	return done, os.Rename(path+".tmp", path)
 }
 
 // keepApprovals takes from the file the approvals another process (sensor
@@ -182,13 +217,14 @@ func (s *Store) Changed(server, tool, hash string) bool {
 }
 
 // Approve pins the definitions last seen of a server's tools (all of them
-// if tool is ""), and returns the tools approved.
-func (s *Store) Approve(server, tool string, at time.Time) []string {
+// if tool is ""; only if its last hash is hash, when hash is given: what
+// the person reviewed), and returns the tools approved.
+func (s *Store) Approve(server, tool, hash string, at time.Time) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
 	for name, rec := range s.data.Tools[server] {
-		if (tool != "" && name != tool) || rec.LastHash == "" || rec.LastHash == rec.Hash {
+		if (tool != "" && name != tool) || rec.LastHash == "" || rec.LastHash == rec.Hash || (hash != "" && rec.LastHash != hash) {
 			continue
 		}
 		rec.Hash, rec.Definition, rec.Last, rec.Approved = rec.LastHash, rec.Last, nil, at
