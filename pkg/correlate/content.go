@@ -71,7 +71,9 @@ func (c *Correlator) content(s *server, m *decode.Message, cl *call) {
 	if len(raw) == 0 {
 		return
 	}
-	rep := inspect.InspectJSON(raw, &inspect.Options{Tools: c.clientTools(s)})
+	// one walk of the JSON for the inspection and the flow index
+	c.strs = inspect.Strings(raw, c.strs[:0])
+	rep := inspect.InspectStrings(c.strs, &inspect.Options{Tools: c.clientTools(s)})
 	c.ev.content = rep
 	c.ev.hasContent = true
 	k := clientKey(s)
@@ -88,7 +90,6 @@ func (c *Correlator) content(s *server, m *decode.Message, cl *call) {
 		ix.injection = o
 	}
 	if cl != nil || m.Type == "response" {
-		c.strs = inspect.Strings(raw, c.strs[:0])
 		c.flows.result(k, c.strs, o)
 	}
 }

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"bytes"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -30,20 +31,42 @@ func Strings(raw []byte, out []string) []string {
 // bounded to 256 KiB. Base64 blobs (images, audio) are left out: they hold
 // no words. Invalid JSON is inspected as text.
 func InspectJSON(raw []byte, o *Options) Report {
-	p := jsonWalker{raw: raw, join: true, buf: make([]byte, 0, min(len(raw), maxJSONText))}
+	p := jsonWalker{raw: raw}
 	if !p.document() {
 		return Inspect(string(raw[:min(len(raw), maxJSONText)]), o)
 	}
-	return Inspect(string(p.buf), o)
+	return InspectStrings(p.list, o)
 }
 
-// jsonWalker collects string values either into list or, joined, into buf.
+// InspectStrings is InspectJSON over the strings Strings gave: for a
+// caller that needs them too, so the JSON is walked once.
+func InspectStrings(strs []string, o *Options) Report {
+	n := 0
+	for _, s := range strs {
+		n += len(s) + 1
+	}
+	var b strings.Builder
+	b.Grow(min(n, maxJSONText))
+	for _, s := range strs {
+		if b.Len() >= maxJSONText {
+			break
+		}
+		if blob(s) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(s[:min(len(s), maxJSONText-b.Len())])
+	}
+	return Inspect(b.String(), o)
+}
+
+// jsonWalker collects the string values of a document into list.
 type jsonWalker struct {
 	raw   []byte
 	i     int
-	join  bool
 	list  []string
-	buf   []byte
 	count int
 }
 
@@ -188,24 +211,6 @@ func (p *jsonWalker) str(keep bool) bool {
 		return p.valid(body, escaped)
 	}
 	p.count++
-	if p.join {
-		if blob(body) || len(p.buf) >= maxJSONText {
-			return p.valid(body, escaped)
-		}
-		if len(p.buf) > 0 {
-			p.buf = append(p.buf, '\n')
-		}
-		mark, ok := len(p.buf), true
-		if !escaped {
-			p.buf = append(p.buf, body...)
-		} else if p.buf, ok = unescape(p.buf, body, false); !ok {
-			return false
-		}
-		if len(p.buf) > maxJSONText {
-			p.buf = p.buf[:max(mark, maxJSONText)]
-		}
-		return true
-	}
 	if !escaped {
 		p.list = append(p.list, string(body))
 		return true
@@ -298,11 +303,12 @@ func hex4(b []byte) (rune, bool) {
 }
 
 // blob reports a long string with no spaces from the base64 alphabet.
-func blob(b []byte) bool {
+func blob[T string | []byte](b T) bool {
 	if len(b) < minBlob {
 		return false
 	}
-	for _, c := range b {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=' ||
 			c == '-' || c == '_' || c == '\\') {
 			return false
