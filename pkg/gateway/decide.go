@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -39,37 +40,49 @@ func (g *Gateway) fromClient(line []byte, tooLong bool) {
 // to the server (nil: nothing) and what the client is answered here (nil:
 // nothing). An allowed message goes on as it came.
 func (g *Gateway) JudgeClient(line []byte) (fwd, reply []byte) {
-	if !isBatch(line) {
-		ok, reply := g.clientMessage(line)
+	return judgeLine(line, func(e []byte) ([]byte, []byte) {
+		ok, r := g.clientMessage(e)
 		if ok {
-			return line, reply
+			return e, r
 		}
-		return nil, reply
+		return nil, r
+	}, func() ([]byte, []byte) { return nil, g.invalid(line) })
+}
+
+// judgeLine judges a message, or each member of a batch, with one: what
+// goes on (the line as it came when nothing in it was refused or changed,
+// else the batch of what is left) and what goes back (a batch of answers
+// for a batch). A batch that does not parse is invalid's.
+func judgeLine(line []byte, one func([]byte) (out, back []byte), invalid func() (out, back []byte)) (out, back []byte) {
+	if !isBatch(line) {
+		return one(line)
 	}
 	var elems []json.RawMessage
 	if json.Unmarshal(line, &elems) != nil || len(elems) == 0 {
-		return nil, g.invalid(line)
+		return invalid()
 	}
-	var keep, replies []json.RawMessage
+	changed := false
+	var keep, backs []json.RawMessage
 	for _, e := range elems {
-		ok, r := g.clientMessage(e)
-		if ok {
-			keep = append(keep, e)
+		o, b := one(e)
+		changed = changed || o == nil || !bytes.Equal(o, e)
+		if o != nil {
+			keep = append(keep, o)
 		}
-		if r != nil {
-			replies = append(replies, r)
+		if b != nil {
+			backs = append(backs, b)
 		}
 	}
-	if len(replies) > 0 {
-		reply, _ = json.Marshal(replies)
+	if len(backs) > 0 {
+		back, _ = json.Marshal(backs)
 	}
 	switch {
-	case len(keep) == len(elems):
-		fwd = line
+	case !changed:
+		out = line
 	case len(keep) > 0:
-		fwd, _ = json.Marshal(keep)
+		out, _ = json.Marshal(keep)
 	}
-	return fwd, reply
+	return out, back
 }
 
 // invalid drops a client line that is not JSON-RPC: a server's lenient
@@ -209,39 +222,7 @@ func (g *Gateway) fromServer(line []byte, tooLong bool) {
 // JudgeServer decides a message (or a batch) from the server: what goes on
 // to the client (nil: nothing), and what the server is answered here.
 func (g *Gateway) JudgeServer(line []byte) (out, back []byte) {
-	if !isBatch(line) {
-		o, r := g.serverMessage(line)
-		if o != nil && bytes.Equal(o, line) {
-			o = line
-		}
-		return o, r
-	}
-	var elems []json.RawMessage
-	if json.Unmarshal(line, &elems) != nil {
-		return line, nil
-	}
-	changed := false
-	var keep, replies []json.RawMessage
-	for _, e := range elems {
-		o, r := g.serverMessage(e)
-		changed = changed || o == nil || !bytes.Equal(o, e)
-		if o != nil {
-			keep = append(keep, o)
-		}
-		if r != nil {
-			replies = append(replies, r)
-		}
-	}
-	if len(replies) > 0 {
-		back, _ = json.Marshal(replies)
-	}
-	switch {
-	case !changed:
-		out = line
-	case len(keep) > 0:
-		out, _ = json.Marshal(keep)
-	}
-	return out, back
+	return judgeLine(line, g.serverMessage, func() ([]byte, []byte) { return line, nil })
 }
 
 // serverMessage decides one message from the server: what goes to the
@@ -356,10 +337,5 @@ func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return itoa(n) + " " + many
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+	return strconv.Itoa(n) + " " + many
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	"github.com/mcpsec/sensor/pkg/correlate"
@@ -151,33 +152,33 @@ func (s *scan) walk(v any, depth int) {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, y := range x {
-			if t, ok := y.(string); ok {
-				if what, act := s.judge(t); act != "" {
-					s.act(act, what)
-					if act == "redact" {
-						x[k] = "[mcp-sensor: redacted by policy " + s.pol.ID + ": " + what + "]"
-					}
-				}
-				continue
-			}
 			if k != "structuredContent" {
-				s.walk(y, depth+1)
+				x[k] = s.value(y, depth)
 			}
 		}
 	case []any:
 		for i, y := range x {
-			if t, ok := y.(string); ok {
-				if what, act := s.judge(t); act != "" {
-					s.act(act, what)
-					if act == "redact" {
-						x[i] = "[mcp-sensor: redacted by policy " + s.pol.ID + ": " + what + "]"
-					}
-				}
-				continue
-			}
-			s.walk(y, depth+1)
+			x[i] = s.value(y, depth)
 		}
 	}
+}
+
+// value is v judged: a string, redacted if the policy says so; anything
+// else walked.
+func (s *scan) value(v any, depth int) any {
+	t, ok := v.(string)
+	if !ok {
+		s.walk(v, depth+1)
+		return v
+	}
+	what, act := s.judge(t)
+	if act != "" {
+		s.act(act, what)
+		if act == "redact" {
+			return "[mcp-sensor: redacted by policy " + s.pol.ID + ": " + what + "]"
+		}
+	}
+	return t
 }
 
 // judge says what a text carries and what the policy does about it
@@ -190,7 +191,7 @@ func (s *scan) judge(t string) (string, string) {
 		act = stronger(act, action(s.pol.Results.Secrets))
 	}
 	if r := inspect.Inspect(t, nil); r.Score >= s.minScore {
-		what = append(what, "instructions for the model ("+strings.Join(r.Labels(), ", ")+", score "+itoa(r.Score)+")")
+		what = append(what, "instructions for the model ("+strings.Join(r.Labels(), ", ")+", score "+strconv.Itoa(r.Score)+")")
 		act = stronger(act, action(s.pol.Results.Instructions))
 	}
 	return strings.Join(what, " and "), act
