@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -52,11 +54,11 @@ default.`,
 				return err
 			}
 			all := st.Tools()
-			for _, s := range sortedKeys(all) {
+			for _, s := range slices.Sorted(maps.Keys(all)) {
 				if server != "" && s != server {
 					continue
 				}
-				for _, n := range sortedKeys(all[s]) {
+				for _, n := range slices.Sorted(maps.Keys(all[s])) {
 					r := all[s][n]
 					state := "pinned"
 					if r.LastHash != "" && r.LastHash != r.Hash {
@@ -82,7 +84,7 @@ default.`,
 			}
 			recs := st.Tools()[server]
 			n := 0
-			for _, name := range sortedKeys(recs) {
+			for _, name := range slices.Sorted(maps.Keys(recs)) {
 				r := recs[name]
 				if (tool != "" && name != tool) || r.LastHash == "" || r.LastHash == r.Hash {
 					continue
@@ -123,15 +125,6 @@ default.`,
 	approve.Flags().StringVar(&hash, "hash", "", "approve only the definition of this hash (sensor tools diff prints it)")
 	cmd.AddCommand(approve)
 	return cmd
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func pretty(raw json.RawMessage) []string {

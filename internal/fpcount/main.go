@@ -17,10 +17,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -109,10 +110,10 @@ func main() {
 		t    *tally
 	}{{"server messages in traces", traces}, {"ordinary text (4 KiB chunks)", text}} {
 		fmt.Fprintf(w, "%s\t%d results\t\n", s.name, s.t.results)
-		for _, k := range sortedKeys(s.t.byRule) {
+		for _, k := range slices.Sorted(maps.Keys(s.t.byRule)) {
 			fmt.Fprintf(w, "  %s\t%d\t%.1f per 10,000\n", k, s.t.byRule[k], per10k(s.t.byRule[k], s.t.results))
 		}
-		for _, k := range sortedKeys(s.t.byLabel) {
+		for _, k := range slices.Sorted(maps.Keys(s.t.byLabel)) {
 			fmt.Fprintf(w, "    label %s\t%d\t\n", k, s.t.byLabel[k])
 		}
 	}
@@ -129,15 +130,6 @@ func per10k(n, of int) float64 {
 		return 0
 	}
 	return float64(n) * 10000 / float64(of)
-}
-
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // readTrace inspects the server messages of one trace: what the sensor

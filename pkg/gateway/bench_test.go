@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -15,7 +16,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, n := range []int{200, 4 << 10, 64 << 10} {
-		b.Run(itoa(n)+"B", func(b *testing.B) {
+		b.Run(strconv.Itoa(n)+"B", func(b *testing.B) {
 			g := New(Options{Policy: set, Server: func() (Server, bool) { return Server{Key: "npm:@modelcontextprotocol/server-x"}, true }})
 			g.toClient, g.toServer = io.Discard, io.Discard
 			req := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/srv/` + strings.Repeat("a", 512) + `"}}}` + "\n")
