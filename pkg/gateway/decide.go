@@ -222,7 +222,13 @@ func (g *Gateway) fromServer(line []byte, tooLong bool) {
 // JudgeServer decides a message (or a batch) from the server: what goes on
 // to the client (nil: nothing), and what the server is answered here.
 func (g *Gateway) JudgeServer(line []byte) (out, back []byte) {
-	return judgeLine(line, g.serverMessage, func() ([]byte, []byte) { return line, nil })
+	return judgeLine(line, g.serverMessage, func() ([]byte, []byte) {
+		// as for one message: what the gateway cannot read, a client's
+		// lenient parser might; dropped, counted
+		g.Stats.ServerInvalid.Add(1)
+		g.decide(Decision{Verdict: "denied", Direction: "out", Reason: "not a JSON-RPC batch the gateway can judge"})
+		return nil, nil
+	})
 }
 
 // serverMessage decides one message from the server: what goes to the

@@ -456,6 +456,11 @@ func TestReviewBypasses(t *testing.T) {
 	if got := take(r.client); got != "" {
 		t.Errorf("an unjudgeable server line passed: %s", got)
 	}
+	// nor a batch of them
+	r.fromServer(`[{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"write_file"}],"x":NaN}}]`)
+	if got := take(r.client); got != "" {
+		t.Errorf("an unjudgeable server batch passed: %s", got)
+	}
 	// a when condition that cannot be evaluated narrows
 	r2 := newRig(t, "version: 1\npolicies:\n  - id: p\n    when:\n      - {condition: server.taint, deny_tools: [\"send*\"]}\n")
 	r2.fromClient(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send_mail"}}`)
