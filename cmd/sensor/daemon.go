@@ -99,7 +99,20 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 		outs = append(outs, pipeline.Output{Name: "alerts_file", W: fh, Format: "json", Only: []string{"alerts"}})
 	}
 	pids, cgroups := resolveSelectors(cfg.Servers, log)
-	ctx, force, reload := stopOnSignals(log)
+	ctx, force, sighup := stopOnSignals(log)
+	// rules are read again on SIGHUP and when a verdict writes an exception
+	reload := make(chan struct{}, 1)
+	askReload := func() {
+		select {
+		case reload <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		for range sighup {
+			askReload()
+		}
+	}()
 	var handle struct {
 		sync.Mutex
 		h *pipeline.Handle
@@ -143,7 +156,9 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 	if r := p.Rules(); r != nil {
 		rules = len(r.Rules)
 	}
+	fc := &face{p: p, cfg: cfg, current: current, reload: askReload, mode: mode}
 	ctl, err := control.Listen(cfg.ControlSocket, control.Handlers{
+		More: fc.commands(),
 		Status: func() any {
 			h := current()
 			st := map[string]any{"ready": h != nil, "version": version, "pid": os.Getpid(), "since": started,

@@ -26,6 +26,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == helperArg {
 		os.Exit(runHelper(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == sandboxArg {
+		os.Exit(runSandbox(os.Args[2:]))
+	}
 	// The pipeline hands each record from a ring reader to the core to the
 	// responder: three goroutines that must each get a P. With one P per
 	// CPU on a small host, a woken reader waited for one for up to 20 ms
@@ -68,7 +71,7 @@ MCPSEC_OUTPUT=json for --output json.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newTraceCmd(), newProbeCmd(), newRulesCmd(), newBaselineCmd(), newContainCmd(), newReleaseCmd(), newHardenCmd(), newRunCmd(), newPolicyCmd(), newToolsCmd(), newGatewayCmd(), newAuditCmd(), newConfigCmd(), newInitCmd(), newDaemonCmd(), newVersionCmd(), newManCmd())
+	root.AddCommand(newTraceCmd(), newProbeCmd(), newRulesCmd(), newBaselineCmd(), newContainCmd(), newReleaseCmd(), newHardenCmd(), newRunCmd(), newPolicyCmd(), newToolsCmd(), newGatewayCmd(), newScanCmd(), newAuditCmd(), newConfigCmd(), newInitCmd(), newDaemonCmd(), newVersionCmd(), newManCmd())
 	root.AddCommand(newStatusCmds()...)
 	root.SetFlagErrorFunc(flagError)
 	return root

@@ -240,4 +240,43 @@ func Verify(dir string) (uint64, error) {
 }
 
 // Kinds lists the kinds in use, for documentation.
-var Kinds = strings.Fields("alert contain release response rules config")
+var Kinds = strings.Fields("alert contain release response rules config decision verdict")
+
+// Walk calls fn with each record of the trail in dir, oldest first
+// (rotated files in order, then the current one). It reads; Verify is
+// what checks the chain.
+func Walk(dir string, fn func(*Record) error) error {
+	rotated, _ := filepath.Glob(filepath.Join(dir, "audit-*.jsonl"))
+	sort.Strings(rotated)
+	for _, path := range append(rotated, filepath.Join(dir, File)) {
+		f, err := os.Open(path)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 64<<20)
+		for line := 1; sc.Scan(); line++ {
+			if len(sc.Bytes()) == 0 {
+				continue
+			}
+			var r Record
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				f.Close()
+				return fmt.Errorf("%s:%d: not a record: %w", filepath.Base(path), line, err)
+			}
+			if err := fn(&r); err != nil {
+				f.Close()
+				return err
+			}
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", filepath.Base(path), err)
+		}
+	}
+	return nil
+}

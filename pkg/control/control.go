@@ -24,6 +24,8 @@ type Request struct {
 	// contain, release: the server, by cgroup or pid
 	Cgroup string `json:"cgroup,omitempty"`
 	PID    int    `json:"pid,omitempty"`
+	// Args are the arguments of the other commands (Handlers.More).
+	Args json.RawMessage `json:"args,omitempty"`
 }
 
 // Handlers answer requests.
@@ -33,6 +35,9 @@ type Handlers struct {
 	// Contain and Release act on a server; uid is the caller's.
 	Contain func(req Request, uid uint32) (any, error)
 	Release func(req Request, uid uint32) (any, error)
+	// More are the other commands, by name (posture, verdict, analyze,
+	// ...): each answers one JSON value.
+	More map[string]func(req Request, uid uint32) (any, error)
 }
 
 // Server serves the socket and keeps the recent alerts for `alerts`.
@@ -187,8 +192,32 @@ func (s *Server) handle(c *net.UnixConn) {
 			}
 		}
 	default:
-		_ = enc.Encode(map[string]string{"error": fmt.Sprintf("unknown command %q", req.Cmd)})
+		fn := s.h.More[req.Cmd]
+		if fn == nil {
+			_ = enc.Encode(map[string]string{"error": fmt.Sprintf("unknown command %q (is the daemon older than this sensor?)", req.Cmd)})
+			return
+		}
+		v, err := fn(req, uid)
+		if err != nil {
+			_ = enc.Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		_ = enc.Encode(v)
 	}
+}
+
+// Ask sends a request whose answer is one JSON value and decodes it into
+// out.
+func Ask(path, cmd string, args, out any) error {
+	req := Request{Cmd: cmd}
+	if args != nil {
+		b, err := json.Marshal(args)
+		if err != nil {
+			return err
+		}
+		req.Args = b
+	}
+	return Call(path, req, func(b []byte) error { return json.Unmarshal(b, out) })
 }
 
 // Call sends a request to the socket at path and calls line for each line

@@ -23,7 +23,9 @@ import (
 
 // Alert is a rule's or a baseline's verdict on an event.
 type Alert struct {
-	Kind string    `json:"kind"` // always "alert"
+	Kind string `json:"kind"` // always "alert"
+	// ID names the alert (for verdicts); unique on its host.
+	ID   string    `json:"id"`
 	Time time.Time `json:"ts"`
 	decode.Proc
 	// ServerName is the server's printable name (its identity).

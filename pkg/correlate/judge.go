@@ -1,6 +1,9 @@
 package correlate
 
 import (
+	"encoding/binary"
+	"hash/fnv"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,7 +114,20 @@ func (c *Correlator) raiseAs(a *Alert, by string, window time.Duration, out []*A
 		c.sweepAt = max(2*len(c.recent), 4096)
 	}
 	c.stats.Alerts[a.Severity]++
+	a.ID = alertID(key, a.Time)
 	return append(out, a)
+}
+
+// alertID names an alert for verdicts and references: its dedupe key
+// and kernel time, hashed (16 hex digits; the same alert read back from
+// the audit trail, NATS or the alerts file carries the same id).
+func alertID(key string, at time.Time) string {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(at.UnixNano()))
+	h.Write(b[:])
+	return strconv.FormatUint(h.Sum64()|1<<63, 16)
 }
 
 func itoa(n int) string {

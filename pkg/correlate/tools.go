@@ -233,3 +233,7 @@ func validateArgs(si *sessionInfo, m *decode.Message, args *parsedArgs) []string
 	}
 	return nil
 }
+
+// ContainsWord says whether s holds w as a whole word (no identifier
+// character on either side): how a description names a tool.
+func ContainsWord(s, w string) bool { return containsWord(s, w) }

@@ -52,6 +52,9 @@ type Target struct {
 	// runs once it has.
 	Launch  func(*exec.Cmd)
 	Started func(*exec.Cmd) error
+	// Quarantine refuses the launched command every connection and send
+	// in the kernel from its first instruction (`sensor scan`'s sandbox).
+	Quarantine bool
 }
 
 // Options are what a command gives the pipeline besides its configuration.
@@ -128,6 +131,15 @@ func (p *Pipeline) Rules() *correlate.RuleSet { return p.rules }
 
 // StateDir is where the pipeline keeps its state.
 func (p *Pipeline) StateDir() string { return p.stateDir }
+
+// SiteRulesDir is the directory of the site's rules: the one in use, or
+// the default one a site creates (read from the next reload on).
+func (p *Pipeline) SiteRulesDir() string {
+	if p.rulesDir != "" {
+		return p.rulesDir
+	}
+	return DefaultRulesDir
+}
 
 // Pins are the pinned tool definitions (the trust store), for the gateway.
 func (p *Pipeline) Pins() *correlate.Store { return p.store }

@@ -168,6 +168,9 @@ func (p *Pipeline) enforceFromStart(r *running, cg *contain.Cgroup) error {
 		flags |= wire.CgTaintDeny
 		o.Log.Info("containment: reads of these files deny egress at once", "files", len(files))
 	}
+	if o.Target.Quarantine {
+		flags |= wire.CgQuarantine
+	}
 	allow, skipped := respond.ParseAllow(o.Config.EgressAllow)
 	if len(skipped) > 0 {
 		o.Log.Warn("egress allow-list entries the kernel cannot enforce (host names): the rules still judge them", "entries", skipped)
@@ -218,22 +221,30 @@ func (p *Pipeline) reloadRules(ctx context.Context, cor *correlate.Correlator) {
 	}
 	poll := time.NewTicker(2 * time.Second)
 	defer poll.Stop()
-	last := dirStamp(p.rulesDir)
+	dir := p.rulesDir
+	last := dirStamp(dir)
 	for {
 		why := ""
+		if dir == "" && p.o.Config.Rules == "" && !p.o.Config.NoRules {
+			// the site's directory made since (an analyst's verdict
+			// wrote an exception there) is read from now on
+			if st, err := os.Stat(DefaultRulesDir); err == nil && st.IsDir() {
+				dir = DefaultRulesDir
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-p.o.Reload:
 			why = "SIGHUP"
 		case <-poll.C:
-			st := dirStamp(p.rulesDir)
+			st := dirStamp(dir)
 			if st == last {
 				continue
 			}
 			last, why = st, "a rule file changed"
 		}
-		rs, err := LoadRules(p.rulesDir)
+		rs, err := LoadRules(dir)
 		if err != nil {
 			p.o.Log.Error("rules not reloaded; the previous set stays active", "why", why, "error", err)
 			continue

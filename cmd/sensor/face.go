@@ -1,0 +1,252 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpsec/sensor/pkg/audit"
+	"github.com/mcpsec/sensor/pkg/config"
+	"github.com/mcpsec/sensor/pkg/contain"
+	"github.com/mcpsec/sensor/pkg/control"
+	"github.com/mcpsec/sensor/pkg/correlate"
+	"github.com/mcpsec/sensor/pkg/pipeline"
+	"github.com/mcpsec/sensor/pkg/posture"
+)
+
+// face answers the daemon's control commands beyond status and servers:
+// what `sensor mcp`, `sensor alerts verdict` and `sensor status` ask.
+// Everything comes from the daemon's own state: the audit trail (alerts,
+// verdicts, decisions), the trust store (pins, baselines) and the
+// pipeline's live view of the servers.
+type face struct {
+	p       *pipeline.Pipeline
+	cfg     config.Config
+	current func() *pipeline.Handle
+	reload  func()
+	mode    string
+}
+
+func (f *face) auditDir() string { return filepath.Join(f.p.StateDir(), contain.AuditDir) }
+
+func (f *face) commands() map[string]func(control.Request, uint32) (any, error) {
+	return map[string]func(control.Request, uint32) (any, error){
+		"posture":    f.posture,
+		"verdict":    f.verdict,
+		"threats":    f.threats,
+		"analyze":    f.analyze,
+		"harden":     f.harden,
+		"intel":      f.intel,
+		"compliance": f.compliance,
+		"kill":       f.kill,
+	}
+}
+
+// history is the audit trail's history with the daemon's settings.
+func (f *face) history() (posture.History, uint64, error) {
+	h, err := posture.FromAudit(f.auditDir())
+	if err != nil {
+		return h, 0, fmt.Errorf("reading the audit trail: %w", err)
+	}
+	n, verr := audit.Verify(f.auditDir())
+	h.ChainVerified = verr == nil
+	rs := f.p.Rules()
+	h.RulesLoaded = rs != nil && len(rs.Rules) > 0
+	h.Enforcing = f.mode == "enforce"
+	return h, n, nil
+}
+
+// Posture is the answer of "posture".
+type Posture struct {
+	Now    posture.Figures   `json:"last_24h"`
+	All    posture.Figures   `json:"all_time"`
+	Days   []posture.Figures `json:"days"`
+	Method string            `json:"method"`
+}
+
+func (f *face) posture(control.Request, uint32) (any, error) {
+	h, _, err := f.history()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	first := now
+	for _, a := range h.Alerts {
+		first = minTime(first, a.Time)
+	}
+	return Posture{Now: posture.Compute(h, now.Add(-24*time.Hour), now.Add(time.Second)),
+		All: posture.Compute(h, first, now.Add(time.Second)), Days: posture.Daily(h, 7, now),
+		Method: "from the audit trail: MTTD is offending syscall -> alert, MTTR alert -> freeze done, both kernel time; " +
+			"false-positive rate is false verdicts / judged alerts; the score's formula is in pkg/posture"}, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// alertsFrom reads the trail's alerts that pass keep, newest last.
+func (f *face) alertsFrom(keep func(*correlate.Alert) bool) ([]*correlate.Alert, error) {
+	var out []*correlate.Alert
+	err := audit.Walk(f.auditDir(), func(r *audit.Record) error {
+		if r.Kind != "alert" {
+			return nil
+		}
+		var a correlate.Alert
+		if json.Unmarshal(r.Data, &a) == nil && keep(&a) {
+			out = append(out, &a)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ThreatQuery filters "threats".
+type ThreatQuery struct {
+	Since     string `json:"since,omitempty"` // a duration: 1h, 30m
+	Severity  string `json:"severity,omitempty"`
+	Rule      string `json:"rule,omitempty"`
+	Server    string `json:"server,omitempty"`
+	Technique string `json:"technique,omitempty"`
+	Class     string `json:"class,omitempty"`
+	Limit     int    `json:"limit,omitempty"`
+}
+
+var severityRank = map[string]int{"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+
+// Threat is an alert classified.
+type Threat struct {
+	Class      string            `json:"class"`
+	Techniques []string          `json:"techniques,omitempty"`
+	Alert      *correlate.Alert  `json:"alert"`
+	Verdict    string            `json:"verdict,omitempty"`
+	Latency    map[string]string `json:"latency,omitempty"`
+}
+
+// classOf is an alert's class: the rule file it comes from (exfiltration,
+// injection, poisoning, escape, ...), or "anomaly" for the baselines.
+func classOf(a *correlate.Alert) string {
+	if a.Source == "baseline" {
+		return "anomaly"
+	}
+	base := filepath.Base(strings.SplitN(a.Source, ":", 2)[0])
+	return strings.TrimSuffix(strings.TrimPrefix(base, "00-"), filepath.Ext(base))
+}
+
+func techniques(tags []string) []string {
+	var out []string
+	for _, t := range tags {
+		if len(t) > 1 && t[0] == 'T' && t[1] >= '0' && t[1] <= '9' {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (f *face) threats(req control.Request, _ uint32) (any, error) {
+	var q ThreatQuery
+	if len(req.Args) > 0 {
+		if err := json.Unmarshal(req.Args, &q); err != nil {
+			return nil, fmt.Errorf("threats: %w", err)
+		}
+	}
+	since := time.Time{}
+	if q.Since != "" {
+		d, err := time.ParseDuration(q.Since)
+		if err != nil {
+			return nil, fmt.Errorf("since %q: not a duration (write it like 30m, 1h or 24h)", q.Since)
+		}
+		since = time.Now().Add(-d)
+	}
+	if q.Severity != "" {
+		if _, ok := severityRank[q.Severity]; !ok {
+			return nil, fmt.Errorf("severity %q: use low, medium, high or critical", q.Severity)
+		}
+	}
+	h, _, err := f.history()
+	if err != nil {
+		return nil, err
+	}
+	verdicts := map[string]string{}
+	for _, v := range h.Verdicts {
+		verdicts[v.AlertID] = map[bool]string{true: "true_positive", false: "false_positive"}[v.True]
+	}
+	alerts, err := f.alertsFrom(func(a *correlate.Alert) bool {
+		return !a.Time.Before(since) &&
+			(q.Severity == "" || severityRank[a.Severity] >= severityRank[q.Severity]) &&
+			(q.Rule == "" || a.Rule == q.Rule) &&
+			(q.Server == "" || serverIs(a, q.Server)) &&
+			(q.Technique == "" || slices.ContainsFunc(a.Tags, func(t string) bool { return strings.HasPrefix(t, q.Technique) })) &&
+			(q.Class == "" || classOf(a) == q.Class)
+	})
+	if err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	if len(alerts) > limit {
+		alerts = alerts[len(alerts)-limit:]
+	}
+	out := make([]Threat, 0, len(alerts))
+	for _, a := range alerts {
+		t := Threat{Class: classOf(a), Techniques: techniques(a.Tags), Alert: a, Verdict: verdicts[a.ID]}
+		if r := a.Response; r != nil && r.DetectMS > 0 {
+			t.Latency = map[string]string{"detect_ms": fmt.Sprintf("%.2f", r.DetectMS)}
+			if r.LatencyMS > r.DetectMS {
+				t.Latency["respond_ms"] = fmt.Sprintf("%.2f", r.LatencyMS-r.DetectMS)
+			}
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// serverIs: the alert is about the server named s (its printable name,
+// the name without its version, or its key).
+func serverIs(a *correlate.Alert, s string) bool {
+	if a.ServerName == s || a.Server == s {
+		return true
+	}
+	name, _, _ := strings.Cut(strings.TrimPrefix(a.ServerName, "@"), "@")
+	if strings.HasPrefix(a.ServerName, "@") {
+		name = "@" + name
+	}
+	return name == s
+}
+
+// kill ends a server's processes (cgroup.kill), after containing it so it
+// has no moment to act.
+func (f *face) kill(req control.Request, uid uint32) (any, error) {
+	h := f.current()
+	if h == nil {
+		return nil, errors.New("the daemon is not ready yet")
+	}
+	t := contain.Target{PID: req.PID, Cgroup: req.Cgroup}
+	if req.PID > 0 {
+		if s, ok := h.ServerOf(req.PID); ok {
+			t.Server, t.Name, t.PID = s.ID, s.Name, int(s.PID)
+		}
+	}
+	by := fmt.Sprint("uid ", uid)
+	ct, _, err := h.Contain(t, by)
+	if err == nil {
+		var cg *contain.Cgroup
+		if cg, err = contain.Open(ct.Cgroup); err == nil {
+			err = cg.Kill()
+			cg.Close()
+		}
+	}
+	auditAction(f.p.StateDir(), "kill", ct.Cgroup, ct.Name, by, err)
+	if err != nil {
+		return nil, fmt.Errorf("killing %s: %w", nameOr(ct.Name, t), err)
+	}
+	return map[string]any{"result": "killed " + nameOr(ct.Name, t) + " (cgroup " + ct.Cgroup + ")", "contained": ct}, nil
+}
