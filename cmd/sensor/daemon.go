@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -157,6 +156,7 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 		rules = len(r.Rules)
 	}
 	fc := &face{p: p, cfg: cfg, current: current, reload: askReload, mode: mode}
+	p.Metrics().AddPosture(fc.last24h)
 	ctl, err := control.Listen(cfg.ControlSocket, control.Handlers{
 		More: fc.commands(),
 		Status: func() any {
@@ -181,7 +181,7 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 					t.Server, t.Name, t.PID = s.ID, s.Name, int(s.PID)
 				}
 			}
-			by := fmt.Sprint("uid ", uid)
+			by := byWhom(req, uid)
 			ct, at, err := h.Contain(t, by)
 			auditAction(p.StateDir(), "contain", ct.Cgroup, ct.Name, by, err)
 			if err != nil {
@@ -203,7 +203,7 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 				}
 				path = strings.TrimPrefix(rel, "/")
 			}
-			by := fmt.Sprint("uid ", uid)
+			by := byWhom(req, uid)
 			err := h.Release(path, by)
 			auditAction(p.StateDir(), "release", path, "", by, err)
 			if err != nil {
@@ -251,6 +251,15 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 	return loadFailed(err, log)
 }
 
+// byWhom names who acts: the caller's uid, and their reason.
+func byWhom(req control.Request, uid uint32) string {
+	by := fmt.Sprint("uid ", uid)
+	if r := strings.TrimSpace(req.Reason); r != "" {
+		by += " (" + r + ")"
+	}
+	return by
+}
+
 func nameOr(name string, t contain.Target) string {
 	if name != "" {
 		return name
@@ -288,48 +297,6 @@ func sdNotify(state string) {
 }
 
 // controlClient commands: status, alerts, servers.
-func newStatusCmds() []*cobra.Command {
-	sockFlag := func(c *cobra.Command, p *string) {
-		c.Flags().StringVar(p, "socket", config.Default(config.Daemon).ControlSocket, "the daemon's control socket")
-	}
-	var s1, s2, s3 string
-	var follow bool
-	var last int
-	status := &cobra.Command{Use: "status", Short: "Show the daemon's state and counters", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			return control.Call(s1, control.Request{Cmd: "status"}, func(b []byte) error {
-				var v any
-				_ = json.Unmarshal(b, &v)
-				out, _ := json.MarshalIndent(v, "", "  ")
-				fmt.Fprintln(c.OutOrStdout(), string(out))
-				return nil
-			})
-		}}
-	sockFlag(status, &s1)
-	alerts := &cobra.Command{Use: "alerts [--follow]", Short: "Print the daemon's recent alerts (JSON lines)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			return control.Call(s2, control.Request{Cmd: "alerts", Follow: follow, Last: last}, func(b []byte) error {
-				_, err := fmt.Fprintln(c.OutOrStdout(), string(b))
-				return err
-			})
-		}}
-	sockFlag(alerts, &s2)
-	alerts.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new alerts")
-	alerts.Flags().IntVar(&last, "last", 100, "how many recent alerts")
-	servers := &cobra.Command{Use: "servers", Short: "List the MCP servers the daemon follows", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			return control.Call(s3, control.Request{Cmd: "servers"}, func(b []byte) error {
-				var v any
-				_ = json.Unmarshal(b, &v)
-				out, _ := json.MarshalIndent(v, "", "  ")
-				fmt.Fprintln(c.OutOrStdout(), string(out))
-				return nil
-			})
-		}}
-	sockFlag(servers, &s3)
-	return []*cobra.Command{status, alerts, servers}
-}
-
 // resolveSelectors turns the configuration's explicit selectors into the
 // processes to trace now and the cgroups whose future processes are traced.
 func resolveSelectors(sels []config.Selector, log hclog.Logger) ([]int, []uint64) {

@@ -84,6 +84,16 @@ func (f *face) posture(control.Request, uint32) (any, error) {
 			"false-positive rate is false verdicts / judged alerts; the score's formula is in pkg/posture"}, nil
 }
 
+// last24h is the posture of the last day (for the metrics endpoint).
+func (f *face) last24h() (posture.Figures, error) {
+	h, _, err := f.history()
+	if err != nil {
+		return posture.Figures{}, err
+	}
+	now := time.Now()
+	return posture.Compute(h, now.Add(-24*time.Hour), now.Add(time.Second)), nil
+}
+
 func minTime(a, b time.Time) time.Time {
 	if b.Before(a) {
 		return b
@@ -235,7 +245,7 @@ func (f *face) kill(req control.Request, uid uint32) (any, error) {
 			t.Server, t.Name, t.PID = s.ID, s.Name, int(s.PID)
 		}
 	}
-	by := fmt.Sprint("uid ", uid)
+	by := byWhom(req, uid)
 	ct, _, err := h.Contain(t, by)
 	if err == nil {
 		var cg *contain.Cgroup

@@ -24,6 +24,8 @@ type Request struct {
 	// contain, release: the server, by cgroup or pid
 	Cgroup string `json:"cgroup,omitempty"`
 	PID    int    `json:"pid,omitempty"`
+	// Reason is why someone acts (contain, release, kill): audited.
+	Reason string `json:"reason,omitempty"`
 	// Args are the arguments of the other commands (Handlers.More).
 	Args json.RawMessage `json:"args,omitempty"`
 }

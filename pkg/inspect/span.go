@@ -8,7 +8,17 @@ import (
 // makeSpan quotes t for a report: valid UTF-8, at most maxSpan bytes, with
 // control and invisible characters written as \u{XXXX} so that a reader sees
 // them and a terminal does not act on them.
-func makeSpan(t string) string {
+func makeSpan(t string) string { return Escape(t, maxSpan) }
+
+// Escape makes text from an untrusted source safe to show a person or a
+// model: valid UTF-8, control and invisible characters (zero-width, bidi,
+// Unicode tags) written as \u{XXXX}, cut with "…" past max bytes (0: no
+// limit).
+func Escape(t string, max int) string {
+	maxSpan := max
+	if maxSpan <= 0 {
+		maxSpan = len(t)*10 + 16
+	}
 	b := make([]byte, 0, min(len(t)+8, maxSpan))
 	for i := 0; i < len(t); {
 		r, size := utf8.DecodeRuneInString(t[i:])

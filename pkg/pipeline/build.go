@@ -32,6 +32,13 @@ func LoadRules(dir string) (*correlate.RuleSet, error) {
 		return nil, err
 	}
 	label := "built-in"
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.yaml")); dir != "" && len(files) == 0 {
+		// a site directory with nothing in it yet changes nothing
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("the rules directory %s: %w", dir, err)
+		}
+		dir = ""
+	}
 	if dir != "" {
 		site, siteSrcs, err := correlate.ReadDir(dir)
 		if err != nil {
@@ -75,10 +82,11 @@ func New(o Options) (p *Pipeline, err error) {
 		o.Log = hclog.NewNullLogger()
 	}
 	cfg := o.Config
-	p = &Pipeline{o: o, started: time.Now()}
+	built := &Pipeline{o: o, started: time.Now()}
+	p = built
 	defer func() {
 		if err != nil {
-			p.Close()
+			built.Close() // what was opened before the error
 		}
 	}()
 	p.profile, p.mode = cfg.Effective()

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/mcpsec/sensor/pkg/inspect"
 )
 
 // Live is what a server did when the scan started it under the sensor.
@@ -166,18 +168,4 @@ func (r *Report) WriteText(w io.Writer) error {
 
 // clean escapes what a terminal would act on or hide (control and
 // invisible characters from a server's text).
-func clean(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\n':
-			b.WriteString("\\n")
-		case r < 0x20 || r == 0x7f || (r >= 0x200b && r <= 0x200f) || (r >= 0x202a && r <= 0x202e) ||
-			(r >= 0x2066 && r <= 0x2069) || (r >= 0xe0000 && r <= 0xe007f) || r == 0xfeff:
-			fmt.Fprintf(&b, "\\u{%X}", r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
+func clean(s string) string { return inspect.Escape(s, 0) }

@@ -28,6 +28,7 @@ type daemon struct {
 	cmd    *exec.Cmd
 	sock   string
 	alerts string
+	state  string
 	logs   *lockedBuffer
 }
 
@@ -37,7 +38,7 @@ func startDaemon(t *testing.T, extra string) *daemon {
 	t.Helper()
 	testutil.RequireBPF(t)
 	dir := t.TempDir()
-	d := &daemon{sock: filepath.Join(dir, "ctl.sock"), alerts: filepath.Join(dir, "alerts.jsonl"), logs: &lockedBuffer{}}
+	d := &daemon{sock: filepath.Join(dir, "ctl.sock"), alerts: filepath.Join(dir, "alerts.jsonl"), state: filepath.Join(dir, "state"), logs: &lockedBuffer{}}
 	cfg := fmt.Sprintf("state_dir: %s\nalerts_file: %s\nalerts_stdout: false\nmetrics_addr: \"\"\ncontrol_socket: %s\n%s",
 		filepath.Join(dir, "state"), d.alerts, d.sock, extra)
 	path := filepath.Join(dir, "config.yaml")

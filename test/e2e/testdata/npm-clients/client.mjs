@@ -5,7 +5,7 @@
 //   node client.mjs '{"command":"npx","args":["--no-install","mcp-server-memory"],
 //                     "calls":[{"tool":"read_graph","arguments":{}}],"hold":true}'
 //
-// With "hold", it prints {"kind":"ready"} after the calls and keeps the
+// "resources" lists URIs to read after the calls. With "hold", it prints {"kind":"ready"} after the calls and keeps the
 // session open until its stdin closes.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -32,6 +32,15 @@ for (const c of spec.calls ?? []) {
     } catch (e) {
       out({ kind: "error", tool: c.tool, error: String(e) });
     }
+  }
+}
+// "resources": URIs to read after the calls
+for (const uri of spec.resources ?? []) {
+  try {
+    const result = await client.readResource({ uri });
+    out({ kind: "resource", uri, result });
+  } catch (e) {
+    out({ kind: "error", uri, error: String(e) });
   }
 }
 if (spec.hold) {
