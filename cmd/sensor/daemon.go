@@ -157,7 +157,7 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 	}
 	fc := &face{p: p, cfg: cfg, current: current, reload: askReload, mode: mode}
 	p.Metrics().AddPosture(fc.last24h)
-	ctl, err := control.Listen(cfg.ControlSocket, control.Handlers{
+	handlers := control.Handlers{
 		More: fc.commands(),
 		Status: func() any {
 			h := current()
@@ -218,11 +218,21 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 			}
 			return h.Servers()
 		},
-	})
+	}
+	ctl, err := control.Listen(cfg.ControlSocket, handlers)
 	if err != nil {
 		return err
 	}
 	defer ctl.Close()
+	if cfg.Dashboard.Listen != "" {
+		dash, err := startDashboard(ctx, cfg, p, handlers, log)
+		if err != nil {
+			return err
+		}
+		if dash != nil {
+			p.Subscribe(dashboardSubscriber(dash))
+		}
+	}
 	p.Subscribe(pipeline.OnAlert("control", func(a *correlate.Alert) { ctl.Alert(a) }))
 	if len(outs) == 0 || outs[0].Format != "text" {
 		// no lines for people on stdout: servers found and gone go to the log

@@ -43,6 +43,7 @@ func (f *face) commands() map[string]func(control.Request, uint32) (any, error) 
 		"intel":      f.intel,
 		"compliance": f.compliance,
 		"kill":       f.kill,
+		"incidents":  f.incidents,
 	}
 }
 
@@ -230,6 +231,26 @@ func serverIs(a *correlate.Alert, s string) bool {
 		name = "@" + name
 	}
 	return name == s
+}
+
+func (f *face) incidents(req control.Request, _ uint32) (any, error) {
+	var q struct {
+		Since string `json:"since"`
+	}
+	_ = json.Unmarshal(req.Args, &q)
+	since := time.Time{}
+	if q.Since != "" {
+		d, err := time.ParseDuration(q.Since)
+		if err != nil {
+			return nil, fmt.Errorf("since %q: not a duration (write it like 30m, 1h or 24h)", q.Since)
+		}
+		since = time.Now().Add(-d)
+	}
+	in, err := posture.Incidents(f.auditDir(), since)
+	if in == nil {
+		in = []posture.Incident{}
+	}
+	return in, err
 }
 
 // kill ends a server's processes (cgroup.kill), after containing it so it

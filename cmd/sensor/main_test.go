@@ -56,6 +56,14 @@ func TestBadInput(t *testing.T) {
 		{nil, []string{"daemon", "--response", "later"}, `--response: response: "later"`},
 		{map[string]string{"SECURITY_PROFILE": "lax"}, []string{"run", "--", "true"}, `SECURITY_PROFILE: profile: "lax" is not a profile`},
 		{nil, []string{"run"}, "give the server's command"},
+		{nil, []string{"scan", "-o", "yaml"}, "--output yaml: use text, json or sarif"},
+		{nil, []string{"scan", "--fail-on", "urgent"}, "--fail-on urgent: use low, medium, high, critical or none"},
+		{nil, []string{"scan", "--static", "/nonexistent.json"}, "reading /nonexistent.json"},
+		{nil, []string{"scan", "--static", "--advisories", "/nonexistent.yaml"}, "--advisories: reading the advisories"},
+		{nil, []string{"mcp", "--socket", "/nonexistent.sock"}, "no daemon control socket at /nonexistent.sock"},
+		{nil, []string{"alerts", "verdict", "8000000000000001", "maybe"}, `"maybe": say true`},
+		{nil, []string{"alerts", "verdict", "8000000000000001", "false"}, "--reason is required"},
+		{nil, []string{"alerts", "-o", "yaml"}, "--output yaml: use text or json"},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) { // scopes t.Setenv

@@ -353,6 +353,15 @@ func startupFindings(e scan.Entry, l scan.Live, alerts []*correlate.Alert) []sca
 			runs = append(runs, p)
 		}
 	}
+	var homeReads []string
+	for _, p := range l.Files {
+		if homeFile(strings.SplitN(p, " (", 2)[0], firstNonEmpty(e.Cwd, e.Project)) {
+			homeReads = append(homeReads, p)
+		}
+	}
+	if len(homeReads) > 0 {
+		f("medium", fmt.Sprintf("%s opened %d file(s) in a home on start-up, before any call", e.Name, len(homeReads)), strings.Join(homeReads, ", "))
+	}
 	if len(runs) > 0 {
 		f("low", fmt.Sprintf("%s ran %d program(s) on start-up", e.Name, len(runs)), strings.Join(runs, "; "))
 	}
@@ -361,6 +370,34 @@ func startupFindings(e scan.Entry, l scan.Live, alerts []*correlate.Alert) []sca
 			Server: e.Name, Title: fmt.Sprintf("%s: %s", a.Rule, a.Why), Evidence: a.Output})
 	}
 	return out
+}
+
+// homeFile: p is in a home (the real ones, hidden in the sandbox, or the
+// throw-away one) and is not the package managers' own (their rc files
+// and caches) nor in the server's project.
+func homeFile(p, project string) bool {
+	if project != "" && strings.HasPrefix(p, project+"/") {
+		return false
+	}
+	rest := ""
+	for _, h := range []string{sandboxHome, "/root", "/home"} {
+		if r, ok := strings.CutPrefix(p, h+"/"); ok {
+			rest = r
+			if h == "/home" {
+				_, rest, _ = strings.Cut(r, "/")
+			}
+			break
+		}
+	}
+	if rest == "" {
+		return false
+	}
+	for _, own := range []string{".npmrc", ".npm/", ".yarnrc", ".cache/", ".local/", ".config/npm", ".config/yarn", ".config/pnpm", ".nvm/", "node_modules/", ".node_repl_history", ".pnpm"} {
+		if strings.HasPrefix(rest, own) || rest == strings.TrimSuffix(own, "/") {
+			return false
+		}
+	}
+	return true
 }
 
 // launcherProcess: the package managers and runtimes a server is started

@@ -76,6 +76,8 @@ type Config struct {
 	NATS          NATS   `yaml:"nats"`
 	// The Streamable HTTP gateway (sensor gateway).
 	Gateway GatewayConfig `yaml:"gateway"`
+	// Dashboard is the daemon's web page.
+	Dashboard DashboardConfig `yaml:"dashboard"`
 	// Servers to trace besides those discovered (YAML only).
 	Servers []Selector `yaml:"servers" noflag:"true"`
 	// Roots of particular servers, besides those they declare (YAML only).
@@ -113,6 +115,15 @@ type GatewayConfig struct {
 	Tokens   string   `yaml:"tokens" cmds:"gateway" help:"a file of TOKEN PRINCIPAL lines: bearer tokens and who they are (default: no authentication)"`
 }
 
+// DashboardConfig is the daemon's web page: where it listens and the
+// tokens that open it (to look) and let a caller act (contain, release,
+// verdicts).
+type DashboardConfig struct {
+	Listen       string `yaml:"listen" cmds:"daemon" help:"serve the dashboard on this address (loopback by default; \"\": off)"`
+	TokenFile    string `yaml:"token_file" cmds:"daemon" help:"the token that opens the dashboard (default: STATE_DIR/dashboard.token, made at the first start)"`
+	ActTokenFile string `yaml:"act_token_file" cmds:"daemon" help:"the token that also lets a caller contain, release and judge (default: STATE_DIR/dashboard-act.token)"`
+}
+
 // Selector names servers to trace explicitly: one field is set.
 type Selector struct {
 	PID     int    `yaml:"pid,omitempty"`
@@ -130,6 +141,7 @@ func Default(cmd string) Config {
 		WakeupInterval: 2 * time.Millisecond, OrderWindow: time.Second, QueueSize: 65536,
 		AlertsFile: "/var/log/mcp-sensor/alerts.jsonl", AlertsStdout: true,
 		MetricsAddr: "127.0.0.1:9464", ControlSocket: "/run/mcp-sensor.sock",
+		Dashboard: DashboardConfig{Listen: "127.0.0.1:9465"},
 		NATS: NATS{Duplicates: 24 * time.Hour},
 	}
 	switch cmd {

@@ -81,6 +81,11 @@ func (l *Loaded) Validate() error {
 			bad("roots", "%q: must be an absolute path", r)
 		}
 	}
+	if c.Dashboard.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Dashboard.Listen); err != nil {
+			bad("dashboard.listen", "%q: not host:port, e.g. 127.0.0.1:9465", c.Dashboard.Listen)
+		}
+	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			bad("metrics_addr", "%q: not host:port, e.g. 127.0.0.1:9464", c.MetricsAddr)

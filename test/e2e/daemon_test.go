@@ -70,7 +70,7 @@ nats:
 	}
 	defer d.Process.Kill()
 	waitReady(t, notify, d.Process.Pid, &logs)
-	if st := sensorCmd(t, "status", "--socket", sock); !strings.Contains(st, `"ready": true`) || !strings.Contains(st, shippedRules(t)) {
+	if st := sensorCmd(t, "status", "-o", "json", "--socket", sock); !strings.Contains(st, `"ready": true`) || !strings.Contains(st, shippedRules(t)) {
 		t.Fatalf("status:\n%s", st)
 	}
 
@@ -331,7 +331,7 @@ func TestDaemonUnderUnit(t *testing.T) {
 	if !strings.Contains(stdout.String(), "/etc/mcp-sensor/config.yaml: valid") {
 		t.Errorf("ExecStartPre's config check did not run: %q", stdout.String())
 	}
-	st := sensorCmd(t, "status", "--socket", sock)
+	st := sensorCmd(t, "status", "-o", "json", "--socket", sock)
 	if !strings.Contains(st, `"ready": true`) || !strings.Contains(st, shippedRules(t)) || !strings.Contains(st, `"connected": true`) {
 		t.Fatalf("status:\n%s", st)
 	}

@@ -365,7 +365,7 @@ func TestDaemonHomeElsewhere(t *testing.T) {
 		} `json:"stats"`
 	}
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if err := json.Unmarshal([]byte(sensorCmd(t, "status", "--socket", d.sock)), &st); err != nil {
+		if err := json.Unmarshal([]byte(sensorCmd(t, "status", "-o", "json", "--socket", d.sock)), &st); err != nil {
 			t.Fatal(err)
 		}
 		if st.Stats.Kernel["egress_denied"] >= 1 && st.Stats.Kernel["cgroups_tainted"] >= 1 {

@@ -43,6 +43,9 @@ func TestMCPFace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if _, err := s.ListTools(ctx, nil); err != nil { // as a client does: the daemon pins what it lists
+		t.Fatal(err)
+	}
 	go func() { // the server is frozen mid-call: the answer may never come
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 		defer ccancel()
@@ -79,11 +82,15 @@ func TestMCPFace(t *testing.T) {
 		return cs[0].(map[string]any)["text"].(string)
 	}
 	isError := func(l line) bool { r, _ := l["result"].(map[string]any); return r != nil && r["isError"] == true }
+	server := attack.str("server_name")
 	out := face(false, []map[string]any{
 		{"tool": "detect_threats", "arguments": map[string]any{"since": "1h", "severity": "high"}},
 		{"tool": "respond_incident", "arguments": map[string]any{"action": "release", "pid": cmd.Process.Pid, "reason": "e2e"}},
-	}, "mcpsec://posture")
+		{"tool": "analyze_server", "arguments": map[string]any{"server": server}},
+		{"tool": "harden_server", "arguments": map[string]any{"server": server}},
+	}, "mcpsec://posture", "mcpsec://threat-intel", "mcpsec://compliance")
 	var threats, refused, posture line
+	got := map[string]string{}
 	for _, l := range out {
 		switch {
 		case l.str("tool") == "detect_threats":
@@ -93,6 +100,22 @@ func TestMCPFace(t *testing.T) {
 		case l.str("uri") == "mcpsec://posture":
 			posture = l
 		}
+		got[l.str("tool")+l.str("uri")] = text(l)
+	}
+	// analyze_server: the pinned tools (their descriptions under
+	// "untrusted") and its alerts; harden_server: a policy of its tools
+	if a := got["analyze_server"]; !strings.Contains(a, `"credential_read_then_egress": 1`) || !strings.Contains(a, "read_notes") ||
+		!strings.Contains(a, "Adds two numbers") || strings.Index(a, `"untrusted"`) > strings.Index(a, "Adds two numbers") {
+		t.Errorf("analyze_server:\n%.3000s", a)
+	}
+	if h := got["harden_server"]; !strings.Contains(h, "read_notes") || !strings.Contains(h, "dry_run\": true") || !strings.Contains(h, "SystemCallFilter") {
+		t.Errorf("harden_server:\n%.3000s", h)
+	}
+	if ti := got["mcpsec://threat-intel"]; !strings.Contains(ti, "credential_read_then_egress") || !strings.Contains(ti, ln.Addr().String()) {
+		t.Errorf("threat-intel:\n%.2000s", ti)
+	}
+	if c := got["mcpsec://compliance"]; !strings.Contains(c, `"audit_trail_verified": true`) || !strings.Contains(c, `"compliance_status": "compliant"`) {
+		t.Errorf("compliance:\n%s", c)
 	}
 	var th struct {
 		Note string `json:"note"`

@@ -90,11 +90,11 @@ func TestDaemonKilledAndNATSDown(t *testing.T) {
 	}
 	waitStatus := func(what string, ok func(st string) bool) {
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if ok(sensorCmd(t, "status", "--socket", sock)) {
+			if ok(sensorCmd(t, "status", "-o", "json", "--socket", sock)) {
 				return
 			}
 		}
-		t.Fatalf("%s:\n%s\n%s", what, sensorCmd(t, "status", "--socket", sock), logs.String())
+		t.Fatalf("%s:\n%s\n%s", what, sensorCmd(t, "status", "-o", "json", "--socket", sock), logs.String())
 	}
 	natsField := func(st, k string) float64 {
 		var v struct{ Stats struct{ NATS map[string]any } }
