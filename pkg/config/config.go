@@ -142,7 +142,7 @@ func Default(cmd string) Config {
 		AlertsFile: "/var/log/mcp-sensor/alerts.jsonl", AlertsStdout: true,
 		MetricsAddr: "127.0.0.1:9464", ControlSocket: "/run/mcp-sensor.sock",
 		Dashboard: DashboardConfig{Listen: "127.0.0.1:9465"},
-		NATS: NATS{Duplicates: 24 * time.Hour},
+		NATS:      NATS{Duplicates: 24 * time.Hour},
 	}
 	switch cmd {
 	case Trace:
