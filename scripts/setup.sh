@@ -17,8 +17,9 @@ export PATH="/usr/local/go/bin:$PATH"
 # Debian packages: clang/llvm 19 and libbpf headers to regenerate the eBPF
 # objects (go build alone needs none: the objects are committed), bpftool for
 # inspection, node/npm for the end-to-end tests with real npm MCP servers,
-# python3 (its ssl module loads the system's libssl) for the TLS tests.
-pkgs=(clang-19 llvm-19 libbpf-dev bpftool make git ca-certificates libssl3 tmux)
+# python3 (its ssl module loads the system's libssl) for the TLS tests,
+# chromium for the dashboard's browser tests (headless, driven by chromedp).
+pkgs=(clang-19 llvm-19 libbpf-dev bpftool make git ca-certificates libssl3 tmux chromium)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)

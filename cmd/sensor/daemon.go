@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -86,6 +87,7 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 		outs = append(outs, pipeline.Output{Name: "stdout", W: c.OutOrStdout(), Format: format, Only: only,
 			Color: cfg.Color == "always" || (cfg.Color == "auto" && tty)})
 	}
+	var ocsfFile io.Writer
 	if cfg.AlertsFile != "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.AlertsFile), 0o750); err != nil {
 			return fmt.Errorf("making the alerts file's directory (alerts_file from %s): %w", l.Sources.Of("alerts_file"), err)
@@ -95,7 +97,11 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 			return fmt.Errorf("opening the alerts file (alerts_file from %s): %w", l.Sources.Of("alerts_file"), err)
 		}
 		defer fh.Close()
-		outs = append(outs, pipeline.Output{Name: "alerts_file", W: fh, Format: "json", Only: []string{"alerts"}})
+		if cfg.AlertsFormat == "ocsf" {
+			ocsfFile = fh // written with each alert's audit record
+		} else {
+			outs = append(outs, pipeline.Output{Name: "alerts_file", W: fh, Format: "json", Only: []string{"alerts"}})
+		}
 	}
 	pids, cgroups := resolveSelectors(cfg.Servers, log)
 	ctx, force, sighup := stopOnSignals(log)
@@ -124,7 +130,7 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 	started := time.Now()
 	var p *pipeline.Pipeline
 	p, err := pipeline.New(pipeline.Options{
-		Command: config.Daemon, Config: cfg, Outputs: outs, Version: version, Log: log,
+		Command: config.Daemon, Config: cfg, Outputs: outs, Version: version, Log: log, OCSFLines: ocsfFile,
 		Force: force, Reload: reload,
 		Target: pipeline.Target{PIDs: pids, Cgroups: cgroups, Discover: true},
 		Ready: func(h pipeline.Handle) {

@@ -140,16 +140,6 @@ type Threat struct {
 	Latency    map[string]string `json:"latency,omitempty"`
 }
 
-// classOf is an alert's class: the rule file it comes from (exfiltration,
-// injection, poisoning, escape, ...), or "anomaly" for the baselines.
-func classOf(a *correlate.Alert) string {
-	if a.Source == "baseline" {
-		return "anomaly"
-	}
-	base := filepath.Base(strings.SplitN(a.Source, ":", 2)[0])
-	return strings.TrimSuffix(strings.TrimPrefix(base, "00-"), filepath.Ext(base))
-}
-
 func techniques(tags []string) []string {
 	var out []string
 	for _, t := range tags {
@@ -194,7 +184,7 @@ func (f *face) threats(req control.Request, _ uint32) (any, error) {
 			(q.Rule == "" || a.Rule == q.Rule) &&
 			(q.Server == "" || serverIs(a, q.Server)) &&
 			(q.Technique == "" || slices.ContainsFunc(a.Tags, func(t string) bool { return strings.HasPrefix(t, q.Technique) })) &&
-			(q.Class == "" || classOf(a) == q.Class)
+			(q.Class == "" || a.Class() == q.Class)
 	})
 	if err != nil {
 		return nil, err
@@ -208,7 +198,7 @@ func (f *face) threats(req control.Request, _ uint32) (any, error) {
 	}
 	out := make([]Threat, 0, len(alerts))
 	for _, a := range alerts {
-		t := Threat{Class: classOf(a), Techniques: techniques(a.Tags), Alert: a, Verdict: verdicts[a.ID]}
+		t := Threat{Class: a.Class(), Techniques: techniques(a.Tags), Alert: a, Verdict: verdicts[a.ID]}
 		if r := a.Response; r != nil && r.DetectMS > 0 {
 			t.Latency = map[string]string{"detect_ms": fmt.Sprintf("%.2f", r.DetectMS)}
 			if r.LatencyMS > r.DetectMS {

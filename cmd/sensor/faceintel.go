@@ -94,7 +94,7 @@ func (f *face) analyze(req control.Request, _ uint32) (any, error) {
 		an.Alerts[a.Rule]++
 	}
 	for _, a := range alerts[max(0, len(alerts)-10):] {
-		an.Recent = append(an.Recent, Threat{Class: classOf(a), Techniques: techniques(a.Tags), Alert: a})
+		an.Recent = append(an.Recent, Threat{Class: a.Class(), Techniques: techniques(a.Tags), Alert: a})
 	}
 	adv, _ := scan.ShippedAdvisories()
 	for _, si := range an.Running {
@@ -244,7 +244,7 @@ func (f *face) intel(control.Request, uint32) (any, error) {
 	if rs := f.p.Rules(); rs != nil {
 		for _, r := range rs.Rules {
 			a := &correlate.Alert{Source: r.File}
-			in.Patterns = append(in.Patterns, Pattern{Rule: r.Name, Class: classOf(a), Severity: r.Severity, Techniques: techniques(r.Tags), What: r.Desc})
+			in.Patterns = append(in.Patterns, Pattern{Rule: r.Name, Class: a.Class(), Severity: r.Severity, Techniques: techniques(r.Tags), What: r.Desc})
 		}
 	}
 	tools := f.p.Pins().Tools()

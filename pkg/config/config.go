@@ -69,10 +69,12 @@ type Config struct {
 
 	// The daemon's outputs and control.
 	AlertsFile    string `yaml:"alerts_file" cmds:"daemon" help:"alerts as JSON lines to this file (\"\": none)"`
+	AlertsFormat  string `yaml:"alerts_format" cmds:"daemon" help:"the alerts file's lines: json (the sensor's alerts) or ocsf (OCSF Detection Findings, with the audit chain)"`
 	AlertsStdout  bool   `yaml:"alerts_stdout" cmds:"daemon" help:"alerts as JSON lines on stdout too"`
 	MetricsAddr   string `yaml:"metrics_addr" cmds:"daemon" help:"Prometheus metrics on this address (\"\": off)"`
 	ControlSocket string `yaml:"control_socket" cmds:"daemon" help:"the root-only socket of sensor status, alerts, servers, contain and release"`
 	FalcoURL      string `yaml:"falco_url" help:"also post alerts, in Falco's JSON shape, to this HTTP endpoint (e.g. Falcosidekick)"`
+	OCSFURL       string `yaml:"ocsf_url" help:"also post alerts as OCSF Detection Findings (class 2004) to this HTTP endpoint"`
 	NATS          NATS   `yaml:"nats"`
 	// The Streamable HTTP gateway (sensor gateway).
 	Gateway GatewayConfig `yaml:"gateway"`
@@ -103,6 +105,9 @@ type NATS struct {
 	// Events also publishes every effect and message on
 	// mcpsec.event.<host>.<kind> (core NATS, not spooled).
 	Events bool `yaml:"events" help:"also publish every effect and message on mcpsec.event.<host>.<kind>"`
+	// OCSF also publishes each alert as an OCSF Detection Finding on
+	// mcpsec.ocsf.<host>.<severity> (core NATS).
+	OCSF bool `yaml:"ocsf" help:"also publish each alert as an OCSF Detection Finding on mcpsec.ocsf.<host>.<severity>"`
 }
 
 // GatewayConfig is sensor gateway's: where it listens, the server it
@@ -139,7 +144,7 @@ func Default(cmd string) Config {
 		Output: "text", Color: "auto",
 		CaptureMax: 32 << 20, MaxMessage: 32 << 20, PayloadRing: 32 << 20, EffectRing: 8 << 20, MaxTracked: 32768,
 		WakeupInterval: 2 * time.Millisecond, OrderWindow: time.Second, QueueSize: 65536,
-		AlertsFile: "/var/log/mcp-sensor/alerts.jsonl", AlertsStdout: true,
+		AlertsFile: "/var/log/mcp-sensor/alerts.jsonl", AlertsFormat: "json", AlertsStdout: true,
 		MetricsAddr: "127.0.0.1:9464", ControlSocket: "/run/mcp-sensor.sock",
 		Dashboard: DashboardConfig{Listen: "127.0.0.1:9465"},
 		NATS:      NATS{Duplicates: 24 * time.Hour},

@@ -81,6 +81,9 @@ func (l *Loaded) Validate() error {
 			bad("roots", "%q: must be an absolute path", r)
 		}
 	}
+	if c.AlertsFormat != "" && c.AlertsFormat != "json" && c.AlertsFormat != "ocsf" {
+		bad("alerts_format", "%q: use json or ocsf", c.AlertsFormat)
+	}
 	if c.Dashboard.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Dashboard.Listen); err != nil {
 			bad("dashboard.listen", "%q: not host:port, e.g. 127.0.0.1:9465", c.Dashboard.Listen)

@@ -14,7 +14,9 @@ package correlate
 
 import (
 	"encoding/json"
+	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +54,16 @@ type Alert struct {
 	// Response is what containment did about it (or, in monitor mode,
 	// would have done).
 	Response *Response `json:"response,omitempty"`
+}
+
+// Class is the alert's class: the rule file it comes from (exfiltration,
+// injection, poisoning, escape, ...), or "anomaly" for the baselines.
+func (a *Alert) Class() string {
+	if a.Source == "baseline" {
+		return "anomaly"
+	}
+	base := path.Base(strings.SplitN(a.Source, ":", 2)[0])
+	return strings.TrimSuffix(strings.TrimPrefix(base, "00-"), path.Ext(base))
 }
 
 // Response is containment's answer to an alert.

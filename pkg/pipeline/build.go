@@ -138,6 +138,11 @@ func New(o Options) (p *Pipeline, err error) {
 			p.nats.Close()
 		})
 	}
+	p.host, _ = os.Hostname()
+	if cfg.OCSFURL != "" {
+		p.ocsfHTTP = sink.NewFalco(cfg.OCSFURL)
+		p.closers = append(p.closers, func() { p.ocsfHTTP.Close() })
+	}
 	if cfg.FalcoURL != "" {
 		p.falco = sink.NewFalco(cfg.FalcoURL)
 		p.closers = append(p.closers, func() { p.falco.Close() })

@@ -70,6 +70,9 @@ type Options struct {
 	// for the rules to be read again.
 	Force  <-chan struct{}
 	Reload <-chan struct{}
+	// OCSFLines, if set, takes each alert as an OCSF Detection Finding, a
+	// JSON line (the daemon's alerts file with alerts_format: ocsf).
+	OCSFLines io.Writer
 	// Ready is called once tracing runs.
 	Ready   func(Handle)
 	Version string
@@ -97,13 +100,17 @@ type Pipeline struct {
 	audit    *audit.Log
 	nats     *sink.NATS
 	falco    *sink.Falco
-	metrics  *metrics.Metrics
-	manager  *contain.Manager
-	bus      bus
-	started  time.Time
-	closers  []func()
-	extra    []Subscriber
-	live     atomic.Pointer[running] // set while Run runs
+	ocsfHTTP *sink.Falco
+	// ocsfErrors: findings that could not be written to OCSFLines
+	ocsfErrors atomic.Uint64
+	host       string
+	metrics    *metrics.Metrics
+	manager    *contain.Manager
+	bus        bus
+	started    time.Time
+	closers    []func()
+	extra      []Subscriber
+	live       atomic.Pointer[running] // set while Run runs
 }
 
 // Handle reads a running pipeline's counters and servers.

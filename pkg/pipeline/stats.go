@@ -46,6 +46,10 @@ type Stats struct {
 	RingFill map[string]float64 `json:"ring_fill,omitempty"`
 	// Falco: the HTTP output in Falco's shape.
 	Falco *sink.FalcoStats `json:"falco,omitempty"`
+	// OCSF: the HTTP output of OCSF findings; OCSFErrors: findings the
+	// alerts file refused.
+	OCSF       *sink.FalcoStats `json:"ocsf_http,omitempty"`
+	OCSFErrors uint64           `json:"ocsf_errors,omitempty"`
 	// TLSFiles are the files whose SSL_* functions carry uprobes.
 	TLSFiles []string `json:"tls_uprobes,omitempty"`
 }
@@ -80,6 +84,11 @@ func (p *Pipeline) stats() Stats {
 	if p.nats != nil {
 		ns := p.nats.Stats()
 		st.NATS = &ns
+	}
+	st.OCSFErrors = p.ocsfErrors.Load()
+	if p.ocsfHTTP != nil {
+		hs := p.ocsfHTTP.Stats()
+		st.OCSF = &hs
 	}
 	if p.falco != nil {
 		fs := p.falco.Stats()

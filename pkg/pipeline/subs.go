@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"encoding/json"
+	"path/filepath"
 	"time"
 
 	"github.com/mcpsec/sensor/pkg/audit"
@@ -18,6 +20,14 @@ func (p *Pipeline) subscribers(outs []*outputSub) []Subscriber {
 	}
 	if p.audit != nil {
 		subs = append(subs, Subscriber{Name: "audit", Want: Alerts, Handle: p.auditAlerts})
+	} else if p.ocsfWanted() {
+		// no trail to chain: the findings go out without an attestation
+		subs = append(subs, Subscriber{Name: "ocsf", Want: Alerts, Handle: func(items []Item) error {
+			for _, it := range items {
+				p.emitOCSF(it.alert(), nil)
+			}
+			return nil
+		}})
 	}
 	if p.nats != nil {
 		subs = append(subs, Subscriber{Name: "nats", Want: Alerts, Handle: p.spoolAlerts})
@@ -54,19 +64,55 @@ func (p *Pipeline) subscribers(outs []*outputSub) []Subscriber {
 // them, to the audit trail with one sync.
 func (p *Pipeline) auditAlerts(items []Item) error {
 	entries := make([]audit.Entry, 0, len(items))
+	alertAt := make([]int, 0, len(items)) // each alert's entry
 	for _, it := range items {
 		a := it.alert()
+		alertAt = append(alertAt, len(entries))
 		entries = append(entries, audit.Entry{Kind: "alert", Data: a})
 		if r := a.Response; r != nil && r.Mode == "enforce" && (len(r.Done) > 0 || len(r.Errors) > 0) {
 			entries = append(entries, audit.Entry{Kind: "response", Data: contain.AuditEvent{Action: "response",
 				Cgroup: r.Cgroup, Server: a.Server, Rule: a.Rule, Done: r.Done, Errors: r.Errors, By: "sensor"}})
 		}
 	}
-	if _, err := p.audit.AppendBatch(entries); err != nil {
+	recs, err := p.audit.AppendBatch(entries)
+	if err != nil {
 		p.o.Log.Warn("alerts were not written to the audit trail", "alerts", len(items), "error", err)
 		return err
 	}
+	if p.ocsfWanted() {
+		// the findings carry their records' place in the hash chain
+		for i, it := range items {
+			p.emitOCSF(it.alert(), recs[alertAt[i]])
+		}
+	}
 	return nil
+}
+
+// ocsfWanted: an output takes alerts as OCSF findings.
+func (p *Pipeline) ocsfWanted() bool {
+	return p.o.OCSFLines != nil || p.ocsfHTTP != nil || (p.nats != nil && p.o.Config.NATS.OCSF)
+}
+
+// emitOCSF sends an alert as an OCSF Detection Finding to the outputs
+// that take them: the alerts file, NATS, the HTTP endpoint.
+func (p *Pipeline) emitOCSF(a *correlate.Alert, rec *audit.Record) {
+	ev := sink.ToOCSF(a, rec, sink.OCSFOptions{Host: p.host, Version: p.o.Version, Chain: p.host + ":" + filepath.Join(p.stateDir, contain.AuditDir)})
+	b, err := json.Marshal(ev)
+	if err != nil {
+		p.ocsfErrors.Add(1)
+		return
+	}
+	if p.o.OCSFLines != nil {
+		if _, err := p.o.OCSFLines.Write(append(b, '\n')); err != nil {
+			p.ocsfErrors.Add(1)
+		}
+	}
+	if p.nats != nil && p.o.Config.NATS.OCSF {
+		p.nats.OCSF(a.Severity, b)
+	}
+	if p.ocsfHTTP != nil {
+		p.ocsfHTTP.Post(json.RawMessage(b))
+	}
 }
 
 // spoolAlerts spools a batch of alerts for NATS in one transaction.

@@ -78,7 +78,7 @@ type Falco struct {
 	url                   string
 	host                  string
 	client                *http.Client
-	q                     chan FalcoAlert
+	q                     chan any
 	wg                    sync.WaitGroup
 	sent, failed, dropped atomic.Uint64
 	once                  sync.Once
@@ -87,16 +87,19 @@ type Falco struct {
 // NewFalco starts the output.
 func NewFalco(url string) *Falco {
 	host, _ := os.Hostname()
-	f := &Falco{url: url, host: host, client: &http.Client{Timeout: 5 * time.Second}, q: make(chan FalcoAlert, 1024)}
+	f := &Falco{url: url, host: host, client: &http.Client{Timeout: 5 * time.Second}, q: make(chan any, 1024)}
 	f.wg.Add(1)
 	go f.run()
 	return f
 }
 
 // Publish queues an alert.
-func (f *Falco) Publish(a *correlate.Alert) {
+func (f *Falco) Publish(a *correlate.Alert) { f.Post(ToFalco(a, f.host)) }
+
+// Post queues any JSON body (the OCSF output posts its findings).
+func (f *Falco) Post(v any) {
 	select {
-	case f.q <- ToFalco(a, f.host):
+	case f.q <- v:
 	default:
 		f.dropped.Add(1)
 	}

@@ -59,6 +59,8 @@ type NATSStats struct {
 	Retries   uint64 `json:"retries"`
 	Connected bool   `json:"connected"`
 	Events    uint64 `json:"events,omitempty"`        // events published (when asked for)
+	OCSF      uint64 `json:"ocsf,omitempty"`          // OCSF findings published (when asked for)
+	OCSFErrs  uint64 `json:"ocsf_unsent,omitempty"`   // OCSF findings that could not be
 	EventErrs uint64 `json:"events_unsent,omitempty"` // events that could not be
 	LastError string `json:"last_error,omitempty"`
 }
@@ -85,6 +87,7 @@ type NATS struct {
 	st      struct {
 		spooled, published, retries atomic.Uint64
 		events, eventErrs           atomic.Uint64
+		ocsf, ocsfErrs              atomic.Uint64
 		connected                   atomic.Bool
 		lastErr, connErr            atomic.Value
 	}
@@ -446,7 +449,8 @@ func (s *NATS) Pending() int {
 // Stats returns the counters.
 func (s *NATS) Stats() NATSStats {
 	st := NATSStats{Spooled: s.st.spooled.Load(), Published: s.st.published.Load(), Retries: s.st.retries.Load(),
-		Connected: s.st.connected.Load(), Pending: s.Pending(), Events: s.st.events.Load(), EventErrs: s.st.eventErrs.Load()}
+		Connected: s.st.connected.Load(), Pending: s.Pending(), Events: s.st.events.Load(), EventErrs: s.st.eventErrs.Load(),
+		OCSF: s.st.ocsf.Load(), OCSFErrs: s.st.ocsfErrs.Load()}
 	if e, ok := s.st.lastErr.Load().(string); ok {
 		st.LastError = e
 	}
@@ -506,4 +510,15 @@ func (s *NATS) Event(kind string, v any) {
 		return
 	}
 	s.st.events.Add(1)
+}
+
+// OCSF publishes an OCSF finding on <prefix>.ocsf.<host>.<severity> (core
+// NATS: the alert itself is in the stream, spooled); what cannot be sent
+// is counted.
+func (s *NATS) OCSF(severity string, finding []byte) {
+	if err := s.nc.Publish(s.cfg.Prefix+".ocsf."+s.cfg.Host+"."+token(severity), finding); err != nil {
+		s.st.ocsfErrs.Add(1)
+		return
+	}
+	s.st.ocsf.Add(1)
 }

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"slices"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/sys/unix"
@@ -51,6 +55,7 @@ metrics_addr: %s
 control_socket: %s
 nats:
   url: %s
+  ocsf: true
 `, filepath.Join(dir, "state"), repoRules(), alertsFile, metricsAddr, sock, ns.ClientURL())
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
@@ -76,7 +81,18 @@ nats:
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// the alerts as OCSF findings, on their own subject
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	findings, err := nc.SubscribeSync("mcpsec.ocsf.>")
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, pid := attackAndAlert(t, ctx, sock, &logs)
+	checkOCSF(t, findings)
 	if servers := sensorCmd(t, "servers", "--socket", sock); !strings.Contains(servers, "evil") {
 		t.Errorf("servers:\n%s", servers)
 	}
@@ -442,4 +458,45 @@ func shippedRules(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf(`"rules": %d`, len(rs.Rules))
+}
+
+// checkOCSF reads OCSF findings until the credential read's, and checks it
+// is a Detection Finding whose attestation is its audit record's hash.
+func checkOCSF(t *testing.T, sub *nats.Subscription) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		m, err := sub.NextMsg(time.Until(deadline))
+		if err != nil {
+			break
+		}
+		var f struct {
+			ClassUID int `json:"class_uid"`
+			Info     struct {
+				Title string `json:"title"`
+			} `json:"finding_info"`
+			Meta struct {
+				Profiles []string `json:"profiles"`
+			} `json:"metadata"`
+			Attest []struct {
+				Chain       string `json:"chain_uid"`
+				Fingerprint struct {
+					Value string `json:"value"`
+				} `json:"fingerprint"`
+			} `json:"attestation_list"`
+		}
+		if json.Unmarshal(m.Data, &f) != nil || f.Info.Title != "credential_read_unnamed" {
+			continue
+		}
+		var b []byte
+		if len(f.Attest) == 1 { // chain_uid is HOST:TRAIL
+			_, dir, _ := strings.Cut(f.Attest[0].Chain, ":")
+			b, _ = os.ReadFile(filepath.Join(dir, "audit.jsonl"))
+		}
+		if f.ClassUID != 2004 || len(f.Attest) != 1 || f.Attest[0].Fingerprint.Value == "" ||
+			!strings.Contains(string(b), `"hash":"`+f.Attest[0].Fingerprint.Value+`"`) || !slices.Contains(f.Meta.Profiles, "record_integrity") {
+			t.Errorf("the OCSF finding: %s", m.Data)
+		}
+		return
+	}
+	t.Error("no OCSF finding of the credential read on mcpsec.ocsf.>")
 }
