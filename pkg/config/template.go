@@ -44,12 +44,21 @@ egress_allow: []
 
 log_level: info
 
-# Alerts as JSON lines, in a local file and on stdout (journald).
+# Alerts as JSON lines, in a local file and on stdout (journald);
+# alerts_format: ocsf writes OCSF Detection Findings with the audit chain.
 alerts_file: /var/log/mcp-sensor/alerts.jsonl
+alerts_format: json
 alerts_stdout: true
 
 # Prometheus metrics ("" turns them off).
 metrics_addr: 127.0.0.1:9464
+
+# The dashboard ("" turns it off). Its address is logged with the view
+# token; the act token (contain, release, verdicts) is in the state dir.
+dashboard:
+  listen: 127.0.0.1:9465
+  token_file: ""      # default: STATE_DIR/dashboard.token
+  act_token_file: ""  # default: STATE_DIR/dashboard-act.token
 
 # The root-only socket of sensor status, alerts, servers, contain, release.
 control_socket: /run/mcp-sensor.sock
@@ -65,9 +74,11 @@ nats:
   key: ""
   duplicates: 24h  # JetStream de-duplication window: longer than any outage
   events: false    # also every effect and message on mcpsec.event.<host>.<kind>
+  ocsf: false      # also each alert as an OCSF finding on mcpsec.ocsf.<host>.<severity>
 
-# Alerts in Falco's JSON shape (e.g. to Falcosidekick).
+# Alerts in Falco's JSON shape (e.g. to Falcosidekick), and as OCSF findings.
 falco_url: ""
+ocsf_url: ""
 
 # Servers to trace besides those discovered by their MCP handshake:
 # servers:

@@ -216,6 +216,18 @@ func (s *Store) Changed(server, tool, hash string) bool {
 	return ok && rec.Hash != hash
 }
 
+// Unapproved says whether a server's tool was last seen with another
+// definition than its pinned one, and no one approved it.
+func (s *Store) Unapproved(server, tool string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.data.Tools[server][tool]
+	return ok && rec.LastHash != "" && rec.LastHash != rec.Hash
+}
+
 // Approve pins the definitions last seen of a server's tools (all of them
 // if tool is ""; only if its last hash is hash, when hash is given: what
 // the person reviewed), and returns the tools approved.

@@ -146,6 +146,9 @@ func (g *Gateway) clientMessage(raw []byte) (bool, []byte) {
 		g.mu.Lock()
 		rugged := g.changed[p.Name]
 		g.mu.Unlock()
+		// a call made before (or without) any tools/list in this session
+		// is held to the pins as well
+		rugged = rugged || (g.o.Pins != nil && g.o.Pins.Unapproved(srv.Key, p.Name))
 		if ok && rugged {
 			ok, why = false, fmt.Sprintf("tool %q changed since it was pinned: review it with `sensor tools diff --server %s`, approve it with `sensor tools approve`", p.Name, srv.Key)
 		}

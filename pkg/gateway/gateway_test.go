@@ -384,12 +384,19 @@ func FuzzClientLines(f *testing.F) {
 	})
 }
 
-// fakePins say a tool changed when its hash is not the pinned one.
+// fakePins say a tool changed when its hash is not the pinned one
+// ("server/tool"); "server/tool@last" is the definition last seen.
 type fakePins map[string]string
 
 func (f fakePins) Changed(server, tool, hash string) bool {
 	h, ok := f[server+"/"+tool]
 	return ok && h != hash
+}
+
+func (f fakePins) Unapproved(server, tool string) bool {
+	h, ok := f[server+"/"+tool]
+	last, seen := f[server+"/"+tool+"@last"]
+	return ok && seen && last != h
 }
 
 // TestPins: a tool whose definition differs from the pinned one is kept
@@ -406,6 +413,22 @@ func TestPins(t *testing.T) {
 	r.fromClient(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/srv/a"}}}`)
 	if _, msg := errorOf(t, take(r.client)); !strings.Contains(msg, "changed since it was pinned") || !strings.Contains(msg, "sensor tools approve") || take(r.server) != "" {
 		t.Fatalf("a call of a changed tool: %s", msg)
+	}
+}
+
+// A call made before any tools/list in the session is held to the pins:
+// a tool last seen changed, and not approved, is refused.
+func TestPinsBeforeListing(t *testing.T) {
+	r := newRig(t, testPolicy)
+	key := "npm:@modelcontextprotocol/server-filesystem"
+	r.g.o.Pins = fakePins{key + "/read_file": "0000", key + "/read_file@last": "1111", key + "/list_directory": "2222", key + "/list_directory@last": "2222"}
+	r.fromClient(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/srv/a"}}}`)
+	if _, msg := errorOf(t, take(r.client)); !strings.Contains(msg, "changed since it was pinned") || take(r.server) != "" {
+		t.Fatalf("a call of a changed tool before any listing: %s", msg)
+	}
+	r.fromClient(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_directory","arguments":{"path":"/srv"}}}`)
+	if got := take(r.server); !strings.Contains(got, "list_directory") {
+		t.Fatalf("an unchanged tool before any listing did not pass: %q", got)
 	}
 }
 

@@ -55,6 +55,9 @@ type Options struct {
 // Pins are the pinned tool definitions (correlate.Store).
 type Pins interface {
 	Changed(server, tool, hash string) bool
+	// Unapproved: the tool's last definition seen differs from its pin
+	// and no one approved it (a rug pull seen before this session).
+	Unapproved(server, tool string) bool
 }
 
 // Stats count what the gateway did.

@@ -384,7 +384,7 @@ func TestDaemonUnderUnit(t *testing.T) {
 	mi, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
 	for _, re := range []string{`(?m)^\S+ \S+ \S+ / / ro[, ]`, `(?m) /tmp rw\S* - tmpfs `, `(?m) /dev rw\S* - tmpfs `,
 		`(?m) /var/lib/mcp-sensor rw[, ]`, `(?m) /home ro[, ]`,
-		`(?m) /sys/fs/cgroup(/unified)? rw[, ]\S* - cgroup2 `, `(?m) /sys/fs/bpf rw[, ]`} {
+		`(?m) /sys/fs/cgroup(/unified)? rw[, ]\S*( \S+:\S+)* - cgroup2 `, `(?m) /sys/fs/bpf rw[, ]`} {
 		if !regexp.MustCompile(re).Match(mi) {
 			t.Errorf("the daemon's mounts lack %s:\n%s", re, mi)
 		}

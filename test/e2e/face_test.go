@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,6 +191,9 @@ func TestMCPFace(t *testing.T) {
 	if dn == 0 || rn == 0 || p.MTTD == nil || p.MTTR == nil || math.Abs(*p.MTTD-dsum/float64(dn)) > 1e-6 || math.Abs(*p.MTTR-rsum/float64(rn)) > 1e-6 {
 		t.Errorf("posture MTTD %v MTTR %v; the alerts' own: %.3f over %d, %.3f over %d", p.MTTD, p.MTTR, dsum/float64(max(dn, 1)), dn, rsum/float64(max(rn, 1)), rn)
 	}
+	if p.MTTD != nil && p.MTTR != nil {
+		t.Logf("posture: MTTD %.2f ms over %d alerts, MTTR %.2f ms over %d, score %d", *p.MTTD, dn, *p.MTTR, rn, p.Score)
+	}
 	if p.Blocked["freeze"] == 0 || p.Score >= 100 {
 		t.Errorf("posture: blocked %v, score %d", p.Blocked, p.Score)
 	}
@@ -240,4 +244,64 @@ func strs(v any) []string {
 		out = append(out, x.(string))
 	}
 	return out
+}
+
+// bearer adds a token to every request.
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestMCPFaceHTTP: over Streamable HTTP the face answers only a caller
+// holding its token, and only on loopback.
+func TestMCPFaceHTTP(t *testing.T) {
+	d := startDaemon(t, "profile: baseline\ndashboard:\n  listen: \"\"\n")
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	_ = os.WriteFile(tok, []byte("face-token-0123456789abcdef\n"), 0o600)
+	lnp, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := lnp.Addr().String()
+	lnp.Close()
+	if out, err := exec.Command(bin(t, "sensor"), "mcp", "--socket", d.sock, "--http", "0.0.0.0:1", "--token-file", tok).CombinedOutput(); err == nil || !strings.Contains(string(out), "loopback") {
+		t.Errorf("a non-loopback address: %v %s", err, out)
+	}
+	face := exec.Command(bin(t, "sensor"), "mcp", "--socket", d.sock, "--http", addr, "--token-file", tok)
+	if err := face.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer face.Process.Kill()
+	url := "http://" + addr + "/mcp"
+	var resp *http.Response
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err = http.Post(url, "application/json", strings.NewReader(`{}`)); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no token: %s", resp.Status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tr := &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{"face-token-0123456789abcdef"}}}
+	s, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).Connect(ctx, tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tools, err := s.ListTools(ctx, nil)
+	if err != nil || len(tools.Tools) != 4 {
+		t.Fatalf("tools over HTTP: %v %v", tools, err)
+	}
+	res, err := s.ReadResource(ctx, &mcp.ReadResourceParams{URI: "mcpsec://compliance"})
+	if err != nil || !strings.Contains(res.Contents[0].Text, "audit_trail_verified") {
+		t.Fatalf("mcpsec://compliance over HTTP: %v %v", res, err)
+	}
 }

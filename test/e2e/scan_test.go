@@ -109,7 +109,7 @@ func TestScanRealConfigs(t *testing.T) {
 		"everything/unpinned-package":    1,
 		"memory/secret-in-config":        1,
 		"notes-helper/tool-instructions": 1,
-		"notes-helper/startup-effect":    2, // the connection it tried, uname
+		"notes-helper/startup-effect":    3, // the connection it tried, the key it looked for in the homes, uname
 		"team-notes/plain-http":          1,
 	}
 	for k, n := range want {
