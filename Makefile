@@ -40,7 +40,7 @@ trace: build ## discover MCP servers and print everything they say and do (root)
 test: lint unit rules kernel e2e fuzz ## everything: unit, rules, kernel, end-to-end tests and short fuzz runs (root)
 
 unit: ## pure tests: decoders, parsers, the correlator, the pipeline's queues (no kernel)
-	$(GO) test -count=1 ./pkg/wire/ ./pkg/decode/ ./pkg/correlate/ ./pkg/identity/ ./pkg/contain/harden/ ./pkg/contain/respond/ ./pkg/audit/ ./pkg/sink/ ./pkg/config/ ./pkg/pipeline/ ./internal/unitrun/ ./internal/jsonscan/ ./pkg/inspect/ ./pkg/gateway/ ./pkg/scan/ ./pkg/posture/ ./pkg/report/ ./pkg/dashboard/ ./pkg/metrics/ ./cmd/...
+	$(GO) test -count=1 ./pkg/wire/ ./pkg/decode/ ./pkg/correlate/ ./pkg/identity/ ./pkg/contain/harden/ ./pkg/contain/respond/ ./pkg/audit/ ./pkg/sink/ ./pkg/config/ ./pkg/pipeline/ ./internal/unitrun/ ./internal/jsonscan/ ./pkg/inspect/ ./pkg/gateway/ ./pkg/scan/ ./pkg/posture/ ./pkg/report/ ./pkg/dashboard/ ./pkg/metrics/ ./pkg/fleet/ ./cmd/...
 
 rules: ## validate the shipped rules and run their fixtures
 	$(GO) run ./cmd/sensor rules lint rules/

@@ -26,6 +26,7 @@ enum cg_flags {
 	CG_TAINTED = 1 << 3,	 /* reported in refusals: the cgroup is tainted (cg_taint) */
 	CG_KILL_ON_EXEC = 1 << 4,
 	CG_STOP_ON_EXEC = 1 << 5,
+	CG_INDICATOR = 1 << 6,	 /* in a refusal: a fleet indicator names the destination */
 };
 
 /* Written by userspace only; the kernel's own state (taint) is a map of
@@ -84,6 +85,16 @@ struct {
 	__type(key, struct egress_key);
 	__type(value, struct egress_ports);
 } egress_allow SEC(".maps");
+
+/* Destinations refused whatever the policy allows: fleet indicators. The
+ * key's cgroup is the server's, or 0 for every server with a policy. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct egress_key);
+	__type(value, struct egress_ports);
+} egress_deny SEC(".maps");
 
 /* Called at an open's exit with the new file's identity. */
 /* Taints the cgroup on an open of a sensitive file; says whether the file
@@ -178,30 +189,44 @@ static __always_inline int egress(struct bpf_sock_addr *ctx, int v6)
 	__u64 f = p->flags;
 	if (bpf_map_lookup_elem(&cg_taint, &cg))
 		f |= CG_TAINTED;
+	struct egress_key k = { .prefixlen = 64 + 128, .cgroup = cg };
+	if (v6) {
+		/* field by field: the verifier refuses a ctx pointer moved by an offset */
+		__u32 w[4];
+		w[0] = ctx->user_ip6[0];
+		w[1] = ctx->user_ip6[1];
+		w[2] = ctx->user_ip6[2];
+		w[3] = ctx->user_ip6[3];
+		barrier_var(w[0]);
+		__builtin_memcpy(k.addr, w, 16);
+	} else {
+		k.addr[10] = 0xff;
+		k.addr[11] = 0xff;
+		__u32 ip = ctx->user_ip4;
+		__builtin_memcpy(&k.addr[12], &ip, 4);
+	}
+	__u16 port = bpf_ntohs(ctx->user_port);
+	/* a destination a fleet indicator names: refused for this server, or
+	 * for every server (cgroup 0), whatever its policy allows */
+	struct egress_ports *d = bpf_map_lookup_elem(&egress_deny, &k);
+	if (!d) {
+		k.cgroup = 0;
+		d = bpf_map_lookup_elem(&egress_deny, &k);
+		k.cgroup = cg;
+	}
+	if (d && port_ok(d, port)) {
+		f |= CG_INDICATOR;
+		goto deny;
+	}
 	int check = (f & CG_ALLOWLIST) || ((f & CG_TAINT_DENY) && (f & CG_TAINTED));
 	if (!(f & CG_QUARANTINE) && !check)
 		return 1;
 	if (!(f & CG_QUARANTINE)) {
-		struct egress_key k = { .prefixlen = 64 + 128, .cgroup = cg };
-		if (v6) {
-			/* field by field: the verifier refuses a ctx pointer moved by an offset */
-			__u32 w[4];
-			w[0] = ctx->user_ip6[0];
-			w[1] = ctx->user_ip6[1];
-			w[2] = ctx->user_ip6[2];
-			w[3] = ctx->user_ip6[3];
-			barrier_var(w[0]);
-			__builtin_memcpy(k.addr, w, 16);
-		} else {
-			k.addr[10] = 0xff;
-			k.addr[11] = 0xff;
-			__u32 ip = ctx->user_ip4;
-			__builtin_memcpy(&k.addr[12], &ip, 4);
-		}
 		struct egress_ports *v = bpf_map_lookup_elem(&egress_allow, &k);
-		if (v && port_ok(v, bpf_ntohs(ctx->user_port)))
+		if (v && port_ok(v, port))
 			return 1;
 	}
+deny:
 	count(C_EGRESS_DENIED, 1);
 	emit_denied(ctx, cg, f, v6);
 	return 0; /* EPERM */

@@ -128,11 +128,17 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 		return handle.h
 	}
 	started := time.Now()
+	var mem *member
+	var indicators func(typ, value string) string
+	if cfg.Fleet.Enabled {
+		mem = newMember(cfg, log)
+		indicators = mem.indicators
+	}
 	var p *pipeline.Pipeline
 	p, err := pipeline.New(pipeline.Options{
-		Command: config.Daemon, Config: cfg, Outputs: outs, Version: version, Log: log, OCSFLines: ocsfFile,
+		Command: config.Daemon, Config: cfg, Outputs: outs, Version: version, Log: log, OCSFLines: ocsfFile, Indicators: indicators,
 		Force: force, Reload: reload,
-		Target: pipeline.Target{PIDs: pids, Cgroups: cgroups, Discover: true},
+		Target: pipeline.Target{PIDs: pids, Cgroups: cgroups, Discover: cfg.Discover},
 		Ready: func(h pipeline.Handle) {
 			handle.Lock()
 			handle.h = &h
@@ -141,6 +147,9 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 			sdNotify("READY=1")
 			if p.NATS() != nil {
 				go heartbeats(ctx, p.NATS(), h, started)
+			}
+			if mem != nil {
+				go mem.run(ctx, p, h)
 			}
 		},
 	})
@@ -161,7 +170,10 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 	if r := p.Rules(); r != nil {
 		rules = len(r.Rules)
 	}
-	fc := &face{p: p, cfg: cfg, current: current, reload: askReload, mode: mode}
+	fc := &face{p: p, cfg: cfg, current: current, reload: askReload, mode: mode, member: mem}
+	if mem != nil {
+		p.Subscribe(pipeline.OnAlert("fleet", mem.alert))
+	}
 	p.Metrics().AddPosture(fc.last24h)
 	handlers := control.Handlers{
 		More: fc.commands(),
@@ -173,6 +185,9 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 				s := h.Stats()
 				st["stats"] = s
 				st["servers"] = s.Servers
+			}
+			if mem != nil {
+				st["fleet"] = mem.stats()
 			}
 			return st
 		},

@@ -29,6 +29,7 @@ type face struct {
 	current func() *pipeline.Handle
 	reload  func()
 	mode    string
+	member  *member // nil: not in a fleet
 }
 
 func (f *face) auditDir() string { return filepath.Join(f.p.StateDir(), contain.AuditDir) }

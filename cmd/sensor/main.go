@@ -71,7 +71,7 @@ MCPSEC_OUTPUT=json for --output json.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newTraceCmd(), newProbeCmd(), newRulesCmd(), newBaselineCmd(), newContainCmd(), newReleaseCmd(), newHardenCmd(), newRunCmd(), newPolicyCmd(), newToolsCmd(), newGatewayCmd(), newScanCmd(), newMCPCmd(), newReportCmd(), newAuditCmd(), newConfigCmd(), newInitCmd(), newDaemonCmd(), newVersionCmd(), newManCmd())
+	root.AddCommand(newTraceCmd(), newProbeCmd(), newRulesCmd(), newBaselineCmd(), newContainCmd(), newReleaseCmd(), newHardenCmd(), newRunCmd(), newPolicyCmd(), newToolsCmd(), newGatewayCmd(), newScanCmd(), newMCPCmd(), newReportCmd(), newFleetCmd(), newAuditCmd(), newConfigCmd(), newInitCmd(), newDaemonCmd(), newVersionCmd(), newManCmd())
 	root.AddCommand(newStatusCmds()...)
 	root.SetFlagErrorFunc(flagError)
 	return root

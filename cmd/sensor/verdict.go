@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,12 +67,22 @@ func (f *face) verdict(req control.Request, uid uint32) (any, error) {
 		rec.Exception = file
 		f.reload()
 	}
+	if v.Verdict == "false" && f.member != nil {
+		if h := f.current(); h != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			rec.Withdrawn = f.member.withdraw(ctx, a, f.p, *h, v.Reason)
+			cancel()
+		}
+	}
 	if err := f.p.Audit("verdict", []any{rec}); err != nil {
 		return nil, fmt.Errorf("recording the verdict in the audit trail: %w", err)
 	}
 	msg := fmt.Sprintf("alert %s (%s on %s) judged %s", a.ID, a.Rule, a.ServerName, map[string]string{"true": "a true positive", "false": "a false positive"}[v.Verdict])
 	if rec.Exception != "" {
 		msg += "; exception written to " + rec.Exception
+	}
+	if len(rec.Withdrawn) > 0 {
+		msg += "; withdrawn from the fleet: " + strings.Join(rec.Withdrawn, ", ")
 	}
 	return map[string]any{"result": msg, "verdict": rec}, nil
 }

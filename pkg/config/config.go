@@ -80,6 +80,11 @@ type Config struct {
 	Gateway GatewayConfig `yaml:"gateway"`
 	// Dashboard is the daemon's web page.
 	Dashboard DashboardConfig `yaml:"dashboard"`
+	// Fleet shares indicators and inventory with other hosts on NATS.
+	Fleet FleetConfig `yaml:"fleet"`
+	// Discover finds MCP servers host-wide by their handshake (the
+	// daemon's default); off, only the servers selectors name are traced.
+	Discover bool `yaml:"discover" cmds:"daemon" help:"find MCP servers host-wide by their handshake (false: only those the servers: selectors name)"`
 	// Servers to trace besides those discovered (YAML only).
 	Servers []Selector `yaml:"servers" noflag:"true"`
 	// Roots of particular servers, besides those they declare (YAML only).
@@ -101,6 +106,7 @@ type NATS struct {
 	CA         string        `yaml:"ca" help:"NATS TLS: CA file"`
 	Cert       string        `yaml:"cert" help:"NATS TLS: client certificate"`
 	Key        string        `yaml:"key" help:"NATS TLS: client key"`
+	Replicas   int           `yaml:"replicas" help:"replicas of the stream and buckets the sensor creates (3 on a three-node JetStream cluster)"`
 	Duplicates time.Duration `yaml:"duplicates" help:"JetStream de-duplication window: longer than any outage the spool must bridge"`
 	// Events also publishes every effect and message on
 	// mcpsec.event.<host>.<kind> (core NATS, not spooled).
@@ -129,6 +135,17 @@ type DashboardConfig struct {
 	ActTokenFile string `yaml:"act_token_file" cmds:"daemon" help:"the token that also lets a caller contain, release and judge (default: STATE_DIR/dashboard-act.token)"`
 }
 
+// FleetConfig is the daemon's membership of a fleet of sensors sharing a
+// NATS JetStream cluster.
+type FleetConfig struct {
+	Enabled bool          `yaml:"enabled" cmds:"daemon" help:"share indicators (from high and critical alerts) and this host's inventory with the fleet on NATS, and take theirs (needs nats.url)"`
+	Host    string        `yaml:"host" cmds:"daemon" help:"this host's name in the fleet (default: the host name)"`
+	TTL     time.Duration `yaml:"ttl" cmds:"daemon" help:"how long an indicator lives in the fleet's bucket"`
+	Quorum  int           `yaml:"quorum" cmds:"daemon" help:"how many distinct trusted hosts must report an indicator before this host takes it (default 1)"`
+	Trust   []string      `yaml:"trust" cmds:"daemon" help:"the public nkeys whose indicators are taken (default: every host's; sensor fleet key prints this host's)"`
+	KeyFile string        `yaml:"key_file" cmds:"daemon" help:"this host's nkey seed, which signs its reports (default: STATE_DIR/fleet.nk, made at the first start)"`
+}
+
 // Selector names servers to trace explicitly: one field is set.
 type Selector struct {
 	PID     int    `yaml:"pid,omitempty"`
@@ -147,6 +164,7 @@ func Default(cmd string) Config {
 		AlertsFile: "/var/log/mcp-sensor/alerts.jsonl", AlertsFormat: "json", AlertsStdout: true,
 		MetricsAddr: "127.0.0.1:9464", ControlSocket: "/run/mcp-sensor.sock",
 		Dashboard: DashboardConfig{Listen: "127.0.0.1:9465"},
+		Fleet:     FleetConfig{TTL: 30 * 24 * time.Hour, Quorum: 1},
 		NATS:      NATS{Duplicates: 24 * time.Hour},
 	}
 	switch cmd {
@@ -158,6 +176,7 @@ func Default(cmd string) Config {
 		c.Output = "json"
 	case Daemon:
 		c.StatsInterval = time.Minute
+		c.Discover = true
 		c.Output = "auto"
 	case Gateway:
 		c.StateDir = DefaultStateDir + "/gateway"

@@ -75,10 +75,26 @@ nats:
   duplicates: 24h  # JetStream de-duplication window: longer than any outage
   events: false    # also every effect and message on mcpsec.event.<host>.<kind>
   ocsf: false      # also each alert as an OCSF finding on mcpsec.ocsf.<host>.<severity>
+  replicas: 1      # of the stream and buckets the sensor creates (3 on a three-node cluster)
+
+# The fleet: indicators from high and critical alerts shared with the other
+# hosts on the same NATS (and theirs taken: destinations refused in the
+# kernel), inventories with heartbeats. Needs nats.url.
+fleet:
+  enabled: false
+  host: ""          # default: the host name
+  ttl: 720h
+  quorum: 1         # distinct trusted hosts before an indicator is taken
+  trust: []         # public nkeys whose reports count (default: any)
+  key_file: ""      # default: STATE_DIR/fleet.nk
 
 # Alerts in Falco's JSON shape (e.g. to Falcosidekick), and as OCSF findings.
 falco_url: ""
 ocsf_url: ""
+
+# Find MCP servers host-wide by their handshake (false: only the servers
+# the selectors below name).
+discover: true
 
 # Servers to trace besides those discovered by their MCP handshake:
 # servers:

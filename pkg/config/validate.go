@@ -84,6 +84,12 @@ func (l *Loaded) Validate() error {
 	if c.AlertsFormat != "" && c.AlertsFormat != "json" && c.AlertsFormat != "ocsf" {
 		bad("alerts_format", "%q: use json or ocsf", c.AlertsFormat)
 	}
+	if c.Fleet.Enabled && c.NATS.URL == "" {
+		bad("fleet.enabled", "the fleet shares through NATS: set nats.url too")
+	}
+	if c.Fleet.Quorum < 0 {
+		bad("fleet.quorum", "%d: must be 1 or more", c.Fleet.Quorum)
+	}
 	if c.Dashboard.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Dashboard.Listen); err != nil {
 			bad("dashboard.listen", "%q: not host:port, e.g. 127.0.0.1:9465", c.Dashboard.Listen)

@@ -116,6 +116,9 @@ type Options struct {
 	// ServerRoots give particular servers more roots: Match is a glob over
 	// the identity key or the name.
 	ServerRoots []ServerRoots
+	// Indicators names the fleet indicator of a type (destination,
+	// tool_hash) and value, "" if none is in force.
+	Indicators func(typ, value string) string
 }
 
 // ServerRoots are roots of the servers Match names.
@@ -387,6 +390,9 @@ func (c *Correlator) effect(e *decode.Effect, out []*Alert) []*Alert {
 		c.v.call.Ambiguous = cl != nil && len(calls) > 1
 		c.v.effect = effectVars(e, named, novel)
 		c.v.effect.Sibling = sibling
+		if c.opts.Indicators != nil && e.Addr != "" && (e.Type == "connect" || e.Type == "sendto" || e.Type == "egress_denied") {
+			c.v.effect.Indicator = c.opts.Indicators("destination", e.Addr)
+		}
 		if e.Type == "exec" && e.Result == 0 && len(s.inbound) > 0 {
 			c.ev.request = s.fromRequest(e)
 			c.v.effect.FromRequest, c.v.effect.Request = c.ev.request != "", c.ev.request

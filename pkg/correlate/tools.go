@@ -105,6 +105,9 @@ func (c *Correlator) judgeTool(s *server, si *sessionInfo, t *toolSeen, prev str
 	c.v.tool = ToolVars{Name: t.def.Name, Description: t.def.Description, Hash: t.def.Hash, Changed: prev != "" && prev != t.def.Hash,
 		PreviousHash: prev, Shadows: shadows, Others: others, Referenced: nonNil(refs),
 		ReferencedServers: nonNil(refServers), Text: t.text, Server: s.name()}
+	if c.opts.Indicators != nil {
+		c.v.tool.Indicator = c.opts.Indicators("tool_hash", t.def.Hash)
+	}
 	return c.judge("tool", t.def.Name, now, &p, nil, nil, m, t.def.Name, out)
 }
 

@@ -103,6 +103,7 @@ type EffectVars struct {
 	FromRequest bool   `cel:"from_request" json:"from_request" doc:"exec: its argv carries data of an HTTP request (not MCP) the server received in the last 30 s"`
 	Request     string `cel:"request" json:"request" doc:"exec: that request's method, target and body's start"`
 	Sibling     bool   `cel:"sibling" json:"sibling" doc:"open: the first in a directory next to one the server's calls used at least twice"`
+	Indicator   string `cel:"indicator" json:"indicator" doc:"connect, sendto, egress_denied: the fleet indicator naming the address (its origin), \"\" if none"`
 }
 
 // HTTPVars is `message.http`: the exchange a message came in.
@@ -152,6 +153,7 @@ type MessageVars struct {
 // ToolVars is `tool`: a tool a tools/list answer declares.
 type ToolVars struct {
 	Name              string   `cel:"name" json:"name" doc:"its name"`
+	Indicator         string   `cel:"indicator" json:"indicator" doc:"the fleet indicator naming its definition's hash (its origin), \"\" if none"`
 	Description       string   `cel:"description" json:"description" doc:"its description"`
 	Text              string   `cel:"text" json:"text" doc:"every description and title in the definition"`
 	Hash              string   `cel:"hash" json:"hash" doc:"SHA-256 of the definition"`

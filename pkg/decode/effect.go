@@ -292,6 +292,8 @@ func splitArgv(b []byte) []string {
 // denyReason says which containment policy refused an egress.
 func denyReason(flags uint64) string {
 	switch {
+	case flags&wire.CgIndicator != 0:
+		return "fleet indicator"
 	case flags&wire.CgQuarantine != 0:
 		return "quarantined"
 	case flags&wire.CgAllowList != 0:

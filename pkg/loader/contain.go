@@ -30,7 +30,7 @@ const PinDir = "/sys/fs/bpf/mcp-sensor/v1"
 
 // pinnedMaps are the maps that outlive the sensor: a contained server stays
 // contained when the sensor dies or restarts.
-var pinnedMaps = []string{"cg_policies", "cg_taint", "egress_allow", "sensitive_files"}
+var pinnedMaps = []string{"cg_policies", "cg_taint", "egress_allow", "egress_deny", "sensitive_files"}
 
 // mountBPFFS mounts bpffs at /sys/fs/bpf if nothing is there.
 func mountBPFFS() error {
@@ -185,6 +185,28 @@ func (o *Objects) AllowEgress(cgroup uint64, prefix netip.Prefix, ports []uint16
 	copy(v.Port[:], ports)
 	k := egressKey(cgroup, prefix)
 	return o.objs.EgressAllow.Put(&k, &v)
+}
+
+// DenyEgress refuses a destination (any port if ports is empty) to the
+// servers of a cgroup, or to every server with a policy when cgroup is 0,
+// whatever their policy allows: a fleet indicator.
+func (o *Objects) DenyEgress(cgroup uint64, prefix netip.Prefix, ports []uint16) error {
+	var v sensorEgressPorts
+	if len(ports) > len(v.Port) {
+		return fmt.Errorf("%s: at most %d ports per destination", prefix, len(v.Port))
+	}
+	copy(v.Port[:], ports)
+	k := egressKey(cgroup, prefix)
+	return o.objs.EgressDeny.Put(&k, &v)
+}
+
+// UndenyEgress lifts DenyEgress (an indicator withdrawn).
+func (o *Objects) UndenyEgress(cgroup uint64, prefix netip.Prefix) error {
+	k := egressKey(cgroup, prefix)
+	if err := o.objs.EgressDeny.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	return nil
 }
 
 func egressKey(cgroup uint64, prefix netip.Prefix) sensorEgressKey {

@@ -22,6 +22,7 @@ const (
 	sensorCgFlagsCG_TAINTED      sensorCgFlags = 8
 	sensorCgFlagsCG_KILL_ON_EXEC sensorCgFlags = 16
 	sensorCgFlagsCG_STOP_ON_EXEC sensorCgFlags = 32
+	sensorCgFlagsCG_INDICATOR    sensorCgFlags = 64
 )
 
 type sensorCgPolicy struct {
@@ -235,6 +236,7 @@ const (
 	sensorMapEffectScratch     = "effect_scratch"
 	sensorMapEffects           = "effects"
 	sensorMapEgressAllow       = "egress_allow"
+	sensorMapEgressDeny        = "egress_deny"
 	sensorMapLastWake          = "last_wake"
 	sensorMapPathScratch       = "path_scratch"
 	sensorMapPayloads          = "payloads"
@@ -377,6 +379,7 @@ type sensorMapSpecs struct {
 	EffectScratch  *ebpf.MapSpec `ebpf:"effect_scratch"`
 	Effects        *ebpf.MapSpec `ebpf:"effects"`
 	EgressAllow    *ebpf.MapSpec `ebpf:"egress_allow"`
+	EgressDeny     *ebpf.MapSpec `ebpf:"egress_deny"`
 	LastWake       *ebpf.MapSpec `ebpf:"last_wake"`
 	PathScratch    *ebpf.MapSpec `ebpf:"path_scratch"`
 	Payloads       *ebpf.MapSpec `ebpf:"payloads"`
@@ -449,6 +452,7 @@ type sensorMaps struct {
 	EffectScratch  *ebpf.Map `ebpf:"effect_scratch"`
 	Effects        *ebpf.Map `ebpf:"effects"`
 	EgressAllow    *ebpf.Map `ebpf:"egress_allow"`
+	EgressDeny     *ebpf.Map `ebpf:"egress_deny"`
 	LastWake       *ebpf.Map `ebpf:"last_wake"`
 	PathScratch    *ebpf.Map `ebpf:"path_scratch"`
 	Payloads       *ebpf.Map `ebpf:"payloads"`
@@ -471,6 +475,7 @@ func (m *sensorMaps) Close() error {
 		m.EffectScratch,
 		m.Effects,
 		m.EgressAllow,
+		m.EgressDeny,
 		m.LastWake,
 		m.PathScratch,
 		m.Payloads,

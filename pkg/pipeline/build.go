@@ -127,7 +127,7 @@ func New(o Options) (p *Pipeline, err error) {
 	if cfg.NATS.URL != "" {
 		n := cfg.NATS
 		p.nats, err = sink.NewNATS(sink.NATSConfig{URL: n.URL, Creds: n.Creds, NKeySeed: n.NKey, CAFile: n.CA, CertFile: n.Cert,
-			KeyFile: n.Key, Duplicates: n.Duplicates, Spool: filepath.Join(p.stateDir, "nats-spool.db"), Log: o.Log})
+			KeyFile: n.Key, Duplicates: n.Duplicates, Replicas: n.Replicas, Spool: filepath.Join(p.stateDir, "nats-spool.db"), Log: o.Log})
 		if err != nil {
 			return nil, err
 		}

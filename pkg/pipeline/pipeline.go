@@ -16,6 +16,7 @@ package pipeline
 
 import (
 	"io"
+	"net/netip"
 	"os/exec"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,9 @@ type Options struct {
 	// for the rules to be read again.
 	Force  <-chan struct{}
 	Reload <-chan struct{}
+	// Indicators names the fleet indicator of a type and value ("" if
+	// none): the correlator's effect.indicator and tool.indicator.
+	Indicators func(typ, value string) string
 	// OCSFLines, if set, takes each alert as an OCSF Detection Finding, a
 	// JSON line (the daemon's alerts file with alerts_format: ocsf).
 	OCSFLines io.Writer
@@ -122,6 +126,10 @@ type Handle struct {
 	Release func(cgroup, by string) error
 	// Server finds the server a pid belongs to.
 	ServerOf func(pid int) (correlate.ServerInfo, bool)
+	// DenyEgress refuses a destination (port 0: any) to every server with
+	// a policy, in the kernel, whatever the policy allows (deny false
+	// lifts it): a fleet indicator.
+	DenyEgress func(prefix netip.Prefix, port uint16, deny bool) error
 }
 
 // Subscribe adds a subscriber (before Run).

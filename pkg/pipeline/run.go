@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync/atomic"
@@ -64,7 +65,7 @@ func (p *Pipeline) Run(ctx context.Context) (Result, error) {
 	t := o.Target
 	lc := loader.DefaultConfig()
 	lc.SelfPID = uint32(os.Getpid())
-	lc.Discover = t.Discover || (len(t.Command) == 0 && len(t.PIDs) == 0)
+	lc.Discover = t.Discover || (len(t.Command) == 0 && len(t.PIDs) == 0 && len(t.Cgroups) == 0)
 	lc.CaptureCap, lc.PayloadRing, lc.EffectRing = uint64(cfg.CaptureMax), uint32(cfg.PayloadRing), uint32(cfg.EffectRing)
 	lc.MaxTracked, lc.WakeupInterval = cfg.MaxTracked, cfg.WakeupInterval
 	if r.objs, err = loader.Load(lc); err != nil {
@@ -85,7 +86,7 @@ func (p *Pipeline) Run(ctx context.Context) (Result, error) {
 	for _, sr := range cfg.ServerRoots {
 		srs = append(srs, correlate.ServerRoots{Match: sr.Match, Roots: sr.Roots})
 	}
-	r.cor = correlate.New(p.rules, correlate.Options{Roots: cfg.Roots, EgressAllow: cfg.EgressAllow, Store: p.store,
+	r.cor = correlate.New(p.rules, correlate.Options{Roots: cfg.Roots, EgressAllow: cfg.EgressAllow, Store: p.store, Indicators: p.o.Indicators,
 		Learn: cfg.Learn, Resolver: identity.NewResolver(), ServerRoots: srs})
 	r.stage = newStage(p, r.cor, cfg.QueueSize)
 	r.stage.sens = r.objs.AddSensitive
@@ -234,6 +235,16 @@ func (p *Pipeline) handle() Handle {
 		Servers: r.cor.Servers,
 		Contain: p.manager.Contain,
 		Release: func(cgroup, by string) error { return p.manager.Release(cgroup) },
+		DenyEgress: func(prefix netip.Prefix, port uint16, deny bool) error {
+			var ports []uint16
+			if port != 0 {
+				ports = []uint16{port}
+			}
+			if deny {
+				return r.objs.DenyEgress(0, prefix, ports)
+			}
+			return r.objs.UndenyEgress(0, prefix)
+		},
 		ServerOf: func(pid int) (correlate.ServerInfo, bool) {
 			for _, s := range r.cor.Servers() {
 				if int(s.PID) == pid || int(s.Speaker) == pid {

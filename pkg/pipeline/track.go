@@ -53,7 +53,7 @@ func (p *Pipeline) track(r *running) (*contain.Cgroup, error) {
 			return nil, err
 		}
 	}
-	if t.Discover || len(t.PIDs) == 0 {
+	if t.Discover || (len(t.PIDs) == 0 && len(t.Cgroups) == 0) {
 		p.watchRunning(r)
 	}
 	return nil, nil

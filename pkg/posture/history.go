@@ -16,6 +16,8 @@ type VerdictRecord struct {
 	By        string `json:"by"`
 	Reason    string `json:"reason,omitempty"`
 	Exception string `json:"exception,omitempty"` // the file the scoped exception went to
+	// Withdrawn are the fleet indicators the verdict took back.
+	Withdrawn []string `json:"withdrawn,omitempty"`
 }
 
 // alertRecord is the part of an alert the figures read.

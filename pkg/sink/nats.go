@@ -49,6 +49,9 @@ type NATSConfig struct {
 	// them.
 	Spool string
 	Log   hclog.Logger
+	// Replicas of the stream it creates (3 on a three-node cluster;
+	// default 1).
+	Replicas int
 }
 
 // NATSStats counts what the sink did.
@@ -139,25 +142,12 @@ func NewNATS(cfg NATSConfig) (*NATS, error) {
 		// good; the server's accounts may be fixed while the sensor runs
 		nats.IgnoreAuthErrorAbort(),
 	}
-	if cfg.Creds != "" {
-		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	auth, err := authOptions(cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
 	}
-	if cfg.NKeySeed != "" {
-		o, err := nats.NkeyOptionFromSeed(cfg.NKeySeed)
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("nats nkey: %w", err)
-		}
-		opts = append(opts, o)
-	}
-	if cfg.CAFile != "" || cfg.CertFile != "" {
-		tc, err := tlsConfig(cfg)
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		opts = append(opts, nats.Secure(tc))
-	}
+	opts = append(opts, auth...)
 	s := &NATS{cfg: cfg, db: db, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	opts = append(opts,
@@ -391,7 +381,7 @@ func (s *NATS) ensureStream() error {
 	defer cancel()
 	_, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: s.cfg.Stream, Subjects: []string{s.cfg.Prefix + ".>"}, Duplicates: s.cfg.Duplicates,
-		Storage: jetstream.FileStorage,
+		Storage: jetstream.FileStorage, Replicas: max(1, s.cfg.Replicas),
 	})
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		// a stream managed by the SOC may exist with other settings and
@@ -511,6 +501,46 @@ func (s *NATS) Event(kind string, v any) {
 	}
 	s.st.events.Add(1)
 }
+
+// authOptions are the connection's credentials and TLS.
+func authOptions(cfg NATSConfig) ([]nats.Option, error) {
+	var opts []nats.Option
+	if cfg.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	if cfg.NKeySeed != "" {
+		o, err := nats.NkeyOptionFromSeed(cfg.NKeySeed)
+		if err != nil {
+			return nil, fmt.Errorf("nats nkey: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if cfg.CAFile != "" || cfg.CertFile != "" {
+		tc, err := tlsConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.Secure(tc))
+	}
+	return opts, nil
+}
+
+// Dial connects once, with the sink's credentials (for commands that read
+// from NATS, such as sensor fleet).
+func Dial(cfg NATSConfig) (*nats.Conn, error) {
+	opts, err := authOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(cfg.URL, append(opts, nats.Name("sensor cli"), nats.Timeout(5*time.Second))...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", cfg.URL, err)
+	}
+	return nc, nil
+}
+
+// Conn is the connection (the fleet's buckets use it too).
+func (s *NATS) Conn() *nats.Conn { return s.nc }
 
 // OCSF publishes an OCSF finding on <prefix>.ocsf.<host>.<severity> (core
 // NATS: the alert itself is in the stream, spooled); what cannot be sent

@@ -136,4 +136,5 @@ const (
 	CgTainted    = uint64(1 << 3) // a process read a sensitive file
 	CgKillOnExec = uint64(1 << 4) // SIGKILL at exec
 	CgStopOnExec = uint64(1 << 5) // SIGSTOP at exec
+	CgIndicator  = uint64(1 << 6) // in a refusal: a fleet indicator named the destination
 )
