@@ -182,13 +182,6 @@ static __always_inline void emit_denied(struct bpf_sock_addr *ctx, __u64 cg, __u
 static __always_inline int egress(struct bpf_sock_addr *ctx, int v6)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
-	struct cg_policy *p = bpf_map_lookup_elem(&cg_policies, &cg);
-
-	if (!p)
-		return 1;
-	__u64 f = p->flags;
-	if (bpf_map_lookup_elem(&cg_taint, &cg))
-		f |= CG_TAINTED;
 	struct egress_key k = { .prefixlen = 64 + 128, .cgroup = cg };
 	if (v6) {
 		/* field by field: the verifier refuses a ctx pointer moved by an offset */
@@ -206,8 +199,11 @@ static __always_inline int egress(struct bpf_sock_addr *ctx, int v6)
 		__builtin_memcpy(&k.addr[12], &ip, 4);
 	}
 	__u16 port = bpf_ntohs(ctx->user_port);
-	/* a destination a fleet indicator names: refused for this server, or
-	 * for every server (cgroup 0), whatever its policy allows */
+	struct cg_policy *p = bpf_map_lookup_elem(&cg_policies, &cg);
+	__u64 f = p ? p->flags : 0;
+	/* a destination a fleet indicator names: refused to this cgroup, or
+	 * to every cgroup under the hooks (cgroup 0), whatever its policy
+	 * allows, and with no policy yet (a server just found) */
 	struct egress_ports *d = bpf_map_lookup_elem(&egress_deny, &k);
 	if (!d) {
 		k.cgroup = 0;
@@ -218,6 +214,10 @@ static __always_inline int egress(struct bpf_sock_addr *ctx, int v6)
 		f |= CG_INDICATOR;
 		goto deny;
 	}
+	if (!p)
+		return 1;
+	if (bpf_map_lookup_elem(&cg_taint, &cg))
+		f |= CG_TAINTED;
 	int check = (f & CG_ALLOWLIST) || ((f & CG_TAINT_DENY) && (f & CG_TAINTED));
 	if (!(f & CG_QUARANTINE) && !check)
 		return 1;

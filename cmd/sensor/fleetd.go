@@ -99,6 +99,9 @@ func (m *member) run(ctx context.Context, p *pipeline.Pipeline, h pipeline.Handl
 		}
 	}
 	m.f.Store(f)
+	if err := h.ClearDenied(); err != nil {
+		m.log.Warn("fleet: the kernel's old indicator entries were not cleared", "error", err)
+	}
 	m.log.Info("fleet: joined", "host", host, "key", f.PublicKey(), "quorum", max(1, fc.Quorum), "trusted_keys", len(fc.Trust))
 	err := f.Watch(ctx, func(c fleet.Change) {
 		in := c.Indicator
@@ -106,9 +109,15 @@ func (m *member) run(ctx context.Context, p *pipeline.Pipeline, h pipeline.Handl
 			m.log.Info("fleet indicator", "in_force", c.Add, "type", in.Type, "value", in.Value, "origin", in.FirstHost, "why", c.Why)
 			return
 		}
-		prefix, port, err := in.Prefix()
+		// the address's entry is the union of the ports of every
+		// destination indicator in force on it
+		prefix, _, err := in.Prefix()
 		if err == nil {
-			err = h.DenyEgress(prefix, port, c.Add)
+			ports, anyPort, n := f.Ports(prefix)
+			if anyPort {
+				ports = nil
+			}
+			err = h.DenyEgress(prefix, ports, n > 0)
 		}
 		if err != nil {
 			m.log.Warn("fleet indicator not applied in the kernel", "value", in.Value, "error", err)

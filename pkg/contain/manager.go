@@ -213,6 +213,14 @@ func (m *Manager) hook() error {
 	return nil
 }
 
+// EnsureHooks puts the egress programs on the sensor's cgroups (a fleet
+// indicator needs them, whatever the containment mode).
+func (m *Manager) EnsureHooks() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hook()
+}
+
 // egressHooked: a sensor pinned the egress links of the cgroup at path.
 func egressHooked(path string) bool {
 	pin := "link-connect4-" + strings.ReplaceAll(strings.Trim(path, "/"), "/", "_")

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -325,6 +327,25 @@ func (f *Fleet) Lookup(typ, value string) (*Indicator, bool) {
 	defer f.mu.Unlock()
 	in, ok := f.taken[KeyOf(typ, value)]
 	return in, ok
+}
+
+// Ports are the ports of the destination indicators in force on an
+// address: anyPort when one names the address without a port, n how many.
+func (f *Fleet) Ports(prefix netip.Prefix) (ports []uint16, anyPort bool, n int) {
+	for _, in := range f.InForce() {
+		p, port, err := in.Prefix()
+		if err != nil || p != prefix {
+			continue
+		}
+		n++
+		if port == 0 {
+			anyPort = true
+		} else if !slices.Contains(ports, port) {
+			ports = append(ports, port)
+		}
+	}
+	slices.Sort(ports)
+	return ports, anyPort || len(ports) > 8, n
 }
 
 // InForce lists the indicators in force.

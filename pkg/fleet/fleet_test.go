@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -250,4 +251,35 @@ func BenchmarkPropagation(b *testing.B) {
 	slices.Sort(lags)
 	b.ReportMetric(float64(lags[len(lags)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lags[len(lags)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkIdleWatch: what watching the indicators costs an idle host (the
+// process, which here also runs the three NATS nodes): CPU per second
+// with and without the watch, and requests per second it makes.
+func BenchmarkIdleWatch(b *testing.B) {
+	_, urls := cluster(b)
+	m := member(b, "host-a", urls, 0, Trust{})
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	const span = 5 * time.Second
+	measure := func() (time.Duration, uint64) {
+		c0, r0 := cpu(), m.nc.Stats().OutMsgs
+		time.Sleep(span)
+		return cpu() - c0, m.nc.Stats().OutMsgs - r0
+	}
+	for range b.N {
+		idle, _ := measure()
+		ctx, cancel := context.WithCancel(context.Background())
+		if err := m.Watch(ctx, func(Change) {}); err != nil {
+			b.Fatal(err)
+		}
+		watching, msgs := measure()
+		cancel()
+		b.ReportMetric(float64(idle.Microseconds())/span.Seconds()/1000, "idle-cpu-ms/s")
+		b.ReportMetric(float64(watching.Microseconds())/span.Seconds()/1000, "watching-cpu-ms/s")
+		b.ReportMetric(float64(msgs)/span.Seconds(), "requests/s")
+	}
 }

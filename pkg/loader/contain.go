@@ -187,26 +187,46 @@ func (o *Objects) AllowEgress(cgroup uint64, prefix netip.Prefix, ports []uint16
 	return o.objs.EgressAllow.Put(&k, &v)
 }
 
-// DenyEgress refuses a destination (any port if ports is empty) to the
+// DenyEgress refuses a destination's ports (none: every port) to the
 // servers of a cgroup, or to every server with a policy when cgroup is 0,
-// whatever their policy allows: a fleet indicator.
+// whatever their policy allows: the fleet's indicators for one address.
+// It replaces what the address had; past 8 ports the whole address is
+// refused (refusing more is the safe side).
 func (o *Objects) DenyEgress(cgroup uint64, prefix netip.Prefix, ports []uint16) error {
 	var v sensorEgressPorts
-	if len(ports) > len(v.Port) {
-		return fmt.Errorf("%s: at most %d ports per destination", prefix, len(v.Port))
+	if len(ports) <= len(v.Port) {
+		copy(v.Port[:], ports)
 	}
-	copy(v.Port[:], ports)
 	k := egressKey(cgroup, prefix)
 	return o.objs.EgressDeny.Put(&k, &v)
 }
 
-// UndenyEgress lifts DenyEgress (an indicator withdrawn).
+// UndenyEgress lifts DenyEgress of an address.
 func (o *Objects) UndenyEgress(cgroup uint64, prefix netip.Prefix) error {
 	k := egressKey(cgroup, prefix)
 	if err := o.objs.EgressDeny.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return err
 	}
 	return nil
+}
+
+// ClearDenied lifts every DenyEgress (a sensor joining the fleet takes the
+// indicators in force afresh: one withdrawn while no sensor ran must not
+// stay in the pinned map).
+func (o *Objects) ClearDenied() error {
+	var k, next sensorEgressKey
+	var keys []sensorEgressKey
+	for err := o.objs.EgressDeny.NextKey(nil, &next); err == nil; err = o.objs.EgressDeny.NextKey(&k, &next) {
+		keys = append(keys, next)
+		k = next
+	}
+	var errs []error
+	for i := range keys {
+		if err := o.objs.EgressDeny.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func egressKey(cgroup uint64, prefix netip.Prefix) sensorEgressKey {

@@ -126,10 +126,12 @@ type Handle struct {
 	Release func(cgroup, by string) error
 	// Server finds the server a pid belongs to.
 	ServerOf func(pid int) (correlate.ServerInfo, bool)
-	// DenyEgress refuses a destination (port 0: any) to every server with
-	// a policy, in the kernel, whatever the policy allows (deny false
-	// lifts it): a fleet indicator.
-	DenyEgress func(prefix netip.Prefix, port uint16, deny bool) error
+	// DenyEgress refuses an address's ports (none: any) to every server
+	// with a policy, in the kernel, whatever the policy allows (deny false
+	// lifts it): the fleet's indicators.
+	DenyEgress func(prefix netip.Prefix, ports []uint16, deny bool) error
+	// ClearDenied lifts every DenyEgress.
+	ClearDenied func() error
 }
 
 // Subscribe adds a subscriber (before Run).

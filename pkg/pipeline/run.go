@@ -235,16 +235,16 @@ func (p *Pipeline) handle() Handle {
 		Servers: r.cor.Servers,
 		Contain: p.manager.Contain,
 		Release: func(cgroup, by string) error { return p.manager.Release(cgroup) },
-		DenyEgress: func(prefix netip.Prefix, port uint16, deny bool) error {
-			var ports []uint16
-			if port != 0 {
-				ports = []uint16{port}
+		DenyEgress: func(prefix netip.Prefix, ports []uint16, deny bool) error {
+			if err := p.manager.EnsureHooks(); err != nil {
+				return err
 			}
 			if deny {
 				return r.objs.DenyEgress(0, prefix, ports)
 			}
 			return r.objs.UndenyEgress(0, prefix)
 		},
+		ClearDenied: r.objs.ClearDenied,
 		ServerOf: func(pid int) (correlate.ServerInfo, bool) {
 			for _, s := range r.cor.Servers() {
 				if int(s.PID) == pid || int(s.Speaker) == pid {

@@ -106,7 +106,8 @@ func (h *fleetHost) startEvil(t *testing.T, ctx context.Context, exfil string) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	// SIGKILL first: a frozen server does not answer a polite close
+	t.Cleanup(func() { _ = cmd.Process.Kill(); s.Close() })
 	if _, err := s.ListTools(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,11 @@ func TestFleet(t *testing.T) {
 		order := append([]string{urls[i]}, slices.Delete(slices.Clone(urls), i, i+1)...)
 		root, _ := contain.Cgroup2Root()
 		rel, _ := filepath.Rel(root, h.cg.Path)
-		h.d = startDaemon(t, fmt.Sprintf(`profile: enterprise
+		profile := "baseline" // B and C only monitor: the kernel refuses what the fleet names all the same
+		if i == 0 {
+			profile = "enterprise"
+		}
+		h.d = startDaemon(t, fmt.Sprintf(`profile: %s
 discover: false
 dashboard:
   listen: ""
@@ -185,7 +190,7 @@ fleet:
   host: %s
   key_file: %s
   trust: [%s]
-`, rel, strings.Join(order, ","), h.name, filepath.Join(dir, h.name[5:]+".nk"), strings.Join(pubs, ", ")))
+`, profile, rel, strings.Join(order, ","), h.name, filepath.Join(dir, h.name[5:]+".nk"), strings.Join(pubs, ", ")))
 	}
 	for _, h := range hosts {
 		h.logTime(t, `"@message":"fleet: joined"`, 30*time.Second)
@@ -247,8 +252,12 @@ fleet:
 	// a node dies; the same server started on B is refused at its first connect
 	srvs[1].Shutdown()
 	srvs[1].WaitForShutdown()
+	conns.Store(0) // what A's server sent before it was caught is A's story
+	bytesIn.Store(0)
 	sb, _ := b.startEvil(t, ctx, exfil)
-	res, err := sb.CallTool(ctx, &mcp.CallToolParams{Name: "sync_notes", Arguments: map[string]any{}})
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second) // an answer is not what is tested
+	res, err := sb.CallTool(cctx, &mcp.CallToolParams{Name: "sync_notes", Arguments: map[string]any{}})
+	ccancel()
 	if err == nil && !res.IsError {
 		t.Logf("sync_notes on B answered: %v", res.Content)
 	}
@@ -257,7 +266,7 @@ fleet:
 		t.Errorf("B's alert does not name the indicator's origin: %s", out)
 	}
 	if n := bytesIn.Load(); n != 0 || conns.Load() != 0 {
-		t.Errorf("the listener got %d connection(s), %d bytes", conns.Load(), n)
+		t.Errorf("the listener got %d connection(s), %d bytes from B's server", conns.Load(), n)
 	}
 
 	// an indicator from a key nobody listed is ignored
