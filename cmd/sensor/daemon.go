@@ -196,12 +196,7 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 			if h == nil {
 				return nil, errors.New("the daemon is not ready yet")
 			}
-			t := contain.Target{PID: req.PID, Cgroup: req.Cgroup}
-			if req.PID > 0 {
-				if s, ok := h.ServerOf(req.PID); ok {
-					t.Server, t.Name, t.PID = s.ID, s.Name, int(s.PID)
-				}
-			}
+			t := targetOf(*h, req)
 			by := byWhom(req, uid)
 			ct, at, err := h.Contain(t, by)
 			auditAction(p.StateDir(), "contain", ct.Cgroup, ct.Name, by, err)
@@ -280,6 +275,18 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 	_, err = p.Run(ctx)
 	sdNotify("STOPPING=1")
 	return loadFailed(err, log)
+}
+
+// targetOf is the server a request names, by pid (its tree's root) or
+// cgroup.
+func targetOf(h pipeline.Handle, req control.Request) contain.Target {
+	t := contain.Target{PID: req.PID, Cgroup: req.Cgroup}
+	if req.PID > 0 {
+		if s, ok := h.ServerOf(req.PID); ok {
+			t.Server, t.Name, t.PID = s.ID, s.Name, int(s.PID)
+		}
+	}
+	return t
 }
 
 // byWhom names who acts: the caller's uid, and their reason.

@@ -251,12 +251,7 @@ func (f *face) kill(req control.Request, uid uint32) (any, error) {
 	if h == nil {
 		return nil, errors.New("the daemon is not ready yet")
 	}
-	t := contain.Target{PID: req.PID, Cgroup: req.Cgroup}
-	if req.PID > 0 {
-		if s, ok := h.ServerOf(req.PID); ok {
-			t.Server, t.Name, t.PID = s.ID, s.Name, int(s.PID)
-		}
-	}
+	t := targetOf(*h, req)
 	by := byWhom(req, uid)
 	ct, _, err := h.Contain(t, by)
 	if err == nil {

@@ -54,19 +54,25 @@ daemon's configuration (--config).`}
 		text()
 		return nil
 	}
-	ctxOf := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(context.Background(), 30*time.Second)
+	// withNATS connects with the daemon's settings and runs fn with a
+	// deadline
+	withNATS := func(c *cobra.Command, fn func(ctx context.Context, nc *nats.Conn, cfg config.Config) error) error {
+		nc, cfg, err := conn(c)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return fn(ctx, nc, cfg)
 	}
 	status := &cobra.Command{Use: "status", Short: "Each host: last heartbeat, servers, alerts, indicators in force", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			nc, _, err := conn(c)
-			if err != nil {
+			var invs []fleet.Inventory
+			err := withNATS(c, func(ctx context.Context, nc *nats.Conn, _ config.Config) (err error) {
+				invs, err = fleet.Inventories(ctx, nc)
 				return err
-			}
-			defer nc.Close()
-			ctx, cancel := ctxOf()
-			defer cancel()
-			invs, err := fleet.Inventories(ctx, nc)
+			})
 			if err != nil {
 				return err
 			}
@@ -86,14 +92,11 @@ daemon's configuration (--config).`}
 		}}
 	servers := &cobra.Command{Use: "servers", Short: "The servers every host follows, by identity", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			nc, _, err := conn(c)
-			if err != nil {
+			var invs []fleet.Inventory
+			err := withNATS(c, func(ctx context.Context, nc *nats.Conn, _ config.Config) (err error) {
+				invs, err = fleet.Inventories(ctx, nc)
 				return err
-			}
-			defer nc.Close()
-			ctx, cancel := ctxOf()
-			defer cancel()
-			invs, err := fleet.Inventories(ctx, nc)
+			})
 			if err != nil {
 				return err
 			}
@@ -116,14 +119,11 @@ daemon's configuration (--config).`}
 		}}
 	indicators := &cobra.Command{Use: "indicators", Short: "The indicators the fleet shares: who reported them, withdrawn or not", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			nc, _, err := conn(c)
-			if err != nil {
+			var all []fleet.Indicator
+			err := withNATS(c, func(ctx context.Context, nc *nats.Conn, _ config.Config) (err error) {
+				all, err = fleet.All(ctx, nc)
 				return err
-			}
-			defer nc.Close()
-			ctx, cancel := ctxOf()
-			defer cancel()
-			all, err := fleet.All(ctx, nc)
+			})
 			if err != nil {
 				return err
 			}
@@ -145,29 +145,28 @@ daemon's configuration (--config).`}
 		}}
 	alerts := &cobra.Command{Use: "alerts [--last N]", Short: "The fleet's last alerts, from the MCPSEC stream", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			nc, cfg, err := conn(c)
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			ctx, cancel := ctxOf()
-			defer cancel()
-			js, _ := jetstream.New(nc)
-			st, err := js.Stream(ctx, "MCPSEC")
-			if err != nil {
-				return fmt.Errorf("no MCPSEC stream on %s: %w", cfg.NATS.URL, err)
-			}
-			info, err := st.Info(ctx)
-			if err != nil {
-				return err
-			}
 			var out []json.RawMessage
-			for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0 && len(out) < last; seq-- {
-				m, err := st.GetMsg(ctx, seq)
-				if err != nil || !strings.HasPrefix(m.Subject, "mcpsec.alert.") {
-					continue
+			err := withNATS(c, func(ctx context.Context, nc *nats.Conn, cfg config.Config) error {
+				js, _ := jetstream.New(nc)
+				st, err := js.Stream(ctx, "MCPSEC")
+				if err != nil {
+					return fmt.Errorf("no MCPSEC stream on %s: %w", cfg.NATS.URL, err)
 				}
-				out = append(out, m.Data)
+				info, err := st.Info(ctx)
+				if err != nil {
+					return err
+				}
+				for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0 && len(out) < last; seq-- {
+					m, err := st.GetMsg(ctx, seq)
+					if err != nil || !strings.HasPrefix(m.Subject, "mcpsec.alert.") {
+						continue
+					}
+					out = append(out, m.Data)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 				out[i], out[j] = out[j], out[i]

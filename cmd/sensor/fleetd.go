@@ -113,9 +113,12 @@ func (m *member) run(ctx context.Context, p *pipeline.Pipeline, h pipeline.Handl
 		// destination indicator in force on it
 		prefix, _, err := in.Prefix()
 		if err == nil {
-			ports, anyPort, n := f.Ports(prefix)
+			ports, anyPort, n, over := f.Ports(prefix)
 			if anyPort {
 				ports = nil
+			}
+			if over > 0 {
+				m.log.Warn("fleet: more ports of one address than the kernel entry holds; the others are judged, not refused", "address", prefix, "left_out", over)
 			}
 			err = h.DenyEgress(prefix, ports, n > 0)
 		}

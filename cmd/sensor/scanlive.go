@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -119,7 +119,7 @@ func runSandboxed(self string, e scan.Entry, o scanOpts) (l scan.Live, defs []sc
 	if cwd != "" {
 		env = append(env, "MCPSEC_SANDBOX_CWD="+cwd)
 	}
-	for _, k := range sortedKeysOf(e.Env) {
+	for _, k := range slices.Sorted(maps.Keys(e.Env)) {
 		env = append(env, k+"="+e.Env[k])
 	}
 	inR, inW, err1 := os.Pipe()
@@ -320,7 +320,7 @@ func (c *collector) handle(items []pipeline.Item) error {
 func (c *collector) summary() (opens, execs, connects []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return sortedSet(c.opens), sortedSet(c.execs), sortedSet(c.connects)
+	return slices.Sorted(maps.Keys(c.opens)), slices.Sorted(maps.Keys(c.execs)), slices.Sorted(maps.Keys(c.connects))
 }
 
 // notable leaves out what every program opens (libraries, the runtime's
@@ -441,24 +441,6 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
-}
-
-func sortedKeysOf(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func lastLine(s string) string {

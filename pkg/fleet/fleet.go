@@ -329,23 +329,39 @@ func (f *Fleet) Lookup(typ, value string) (*Indicator, bool) {
 	return in, ok
 }
 
+// MaxPorts is how many ports of one address the kernel refuses; the
+// others the rules still judge (the alert names the indicator).
+const MaxPorts = 8
+
 // Ports are the ports of the destination indicators in force on an
-// address: anyPort when one names the address without a port, n how many.
-func (f *Fleet) Ports(prefix netip.Prefix) (ports []uint16, anyPort bool, n int) {
+// address, the most recent MaxPorts (anyPort when one names the address
+// without a port), n how many indicators, over how many ports were left
+// out. Past MaxPorts the address is not refused whole: a server that
+// touches many ports of one address must not make the fleet cut every
+// server here off it (loopback, a shared front end).
+func (f *Fleet) Ports(prefix netip.Prefix) (ports []uint16, anyPort bool, n, over int) {
+	var ins []*Indicator
 	for _, in := range f.InForce() {
-		p, port, err := in.Prefix()
-		if err != nil || p != prefix {
-			continue
+		if p, _, err := in.Prefix(); err == nil && p == prefix {
+			ins = append(ins, in)
 		}
+	}
+	slices.SortFunc(ins, func(a, b *Indicator) int { return b.FirstSeen.Compare(a.FirstSeen) })
+	for _, in := range ins {
+		_, port, _ := in.Prefix()
 		n++
-		if port == 0 {
+		switch {
+		case port == 0:
 			anyPort = true
-		} else if !slices.Contains(ports, port) {
+		case slices.Contains(ports, port):
+		case len(ports) < MaxPorts:
 			ports = append(ports, port)
+		default:
+			over++
 		}
 	}
 	slices.Sort(ports)
-	return ports, anyPort || len(ports) > 8, n
+	return ports, anyPort, n, over
 }
 
 // InForce lists the indicators in force.

@@ -190,13 +190,13 @@ func (o *Objects) AllowEgress(cgroup uint64, prefix netip.Prefix, ports []uint16
 // DenyEgress refuses a destination's ports (none: every port) to the
 // servers of a cgroup, or to every server with a policy when cgroup is 0,
 // whatever their policy allows: the fleet's indicators for one address.
-// It replaces what the address had; past 8 ports the whole address is
-// refused (refusing more is the safe side).
+// It replaces what the address had; at most 8 ports.
 func (o *Objects) DenyEgress(cgroup uint64, prefix netip.Prefix, ports []uint16) error {
 	var v sensorEgressPorts
-	if len(ports) <= len(v.Port) {
-		copy(v.Port[:], ports)
+	if len(ports) > len(v.Port) {
+		return fmt.Errorf("%s: at most %d ports per destination", prefix, len(v.Port))
 	}
+	copy(v.Port[:], ports)
 	k := egressKey(cgroup, prefix)
 	return o.objs.EgressDeny.Put(&k, &v)
 }

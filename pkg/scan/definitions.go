@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -82,7 +84,7 @@ func Definitions(servers []Listed) []Finding {
 			owners[t] = append(owners[t], s.Entry.Name)
 		}
 	}
-	for _, t := range sortedSet(owners) {
+	for _, t := range slices.Sorted(maps.Keys(owners)) {
 		names := owners[t]
 		if len(names) < 2 {
 			continue
@@ -154,12 +156,3 @@ func finding(e Entry, rule, sev, title, evidence, fix string) Finding {
 
 // quote marks text that came from a server as such.
 func quote(s string) string { return "«" + s + "»" }
-
-func sortedSet[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}

@@ -2,10 +2,11 @@ package scan
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/mcpsec/sensor/pkg/correlate"
@@ -152,13 +153,13 @@ func Static(e Entry, adv *Advisories) []Finding {
 			out = append(out, f)
 		}
 	}
-	for _, k := range sortedKeys(e.Env) {
+	for _, k := range slices.Sorted(maps.Keys(e.Env)) {
 		secretIn("env "+k, k, e.Env[k], add)
 	}
 	for i, a := range e.Args {
 		secretIn(fmt.Sprintf("args[%d]", i), "", a, add)
 	}
-	for _, k := range sortedKeys(e.Headers) {
+	for _, k := range slices.Sorted(maps.Keys(e.Headers)) {
 		secretIn("header "+k, k, e.Headers[k], add)
 	}
 	if e.URL != "" {
@@ -247,13 +248,4 @@ func mask(s string) string {
 
 func loopback(host string) bool {
 	return host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.")
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

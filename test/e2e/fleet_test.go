@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -25,6 +26,7 @@ import (
 	"github.com/mcpsec/sensor/internal/testutil"
 	"github.com/mcpsec/sensor/pkg/contain"
 	"github.com/mcpsec/sensor/pkg/fleet"
+	"github.com/mcpsec/sensor/pkg/loader"
 )
 
 // natsCluster starts three routed JetStream servers.
@@ -152,6 +154,9 @@ func TestFleet(t *testing.T) {
 		}
 	}()
 	exfil := ln.Addr().String()
+	// the kernel's deny map is pinned: what this test's indicators put in
+	// it must not outlive the test (other tests' listeners are on loopback)
+	t.Cleanup(func() { clearPinnedDeny(t) })
 	dir := t.TempDir()
 	var hosts []*fleetHost
 	var pubs []string
@@ -316,5 +321,26 @@ fleet:
 	list := sensorCmd(t, "fleet", "indicators", "--config", cfg)
 	if !strings.Contains(list, exfil) || !strings.Contains(list, "WITHDRAWN by host-a") || !strings.Contains(list, "192.0.2.77:443") {
 		t.Errorf("fleet indicators:\n%s", list)
+	}
+}
+
+// clearPinnedDeny empties the pinned egress_deny map.
+func clearPinnedDeny(t *testing.T) {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(loader.PinDir, "egress_deny"), nil)
+	if err != nil {
+		return
+	}
+	defer m.Close()
+	var keys [][]byte
+	var k []byte
+	var v []byte
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		keys = append(keys, slices.Clone(k))
+	}
+	for _, key := range keys {
+		if err := m.Delete(key); err != nil {
+			t.Errorf("clearing the deny map: %v", err)
+		}
 	}
 }
