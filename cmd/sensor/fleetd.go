@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,10 +21,15 @@ import (
 // the ones it takes (into the kernel's deny map and the correlator), its
 // inventory.
 type member struct {
-	cfg     config.Config
-	log     hclog.Logger
-	f       atomic.Pointer[fleet.Fleet]
-	queue   chan *correlate.Alert
+	cfg   config.Config
+	log   hclog.Logger
+	f     atomic.Pointer[fleet.Fleet]
+	queue chan *correlate.Alert
+	pins  *correlate.Store
+	// flagged are the servers (printable names) a high or critical alert
+	// was about: what they did is not shared as normal
+	mu      sync.Mutex
+	flagged map[string]bool
 	dropped atomic.Uint64
 	started time.Time
 }
@@ -42,6 +48,7 @@ func (m *member) stats() map[string]any {
 	}
 	out["state"], out["key"], out["in_force"] = "joined", f.PublicKey(), len(f.InForce())
 	out["reported"], out["taken"], out["ignored"], out["withdrawn"], out["errors"] = f.Published.Load(), f.Applied.Load(), f.Ignored.Load(), f.Withdrawn.Load(), f.Errors.Load()
+	out["baselines_shared"] = f.Shared.Load()
 	return out
 }
 
@@ -63,6 +70,12 @@ func (m *member) alert(a *correlate.Alert) {
 	if a.Severity != "high" && a.Severity != "critical" || a.Rule == "egress_fleet_indicator" || a.Rule == "tool_fleet_indicator" {
 		return
 	}
+	m.mu.Lock()
+	if m.flagged == nil {
+		m.flagged = map[string]bool{}
+	}
+	m.flagged[a.ServerName] = true
+	m.mu.Unlock()
 	select {
 	case m.queue <- a:
 	default:
@@ -98,6 +111,7 @@ func (m *member) run(ctx context.Context, p *pipeline.Pipeline, h pipeline.Handl
 		case <-time.After(2 * time.Second):
 		}
 	}
+	m.pins = p.Pins()
 	m.f.Store(f)
 	if err := h.ClearDenied(); err != nil {
 		m.log.Warn("fleet: the kernel's old indicator entries were not cleared", "error", err)
@@ -131,6 +145,15 @@ func (m *member) run(ctx context.Context, p *pipeline.Pipeline, h pipeline.Handl
 	if err != nil {
 		m.log.Error("fleet: not watching the indicators", "error", err)
 	}
+	// what the fleet learned of a server this host has not learned yet
+	// seeds it: no blank learning window
+	if err := f.WatchBaselines(ctx, func(sm correlate.Summary) {
+		if p.Pins().Seed(sm) {
+			m.log.Info("fleet: baseline seeded", "server", sm.Server, "tool", sm.Tool, "from", sm.Hosts)
+		}
+	}); err != nil {
+		m.log.Error("fleet: not watching the baselines", "error", err)
+	}
 	beat := time.NewTicker(10 * time.Second)
 	defer beat.Stop()
 	m.heartbeat(ctx, f, h)
@@ -163,6 +186,19 @@ func (m *member) heartbeat(ctx context.Context, f *fleet.Fleet, h pipeline.Handl
 	}
 	if err := f.Heartbeat(ctx, inv); err != nil {
 		m.log.Warn("fleet: heartbeat not written", "error", err)
+	}
+	if m.cfg.Learn > 0 {
+		var sums []correlate.Summary
+		m.mu.Lock()
+		for _, sm := range m.pins.Learned(m.cfg.Learn, time.Now()) {
+			if !m.flagged[sm.Name] {
+				sums = append(sums, sm)
+			}
+		}
+		m.mu.Unlock()
+		if err := f.ShareBaselines(ctx, sums); err != nil {
+			m.log.Warn("fleet: baselines not shared", "error", err)
+		}
 	}
 }
 

@@ -107,7 +107,7 @@ func (c *Correlator) baseline(s *server, cl *call, e *decode.Effect, out []*Aler
 			st.dirty = true
 			continue
 		}
-		if _, ok := set[v]; !ok && !learning {
+		if _, ok := set[v]; !ok && !learning && !(dim == "dest" && set[DestClass(v)] > 0) {
 			novel = append(novel, dim)
 			score += weights[dim]
 			ev[dim] = v

@@ -37,17 +37,18 @@ type Options struct {
 
 // Fleet is one host's view of the fleet.
 type Fleet struct {
-	o   Options
-	kp  nkeys.KeyPair
-	pub string
-	js  jetstream.JetStream
-	nc  *nats.Conn
-	ioc jetstream.KeyValue
-	inv jetstream.KeyValue
+	o    Options
+	kp   nkeys.KeyPair
+	pub  string
+	js   jetstream.JetStream
+	nc   *nats.Conn
+	ioc  jetstream.KeyValue
+	inv  jetstream.KeyValue
+	base jetstream.KeyValue
 	// counters
-	Published, Applied, Ignored, Withdrawn, Errors, Rewatched atomic.Uint64
-	mu                                                        sync.Mutex
-	taken                                                     map[string]*Indicator // key -> trusted indicator in force
+	Published, Applied, Ignored, Withdrawn, Errors, Rewatched, Shared atomic.Uint64
+	mu                                                                sync.Mutex
+	taken                                                             map[string]*Indicator // key -> trusted indicator in force
 }
 
 // Open joins the fleet on a connection: the host's key, the buckets
@@ -74,6 +75,10 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Fleet, error) {
 	if f.inv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: InventoryBucket, History: 1, TTL: 10 * time.Minute,
 		Replicas: rep, Description: "MCP security sensor: each host's inventory and heartbeat"}); err != nil {
 		return nil, fmt.Errorf("the inventory bucket %s: %w", InventoryBucket, err)
+	}
+	if f.base, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BaselineBucket, History: 1, TTL: o.TTL,
+		Replicas: rep, Description: "MCP security sensor: what the fleet learned of each server (sets, no payloads)"}); err != nil {
+		return nil, fmt.Errorf("the baseline bucket %s: %w", BaselineBucket, err)
 	}
 	return f, nil
 }

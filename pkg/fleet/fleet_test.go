@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -281,5 +282,41 @@ func BenchmarkIdleWatch(b *testing.B) {
 		b.ReportMetric(float64(idle.Microseconds())/span.Seconds()/1000, "idle-cpu-ms/s")
 		b.ReportMetric(float64(watching.Microseconds())/span.Seconds()/1000, "watching-cpu-ms/s")
 		b.ReportMetric(float64(msgs)/span.Seconds(), "requests/s")
+	}
+}
+
+// Two hosts' learned profiles of one server merge into one summary (the
+// union of their sets); a third host gets it from its watch.
+func TestSharedBaselines(t *testing.T) {
+	_, urls := cluster(t)
+	a := member(t, "host-a", urls, 0, Trust{})
+	b := member(t, "host-b", urls, 1, Trust{})
+	c := member(t, "host-c", urls, 2, Trust{})
+	ctx := context.Background()
+	got := make(chan correlate.Summary, 16)
+	if err := c.WatchBaselines(ctx, func(sm correlate.Summary) { got <- sm }); err != nil {
+		t.Fatal(err)
+	}
+	sa := correlate.Summary{Server: "npm:notes", Tool: "read", Events: 5, Types: map[string]int{"open": 5}, Paths: map[string]int{"/srv/notes": 5}}
+	sb := correlate.Summary{Server: "npm:notes", Tool: "read", Events: 3, Types: map[string]int{"open": 2, "connect": 1}, Dests: map[string]int{"class:private:5432": 1}}
+	if err := a.ShareBaselines(ctx, []correlate.Summary{sa}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ShareBaselines(ctx, []correlate.Summary{sb}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ShareBaselines(ctx, []correlate.Summary{sa}); err != nil || a.Shared.Load() != 1 {
+		t.Fatalf("an unchanged summary written again: %v %d", err, a.Shared.Load())
+	}
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case sm := <-got:
+			if len(sm.Hosts) == 2 && sm.Types["connect"] == 1 && sm.Types["open"] == 5 && sm.Paths["/srv/notes"] == 5 && sm.Dests["class:private:5432"] == 1 {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the merged summary never reached host C")
+		}
 	}
 }

@@ -70,7 +70,8 @@ func natsCluster(t *testing.T) ([]*server.Server, []string) {
 type fleetHost struct {
 	name string
 	d    *daemon
-	cg   *contain.Cgroup
+	cg   *contain.Cgroup // its malicious server's
+	cg2  *contain.Cgroup // another server's (a cgroup traces as one server)
 	pub  string
 }
 
@@ -166,26 +167,33 @@ func TestFleet(t *testing.T) {
 		pub, _ := kp.PublicKey()
 		_ = os.WriteFile(filepath.Join(dir, name+".nk"), seed, 0o600)
 		pubs = append(pubs, pub)
-		cg, err := contain.Create(fmt.Sprintf("e2e-fleet-%s-%d", name, os.Getpid()))
-		if err != nil {
-			t.Fatal(err)
+		h := &fleetHost{name: "host-" + name, pub: pub}
+		for i, p := range []**contain.Cgroup{&h.cg, &h.cg2} {
+			cg, err := contain.Create(fmt.Sprintf("e2e-fleet-%s%d-%d", name, i, os.Getpid()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cg.Kill(); _ = cg.Remove(5 * time.Second) })
+			*p = cg
 		}
-		t.Cleanup(func() { _ = cg.Kill(); _ = cg.Remove(5 * time.Second) })
-		hosts = append(hosts, &fleetHost{name: "host-" + name, cg: cg, pub: pub})
+		hosts = append(hosts, h)
 	}
 	for i, h := range hosts {
 		order := append([]string{urls[i]}, slices.Delete(slices.Clone(urls), i, i+1)...)
 		root, _ := contain.Cgroup2Root()
 		rel, _ := filepath.Rel(root, h.cg.Path)
-		profile := "baseline" // B and C only monitor: the kernel refuses what the fleet names all the same
+		rel2, _ := filepath.Rel(root, h.cg2.Path)
+		profile, learn := "baseline", "1s" // B and C only monitor: the kernel refuses what the fleet names all the same
 		if i == 0 {
-			profile = "enterprise"
+			profile, learn = "enterprise", "10m"
 		}
 		h.d = startDaemon(t, fmt.Sprintf(`profile: %s
+learn: %s
 discover: false
 dashboard:
   listen: ""
 servers:
+  - cgroup: %s
   - cgroup: %s
 nats:
   url: %s
@@ -195,7 +203,7 @@ fleet:
   host: %s
   key_file: %s
   trust: [%s]
-`, profile, rel, strings.Join(order, ","), h.name, filepath.Join(dir, h.name[5:]+".nk"), strings.Join(pubs, ", ")))
+`, profile, learn, rel, rel2, strings.Join(order, ","), h.name, filepath.Join(dir, h.name[5:]+".nk"), strings.Join(pubs, ", ")))
 	}
 	for _, h := range hosts {
 		h.logTime(t, `"@message":"fleet: joined"`, 30*time.Second)
@@ -304,6 +312,32 @@ fleet:
 	sensorCmd(t, "alerts", "verdict", alert.str("id"), "false", "--reason", "e2e: the test's own listener", "--socket", a.d.sock)
 	b.logTime(t, `fleet indicator: destination.*"denied":false.*"value":"`+value, 10*time.Second)
 	c.logTime(t, `fleet indicator: destination.*"denied":false.*"value":"`+value, 10*time.Second)
+
+	// what B learned of a benign server (in a second, here) seeds C, which
+	// never ran it: no blank learning window there. The malicious server's
+	// behaviour, flagged by alerts, is not shared as normal.
+	home, _ := fakeHome(t)
+	tb := exec.Command(bin(t, "toolbox"), home)
+	tb.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: b.cg2.FD()}
+	ts, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).Connect(ctx, &mcp.CommandTransport{Command: tb}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	if _, err := ts.ListTools(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(home, "todo.txt"), []byte("milk\n"), 0o644)
+	if _, err := ts.CallTool(ctx, &mcp.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": "todo.txt"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.logTime(t, `"@message":"fleet: baseline seeded".*"from":\["host-b"\].*"server":"go:github.com/mcpsec/sensor/internal/testservers/toolbox"`, 40*time.Second)
+	c.d.logs.mu.Lock()
+	poisoned := strings.Contains(c.d.logs.b.String(), `"server":"go:github.com/mcpsec/sensor/internal/testservers/evil"`)
+	c.d.logs.mu.Unlock()
+	if poisoned {
+		t.Error("the malicious server's behaviour was shared as a baseline")
+	}
 
 	// the inventory: each host once
 	var invs []fleet.Inventory
