@@ -196,7 +196,10 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 			if h == nil {
 				return nil, errors.New("the daemon is not ready yet")
 			}
-			t := targetOf(*h, req)
+			t, err := targetOf(*h, req)
+			if err != nil {
+				return nil, err
+			}
 			by := byWhom(req, uid)
 			ct, at, err := h.Contain(t, by)
 			auditAction(p.StateDir(), "contain", ct.Cgroup, ct.Name, by, err)
@@ -210,6 +213,11 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 			h := current()
 			if h == nil {
 				return nil, errors.New("the daemon is not ready yet")
+			}
+			if req.ServersOnly {
+				if _, err := targetOf(*h, req); err != nil {
+					return nil, err
+				}
 			}
 			path := req.Cgroup
 			if path == "" && req.PID > 0 {
@@ -278,15 +286,19 @@ func runDaemon(c *cobra.Command, l config.Loaded) error {
 }
 
 // targetOf is the server a request names, by pid (its tree's root) or
-// cgroup.
-func targetOf(h pipeline.Handle, req control.Request) contain.Target {
+// cgroup. A request that may name only servers (the dashboard's, the MCP
+// face's) is refused for anything else.
+func targetOf(h pipeline.Handle, req control.Request) (contain.Target, error) {
 	t := contain.Target{PID: req.PID, Cgroup: req.Cgroup}
 	if req.PID > 0 {
 		if s, ok := h.ServerOf(req.PID); ok {
 			t.Server, t.Name, t.PID = s.ID, s.Name, int(s.PID)
 		}
 	}
-	return t
+	if req.ServersOnly && (t.Server == "" || req.Cgroup != "") {
+		return t, fmt.Errorf("refused: pid %d is not an MCP server the daemon follows (this caller may act on those only)", req.PID)
+	}
+	return t, nil
 }
 
 // byWhom names who acts: the caller's uid, and their reason.

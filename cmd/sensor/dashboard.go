@@ -64,7 +64,7 @@ func startDashboard(ctx context.Context, cfg config.Config, p *pipeline.Pipeline
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	log.Info("dashboard", "url", "http://"+ln.Addr().String()+"/?token="+view, "act_token_file", af)
+	log.Info("dashboard", "url", "http://"+ln.Addr().String()+"/#token="+view, "act_token_file", af)
 	return d, nil
 }
 
@@ -117,7 +117,10 @@ func dispatch(h control.Handlers) dashboard.Ask {
 			if strings.TrimSpace(a.Reason) == "" {
 				return nil, errors.New("a reason is required: it goes to the audit trail")
 			}
-			req.PID, req.Cgroup, req.Reason = a.PID, a.Cgroup, by+": "+a.Reason
+			if a.Cgroup != "" || a.PID <= 0 {
+				return nil, errors.New("name the server by its pid")
+			}
+			req.PID, req.Reason, req.ServersOnly = a.PID, by+": "+a.Reason, true
 			switch cmd {
 			case "contain":
 				return h.Contain(req, 0)

@@ -251,7 +251,10 @@ func (f *face) kill(req control.Request, uid uint32) (any, error) {
 	if h == nil {
 		return nil, errors.New("the daemon is not ready yet")
 	}
-	t := targetOf(*h, req)
+	t, err := targetOf(*h, req)
+	if err != nil {
+		return nil, err
+	}
 	by := byWhom(req, uid)
 	ct, _, err := h.Contain(t, by)
 	if err == nil {

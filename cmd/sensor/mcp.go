@@ -130,20 +130,14 @@ type Answer struct {
 func newFace(o mcpOpts) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpsec-sensor", Title: "MCP Security Evolution sensor", Version: version},
 		&mcp.ServerOptions{Instructions: "The host's MCP security sensor. " + untrustedNote})
-	ask := func(cmd string, args any) (*mcp.CallToolResult, any, error) {
-		var v any
-		if err := control.Ask(o.socket, cmd, args, &v); err != nil {
-			return nil, nil, err
-		}
-		return answer(v), nil, nil
-	}
+
 	mcp.AddTool(s, &mcp.Tool{Name: "analyze_server", Description: "Security analysis of one MCP server on this host: what it runs, its pinned tool definitions, its learned baseline, its alerts, advisories of its version, findings from the clients' configuration files."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in AnalyzeArgs) (*mcp.CallToolResult, any, error) {
 			var an Analysis
 			if err := control.Ask(o.socket, "analyze", ServerArgs{Server: in.Server}, &an); err != nil {
 				return nil, nil, err
 			}
-			return answer(map[string]any{"server": inspect.Escape(an.Server, 200), "key": an.Key, "alerts_by_rule": an.Alerts,
+			return answer(map[string]any{"server": inspect.Escape(an.Server, 200), "key": inspect.Escape(an.Key, 300), "alerts_by_rule": untrusted(an.Alerts),
 				"advisories": an.Advisories, "untrusted": untrusted(map[string]any{"running": an.Running, "pinned_tools": an.Tools,
 					"baseline": an.Baseline, "recent_alerts": an.Recent, "config_findings": an.Findings})}), nil, nil
 		})
@@ -160,8 +154,17 @@ func newFace(o mcpOpts) *mcp.Server {
 			return answer(map[string]any{"threats": out, "count": len(out)}), nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "harden_server", Description: "Confinement for a server from what it was seen doing: an OCI seccomp profile, a systemd drop-in and a gateway policy allowing only its pinned tools. A dry run unless write is true."},
-		func(ctx context.Context, _ *mcp.CallToolRequest, in ServerArgs) (*mcp.CallToolResult, any, error) {
-			return ask("harden", in)
+		func(ctx context.Context, _ *mcp.CallToolRequest, in HardenArgs) (*mcp.CallToolResult, any, error) {
+			if in.Write && !o.respond {
+				return nil, nil, errors.New("refused: this face may not write files (start `sensor mcp` with --allow-respond); without write it is a dry run")
+			}
+			// where the files go is the daemon's choice, never the caller's
+			var h Hardening
+			if err := control.Ask(o.socket, "harden", ServerArgs{Server: in.Server, Write: in.Write}, &h); err != nil {
+				return nil, nil, err
+			}
+			return answer(map[string]any{"dry_run": h.DryRun, "written": h.Written, "seccomp": h.Seccomp, "systemd_dropin": h.DropIn,
+				"untrusted": untrusted(map[string]any{"server": h.Server, "gateway_policy": h.Policy})}), nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "respond_incident", Description: "Contain (freeze, refuse egress), release or kill an MCP server, by name or pid, with a reason. Allowed only when the sensor's face was started with --allow-respond; every use is audited."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in RespondArgs) (*mcp.CallToolResult, any, error) {
@@ -182,6 +185,12 @@ func newFace(o mcpOpts) *mcp.Server {
 	resource("mcpsec://posture", "posture", "Security posture: threats detected and blocked (by kernel refusal, gateway denial, freeze), false-positive rate, mean time to detection and to response, security score; last 24 h, all time and per day.", "posture")
 	resource("mcpsec://compliance", "compliance", "The audit trail's verified state, the period it covers and the compliance status.", "compliance")
 	return s
+}
+
+// HardenArgs are harden_server's arguments.
+type HardenArgs struct {
+	Server string `json:"server" jsonschema:"the server: its name or key"`
+	Write  bool   `json:"write,omitempty" jsonschema:"write the files under /etc/mcp-sensor/harden/NAME (needs --allow-respond)"`
 }
 
 // AnalyzeArgs are analyze_server's arguments.
@@ -207,7 +216,7 @@ func respond(o mcpOpts, in RespondArgs) (*mcp.CallToolResult, any, error) {
 	if strings.TrimSpace(in.Reason) == "" {
 		return nil, nil, errors.New("a reason is required: it goes to the audit trail")
 	}
-	req := control.Request{Cmd: in.Action, PID: in.PID, Reason: "sensor mcp: " + in.Reason}
+	req := control.Request{Cmd: in.Action, PID: in.PID, Reason: "sensor mcp: " + in.Reason, ServersOnly: true}
 	if req.PID == 0 {
 		pid, err := findServer(o.socket, in.Server)
 		if err != nil {
@@ -220,7 +229,7 @@ func respond(o mcpOpts, in RespondArgs) (*mcp.CallToolResult, any, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return answer(v), nil, nil
+	return answer(map[string]any{"untrusted": untrusted(v)}), nil, nil
 }
 
 // findServer finds a running server's pid.

@@ -26,8 +26,8 @@ const sandboxArg = "__scan-sandbox"
 var hiddenDirs = []string{"/root", "/home", "/tmp", "/var/tmp", "/var/lib/mcp-sensor", "/etc/mcp-sensor", "/run/mcp-sensor", "/run/user"}
 
 // sandboxCommand is the helper's command line for a server.
-func sandboxCommand(self, home string, keep []string, argv []string) []string {
-	out := []string{self, sandboxArg, "--home", home}
+func sandboxCommand(self, home string, uid, gid int, keep []string, argv []string) []string {
+	out := []string{self, sandboxArg, "--home", home, "--uid", strconv.Itoa(uid), "--gid", strconv.Itoa(gid)}
 	for _, k := range keep {
 		out = append(out, "--keep", k)
 	}
@@ -41,11 +41,23 @@ func runSandbox(args []string) int {
 	}
 	var home string
 	var keep []string
+	uid, gid := -1, -1
 	i := 0
 	for ; i < len(args) && args[i] != "--"; i++ {
 		switch {
 		case args[i] == "--home" && i+1 < len(args):
 			home = args[i+1]
+			i++
+		case (args[i] == "--uid" || args[i] == "--gid") && i+1 < len(args):
+			n, err := strconv.Atoi(args[i+1])
+			if err != nil {
+				return fail("%s %q: not a number", args[i], args[i+1])
+			}
+			if args[i] == "--uid" {
+				uid = n
+			} else {
+				gid = n
+			}
 			i++
 		case args[i] == "--keep" && i+1 < len(args):
 			keep = append(keep, args[i+1])
@@ -63,8 +75,32 @@ func runSandbox(args []string) int {
 	if ns, parent := mountNS("self"), mountNS(strconv.Itoa(os.Getppid())); ns == "" || parent == "" || ns == parent {
 		return fail("not in a mount namespace of its own (it is started by `sensor scan` only): refusing to change mounts")
 	}
+	if uid < 0 || gid < 0 {
+		return fail("the sandbox helper is started by `sensor scan` only")
+	}
 	if err := sandbox(home, keep); err != nil {
 		return fail("%v", err)
+	}
+	if uid != 0 {
+		_ = os.Chown(home, uid, gid)
+		_ = os.Chown(filepath.Join(home, ".npm"), uid, gid)
+	}
+	// the server runs as the owner of the file that names it, never gains
+	// privileges (setuid binaries, file capabilities), and a non-root
+	// owner's server can neither undo the mounts nor leave its cgroup
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fail("no_new_privs: %v", err)
+	}
+	if uid != 0 {
+		if err := syscall.Setgroups([]int{gid}); err != nil {
+			return fail("dropping groups: %v", err)
+		}
+		if err := syscall.Setgid(gid); err != nil {
+			return fail("setgid %d: %v", gid, err)
+		}
+		if err := syscall.Setuid(uid); err != nil {
+			return fail("setuid %d: %v", uid, err)
+		}
 	}
 	exe, err := exec.LookPath(argv[0])
 	if err != nil {

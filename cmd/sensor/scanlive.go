@@ -10,8 +10,10 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -97,7 +99,19 @@ func runSandboxed(self string, e scan.Entry, o scanOpts) (l scan.Live, defs []sc
 	l = scan.Live{Server: e.Name, Client: e.Client}
 	start := time.Now()
 	defer func() { l.Seconds = math.Round(time.Since(start).Seconds()*10) / 10 }()
+	// the server runs as whoever owns the file that names it: another
+	// user's configuration never runs as root
+	uid, gid := 0, 0
+	if st, err := os.Stat(e.File); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(sys.Uid), int(sys.Gid)
+		}
+	}
+	// its package caches are its owner's
 	realHome := os.Getenv("HOME")
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil && uid != 0 {
+		realHome = u.HomeDir
+	}
 	if realHome == "" {
 		realHome = "/root"
 	}
@@ -120,8 +134,12 @@ func runSandboxed(self string, e scan.Entry, o scanOpts) (l scan.Live, defs []sc
 		env = append(env, "MCPSEC_SANDBOX_CWD="+cwd)
 	}
 	for _, k := range slices.Sorted(maps.Keys(e.Env)) {
+		if strings.HasPrefix(k, "LD_") {
+			continue // the dynamic loader's: never into the helper, nor the server
+		}
 		env = append(env, k+"="+e.Env[k])
 	}
+
 	inR, inW, err1 := os.Pipe()
 	outR, outW, err2 := os.Pipe()
 	if err := errors.Join(err1, err2); err != nil {
@@ -136,7 +154,7 @@ func runSandboxed(self string, e scan.Entry, o scanOpts) (l scan.Live, defs []sc
 	defer cancel()
 	ready := make(chan struct{})
 	p, err := pipeline.New(pipeline.Options{Command: config.Trace, Config: cfg, Version: version,
-		Target: pipeline.Target{Command: sandboxCommand(self, sandboxHome, keep, append([]string{e.Command}, e.Args...)),
+		Target: pipeline.Target{Command: sandboxCommand(self, sandboxHome, uid, gid, keep, append([]string{e.Command}, e.Args...)),
 			Stdin: inR, Stdout: outW, Stderr: &limitedBuffer{b: &stderr, max: 8 << 10}, Quarantine: true,
 			Launch: func(cmd *exec.Cmd) {
 				cmd.Env = env
@@ -237,10 +255,14 @@ func listAll(ctx context.Context, timeout time.Duration, w *os.File, r *os.File)
 // directory: the directory above its bin/, its own directory, or itself.
 func installDir(exe string) string {
 	dir := filepath.Dir(exe)
-	if filepath.Base(dir) == "bin" && !slices.Contains(hiddenDirs, filepath.Dir(dir)) {
+	// never a home itself (/home/alice/bin/srv must not show /home/alice)
+	shown := func(d string) bool {
+		return !slices.Contains(hiddenDirs, d) && !slices.Contains(hiddenDirs, filepath.Dir(d))
+	}
+	if filepath.Base(dir) == "bin" && shown(filepath.Dir(dir)) {
 		return filepath.Dir(dir)
 	}
-	if !slices.Contains(hiddenDirs, dir) {
+	if shown(dir) {
 		return dir
 	}
 	return exe

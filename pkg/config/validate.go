@@ -90,6 +90,9 @@ func (l *Loaded) Validate() error {
 	if c.Fleet.Quorum < 0 {
 		bad("fleet.quorum", "%d: must be 1 or more", c.Fleet.Quorum)
 	}
+	if c.Fleet.Quorum > 1 && len(c.Fleet.Trust) < c.Fleet.Quorum {
+		bad("fleet.quorum", "%d distinct hosts needs fleet.trust to list at least %d keys: anyone can make keys", c.Fleet.Quorum, c.Fleet.Quorum)
+	}
 	if c.Dashboard.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Dashboard.Listen); err != nil {
 			bad("dashboard.listen", "%q: not host:port, e.g. 127.0.0.1:9465", c.Dashboard.Listen)

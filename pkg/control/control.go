@@ -26,6 +26,10 @@ type Request struct {
 	PID    int    `json:"pid,omitempty"`
 	// Reason is why someone acts (contain, release, kill): audited.
 	Reason string `json:"reason,omitempty"`
+	// ServersOnly: the action may name only an MCP server the daemon
+	// follows, by pid (the dashboard's and the MCP face's requests), never
+	// any process or cgroup of the host.
+	ServersOnly bool `json:"servers_only,omitempty"`
 	// Args are the arguments of the other commands (Handlers.More).
 	Args json.RawMessage `json:"args,omitempty"`
 }

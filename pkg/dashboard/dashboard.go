@@ -110,27 +110,27 @@ func (d *Dashboard) Handler() http.Handler {
 	return d.guard(mux)
 }
 
-// guard checks the Host header and the token; a token in the query is
-// moved to a cookie (and out of the address bar).
+// guard checks the Host header on everything, and the token on /api: a
+// Bearer header (the page keeps the token in its tab's sessionStorage,
+// taken from the address's fragment, never a cookie: cookies are shared
+// with every port of the host), or ?token= for the live stream (an
+// EventSource cannot send headers). The page's static files hold nothing
+// and are served to anyone the Host check lets in.
 func (d *Dashboard) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !d.hostOK(r.Host) {
 			http.Error(w, "unexpected Host header (DNS rebinding?)", http.StatusForbidden)
 			return
 		}
-		if t := r.URL.Query().Get("token"); t != "" && d.roleOf(t) != "" {
-			http.SetCookie(w, &http.Cookie{Name: "mcpsec_token", Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-			http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
-			return
-		}
-		if d.role(r) == "" {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		if strings.HasPrefix(r.URL.Path, "/api/") && d.role(r) == "" {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			http.Error(w, "open the address the daemon logged (it carries the token), or send Authorization: Bearer TOKEN", http.StatusUnauthorized)
 			return
 		}
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("X-Frame-Options", "DENY")
 		next.ServeHTTP(w, r)
 	})
 }
@@ -167,8 +167,8 @@ func (d *Dashboard) role(r *http.Request) string {
 	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		return d.roleOf(t)
 	}
-	if c, err := r.Cookie("mcpsec_token"); err == nil {
-		return d.roleOf(c.Value)
+	if t := r.URL.Query().Get("token"); t != "" && r.Method == http.MethodGet {
+		return d.roleOf(t)
 	}
 	return ""
 }

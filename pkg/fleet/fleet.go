@@ -142,12 +142,11 @@ func (f *Fleet) Report(ctx context.Context, typ, value, rule, severity, alertID 
 				return fmt.Errorf("indicator %s: %w", key, err)
 			}
 			for _, x := range in.Reports {
-				if x.Key == r.Key && in.Withdrawn == nil {
-					return nil // this host said so already
+				if x.Key == r.Key && (in.Withdrawn == nil || x.Time.After(in.Withdrawn.Time)) {
+					return nil // this host said so already (since any withdrawal)
 				}
 			}
 			in.Reports = append(in.Reports, r)
-			in.Withdrawn = nil
 			b, _ := json.Marshal(in)
 			if _, err = f.ioc.Update(ctx, key, b, e.Revision()); err == nil {
 				f.Published.Add(1)
@@ -180,8 +179,11 @@ func (f *Fleet) Withdraw(ctx context.Context, typ, value, reason string) error {
 		if err := json.Unmarshal(e.Value(), &in); err != nil {
 			return err
 		}
+		if in.Type != typ || in.Value != value {
+			return fmt.Errorf("indicator %s holds %s %s, not %s %s: not signed", key, in.Type, in.Value, typ, value)
+		}
 		w := Report{Host: f.o.Host, Time: time.Now().UTC(), Reason: reason}
-		if err := sign(f.kp, in.Type, in.Value, in.Rule, "withdraw", &w); err != nil {
+		if err := sign(f.kp, typ, value, in.Rule, "withdraw", &w); err != nil {
 			return err
 		}
 		in.Withdrawn = &w
@@ -305,8 +307,8 @@ func (f *Fleet) apply(e jetstream.KeyValueEntry, fn func(Change)) {
 		return
 	}
 	var in Indicator
-	if err := json.Unmarshal(e.Value(), &in); err != nil {
-		f.Errors.Add(1)
+	if err := json.Unmarshal(e.Value(), &in); err != nil || KeyOf(in.Type, in.Value) != key {
+		f.Errors.Add(1) // a record under another's key is no one's
 		return
 	}
 	ok, why := f.o.Trust.Trusted(&in)

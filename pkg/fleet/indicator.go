@@ -105,7 +105,8 @@ type Trust struct {
 
 // Trusted says whether an indicator is taken under the trust setting: at
 // least Quorum validly signed reports by distinct keys (of the listed
-// ones), and not withdrawn by a trusted key.
+// ones) made after the last trusted withdrawal, if any. A withdrawal
+// replayed from before holds nothing back that was reported since.
 func (t Trust) Trusted(in *Indicator) (bool, string) {
 	ok := func(r Report, verb string) bool {
 		if len(t.Keys) > 0 && !contains(t.Keys, r.Key) {
@@ -113,17 +114,22 @@ func (t Trust) Trusted(in *Indicator) (bool, string) {
 		}
 		return verify(in.Type, in.Value, in.Rule, verb, r) == nil
 	}
+	var since time.Time
+	withdrawn := ""
 	if w := in.Withdrawn; w != nil && ok(*w, "withdraw") {
-		return false, "withdrawn by " + w.Host + ": " + w.Reason
+		since, withdrawn = w.Time, "withdrawn by "+w.Host+": "+w.Reason
 	}
 	keys := map[string]bool{}
 	for _, r := range in.Reports {
-		if ok(r, "report") {
+		if r.Time.After(since) && ok(r, "report") {
 			keys[r.Key] = true
 		}
 	}
 	need := max(1, t.Quorum)
 	if len(keys) < need {
+		if withdrawn != "" {
+			return false, withdrawn
+		}
 		return false, fmt.Sprintf("%d trusted report(s), %d needed", len(keys), need)
 	}
 	return true, ""

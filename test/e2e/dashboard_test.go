@@ -88,7 +88,7 @@ func TestDashboard(t *testing.T) {
 	base := "http://" + addr
 	tctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	if err := chromedp.Do(tctx, chromedp.Navigate(base+"/?token="+view),
+	if err := chromedp.Do(tctx, chromedp.Navigate(base+"/#token="+view),
 		chromedp.WaitVisible(chromedp.CSS("#alerts")), poll(`document.querySelector("#live-state").textContent === "live"`)); err != nil {
 		t.Fatalf("the page did not load: %v\n%v", err, *errs)
 	}
@@ -146,7 +146,7 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("contain with the view token: %q", result)
 	}
 	// and done with the act token
-	if err := chromedp.Do(tctx, chromedp.Navigate(base+"/?token="+act), chromedp.WaitVisible(chromedp.CSS("#alerts")),
+	if err := chromedp.Do(tctx, chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/#token="+act), chromedp.WaitVisible(chromedp.CSS("#alerts")),
 		chromedp.Navigate(base+"/#servers"), chromedp.WaitVisible(chromedp.CSS(srvRow)), chromedp.Click(chromedp.CSS(srvRow)),
 		chromedp.SendKeys(chromedp.CSS("#act-reason"), "e2e from the page"), chromedp.Click(chromedp.CSS("#btn-contain")),
 		poll(`/contained/.test(document.querySelector("#act-result").textContent)`)); err != nil {

@@ -18,8 +18,19 @@ const row = (cells) => {
   }
   return tr;
 };
+// the token comes in the address's fragment (#token=...), never sent to
+// a server by the browser; the tab keeps it in sessionStorage
+(() => {
+  const m = location.hash.match(/token=([0-9A-Za-z_-]+)/);
+  if (m) {
+    sessionStorage.setItem("mcpsec_token", m[1]);
+    history.replaceState(null, "", location.pathname + "#alerts");
+  }
+})();
+const token = () => sessionStorage.getItem("mcpsec_token") || "";
 const api = async (path, body) => {
-  const opt = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  const headers = { Authorization: "Bearer " + token() };
+  const opt = body === undefined ? { headers } : { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(body) };
   const r = await fetch("/api/" + path, opt);
   const v = await r.json().catch(() => ({ error: r.statusText }));
   if (!r.ok) throw new Error(v.error || r.statusText);
@@ -80,7 +91,7 @@ function classOf(a) {
   return f.replace(/^00-/, "").replace(/\.ya?ml$/, "");
 }
 function live() {
-  const es = new EventSource("/api/live");
+  const es = new EventSource("/api/live?token=" + encodeURIComponent(token()));
   es.onopen = () => ($("#live-state").textContent = "live");
   es.onerror = () => ($("#live-state").textContent = "reconnecting");
   es.addEventListener("alert", (ev) => {
