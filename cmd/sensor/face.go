@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpsec/sensor/pkg/audit"
@@ -30,6 +31,8 @@ type face struct {
 	reload  func()
 	mode    string
 	member  *member // nil: not in a fleet
+	// exceptions serialises the read-modify-write of the verdicts' file
+	exceptions sync.Mutex
 }
 
 func (f *face) auditDir() string { return filepath.Join(f.p.StateDir(), contain.AuditDir) }

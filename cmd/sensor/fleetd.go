@@ -117,8 +117,12 @@ func (m *member) run(ctx context.Context, p *pipeline.Pipeline, h pipeline.Handl
 		m.log.Warn("fleet: the kernel's old indicator entries were not cleared", "error", err)
 	}
 	m.log.Info("fleet: joined", "host", host, "key", f.PublicKey(), "quorum", max(1, fc.Quorum), "trusted_keys", len(fc.Trust))
+	inForce := filepath.Join(p.StateDir(), fleet.InForceFile)
 	err := f.Watch(ctx, func(c fleet.Change) {
 		in := c.Indicator
+		if err := fleet.WriteInForce(inForce, f.InForce()); err != nil {
+			m.log.Warn("fleet: the indicators in force were not written for sensor scan", "file", inForce, "error", err)
+		}
 		if in.Type != fleet.Destination {
 			m.log.Info("fleet indicator", "in_force", c.Add, "type", in.Type, "value", in.Value, "origin", in.FirstHost, "why", c.Why)
 			return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpsec/sensor/pkg/fleet"
 	"github.com/mcpsec/sensor/pkg/scan"
 )
 
@@ -25,6 +26,7 @@ type scanOpts struct {
 	repin      bool
 	stateDir   string
 	keep       []string
+	fleetFile  string
 }
 
 func newScanCmd() *cobra.Command {
@@ -74,6 +76,7 @@ severity's rank (11 low, 12 medium, 13 high, 14 critical); 1 on an error.`,
 	fl.BoolVar(&o.repin, "repin", false, "take the definitions listed now as the pinned ones")
 	fl.StringVar(&o.stateDir, "state-dir", "/var/lib/mcp-sensor/scan", "where the scan keeps its pins")
 	fl.StringSliceVar(&o.keep, "keep", nil, "another directory servers may read in the sandbox (repeatable)")
+	fl.StringVar(&o.fleetFile, "fleet-indicators", "/var/lib/mcp-sensor/"+fleet.InForceFile, "the fleet's indicators in force (the daemon keeps them there): packages named are refused")
 	return cmd
 }
 
@@ -127,6 +130,16 @@ func runScan(c *cobra.Command, o scanOpts, files []string) error {
 			}
 		}
 	}
+	refused := map[string]string{}
+	ins, err := fleet.ReadInForce(o.fleetFile)
+	if err != nil {
+		return fmt.Errorf("--fleet-indicators: %w", err)
+	}
+	for _, in := range ins {
+		if in.Type == fleet.Package {
+			refused[in.Value] = in.Origin()
+		}
+	}
 	for _, s := range srcs {
 		es, err := scan.Parse(s)
 		if err != nil {
@@ -140,10 +153,11 @@ func runScan(c *cobra.Command, o scanOpts, files []string) error {
 		r.Entries = append(r.Entries, es...)
 		for _, e := range es {
 			r.Findings = append(r.Findings, scan.Static(e, adv)...)
+			r.Findings = append(r.Findings, scan.FleetRefused(e, "", refused)...)
 		}
 	}
 	if live {
-		if err := scanLive(r, o, adv); err != nil {
+		if err := scanLive(r, o, adv, refused); err != nil {
 			return err
 		}
 	}

@@ -33,7 +33,7 @@ const sandboxHome = "/tmp/mcpsec-scan-home"
 
 // scanLive starts each stdio server once, in the sandbox, under the
 // sensor, and judges what it listed with the other servers of its client.
-func scanLive(r *scan.Report, o scanOpts, adv *scan.Advisories) error {
+func scanLive(r *scan.Report, o scanOpts, adv *scan.Advisories, refused map[string]string) error {
 	pins, err := scan.OpenPins(filepath.Join(o.stateDir, "pins.json"))
 	if err != nil {
 		return err
@@ -74,6 +74,7 @@ func scanLive(r *scan.Report, o scanOpts, adv *scan.Advisories) error {
 			r.Findings = append(r.Findings, startupFindings(e, l, alerts)...)
 			if id := l.Identity; id != "" {
 				r.Findings = append(r.Findings, identityAdvisories(e, id, adv)...)
+				r.Findings = append(r.Findings, scan.FleetRefused(e, id, refused)...)
 			}
 		}
 		if x.live.Started {

@@ -60,7 +60,9 @@ func (f *face) verdict(req control.Request, uid uint32) (any, error) {
 		if a.Source == "baseline" || a.ServerName == "" {
 			return nil, fmt.Errorf("alert %s (%s) has no rule and server to scope an exception to: reset the baseline instead", a.ID, a.Rule)
 		}
+		f.exceptions.Lock()
 		file, err := writeException(f.p.SiteRulesDir(), a, rec.By, v.Reason)
+		f.exceptions.Unlock()
 		if err != nil {
 			return nil, err
 		}

@@ -214,3 +214,22 @@ func TestDefinitions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A package the fleet reported is refused, as written or as it ran.
+func TestFleetRefused(t *testing.T) {
+	refused := map[string]string{"npm:evil-mcp@1.0.0": "package npm:evil-mcp@1.0.0, reported by host-a"}
+	e := Entry{Name: "weather", Client: "c", File: "f", Command: "npx", Args: []string{"-y", "evil-mcp@1.0.0"}}
+	if f := FleetRefused(e, "", refused); len(f) != 1 || f[0].Severity != "critical" || !strings.Contains(f[0].Evidence, "host-a") {
+		t.Fatalf("as written: %+v", f)
+	}
+	unpinned := Entry{Name: "weather", Client: "c", File: "f", Command: "npx", Args: []string{"-y", "evil-mcp"}}
+	if f := FleetRefused(unpinned, "", refused); len(f) != 0 {
+		t.Fatalf("an unpinned entry is judged by what it runs: %+v", f)
+	}
+	if f := FleetRefused(unpinned, "evil-mcp@1.0.0", refused); len(f) != 1 {
+		t.Fatalf("as it ran: %+v", f)
+	}
+	if f := FleetRefused(unpinned, "evil-mcp@1.0.1", refused); len(f) != 0 {
+		t.Fatalf("another version: %+v", f)
+	}
+}

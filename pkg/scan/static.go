@@ -47,6 +47,7 @@ var Rules = []Rule{
 	{"MCPS020", "startup-effect", "What the server did on start-up, before anything was asked of it, under the sensor."},
 	{"MCPS021", "startup-alert", "A rule of the sensor fired while the server started."},
 	{"MCPS022", "not-started", "The server could not be started or did not complete the MCP handshake in the sandbox."},
+	{"MCPS030", "fleet-indicator", "The package is named by an indicator the fleet shares: another host caught it misbehaving."},
 }
 
 // RuleID gives a rule's id by name.
@@ -206,6 +207,31 @@ func secretIn(where, name, value string, add func(rule, sev, title, evidence, fi
 		add("secret-in-config", "medium", fmt.Sprintf("%s looks like a credential written in clear", where),
 			where+" = "+mask(value), "keep it in the environment or the client's secret input (${input:...})")
 	}
+}
+
+// FleetRefused reports an entry whose package (as written, or as the
+// sensor saw it run: ran, e.g. "@scope/name@1.2.3") a fleet indicator
+// names: refused (the key is "npm:@scope/name@1.2.3", the value its
+// origin).
+func FleetRefused(e Entry, ran string, refused map[string]string) []Finding {
+	var out []Finding
+	seen := map[string]bool{}
+	check := func(key string) {
+		if origin, ok := refused[key]; ok && !seen[key] {
+			seen[key] = true
+			out = append(out, Finding{Rule: "fleet-indicator", Severity: "critical", Client: e.Client, File: e.File, Line: e.Line,
+				Server: e.Name, Title: fmt.Sprintf("%s runs %s, a package the fleet reported", e.Name, key), Evidence: origin,
+				Fix: "remove the entry; the package was caught misbehaving on another host"})
+		}
+	}
+	if p, ok := PackageOf(e); ok && p.Version != "" {
+		check(p.Ecosystem + ":" + p.Name + "@" + p.Version)
+	}
+	if ran != "" {
+		check("npm:" + ran)
+		check("pypi:" + ran)
+	}
+	return out
 }
 
 // Redacted is the entry with the values of its env and headers that are

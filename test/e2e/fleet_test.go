@@ -262,6 +262,11 @@ fleet:
 			lags[len(lags)/2].Round(time.Millisecond), lags[len(lags)*99/100].Round(time.Millisecond), lags[len(lags)-1].Round(time.Millisecond))
 	}
 
+	// B keeps what is in force for sensor scan (which judges without NATS)
+	if b, err := os.ReadFile(filepath.Join(b.d.state, fleet.InForceFile)); err != nil || !strings.Contains(string(b), exfil) {
+		t.Errorf("B's %s: %v\n%s", fleet.InForceFile, err, b)
+	}
+
 	// a node dies; the same server started on B is refused at its first connect
 	srvs[1].Shutdown()
 	srvs[1].WaitForShutdown()
