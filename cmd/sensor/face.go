@@ -52,17 +52,22 @@ func (f *face) commands() map[string]func(control.Request, uint32) (any, error) 
 }
 
 // history is the audit trail's history with the daemon's settings.
-func (f *face) history() (posture.History, uint64, error) {
+func (f *face) history() (posture.History, error) {
 	h, err := posture.FromAudit(f.auditDir())
 	if err != nil {
-		return h, 0, fmt.Errorf("reading the audit trail: %w", err)
+		return h, fmt.Errorf("reading the audit trail: %w", err)
 	}
-	n, verr := audit.Verify(f.auditDir())
+	_, verr := audit.Verify(f.auditDir())
 	h.ChainVerified = verr == nil
+	h.RulesLoaded, h.Enforcing = f.settings()
+	return h, nil
+}
+
+// settings are what the posture and the compliance status read of the
+// daemon itself: rules loaded, containment enforced.
+func (f *face) settings() (rulesLoaded, enforcing bool) {
 	rs := f.p.Rules()
-	h.RulesLoaded = rs != nil && len(rs.Rules) > 0
-	h.Enforcing = f.mode == "enforce"
-	return h, n, nil
+	return rs != nil && len(rs.Rules) > 0, f.mode == "enforce"
 }
 
 // Posture is the answer of "posture".
@@ -74,7 +79,7 @@ type Posture struct {
 }
 
 func (f *face) posture(control.Request, uint32) (any, error) {
-	h, _, err := f.history()
+	h, err := f.history()
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +96,7 @@ func (f *face) posture(control.Request, uint32) (any, error) {
 
 // last24h is the posture of the last day (for the metrics endpoint).
 func (f *face) last24h() (posture.Figures, error) {
-	h, _, err := f.history()
+	h, err := f.history()
 	if err != nil {
 		return posture.Figures{}, err
 	}
@@ -106,20 +111,41 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// alertsFrom reads the trail's alerts that pass keep, newest last.
-func (f *face) alertsFrom(keep func(*correlate.Alert) bool) ([]*correlate.Alert, error) {
+// alertsFrom reads the trail's alerts that pass keep, newest last, and
+// the last verdict on each alert (true_positive or false_positive), in
+// one walk.
+func (f *face) alertsFrom(keep func(*correlate.Alert) bool) ([]*correlate.Alert, map[string]string, error) {
 	var out []*correlate.Alert
+	verdicts := map[string]string{}
 	err := audit.Walk(f.auditDir(), func(r *audit.Record) error {
-		if r.Kind != "alert" {
-			return nil
-		}
-		var a correlate.Alert
-		if json.Unmarshal(r.Data, &a) == nil && keep(&a) {
-			out = append(out, &a)
+		switch r.Kind {
+		case "alert":
+			var a correlate.Alert
+			if json.Unmarshal(r.Data, &a) == nil && keep(&a) {
+				out = append(out, &a)
+			}
+		case "verdict":
+			var v posture.VerdictRecord
+			if json.Unmarshal(r.Data, &v) == nil {
+				verdicts[v.AlertID] = map[string]string{"true": "true_positive", "false": "false_positive"}[v.Verdict]
+			}
 		}
 		return nil
 	})
-	return out, err
+	return out, verdicts, err
+}
+
+// sinceOf is the time a "since" argument (a duration back from now)
+// names; "" is the beginning.
+func sinceOf(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("since %q: not a duration (write it like 30m, 1h or 24h)", s)
+	}
+	return time.Now().Add(-d), nil
 }
 
 // ThreatQuery filters "threats".
@@ -144,16 +170,6 @@ type Threat struct {
 	Latency    map[string]string `json:"latency,omitempty"`
 }
 
-func techniques(tags []string) []string {
-	var out []string
-	for _, t := range tags {
-		if len(t) > 1 && t[0] == 'T' && t[1] >= '0' && t[1] <= '9' {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 func (f *face) threats(req control.Request, _ uint32) (any, error) {
 	var q ThreatQuery
 	if len(req.Args) > 0 {
@@ -161,28 +177,16 @@ func (f *face) threats(req control.Request, _ uint32) (any, error) {
 			return nil, fmt.Errorf("threats: %w", err)
 		}
 	}
-	since := time.Time{}
-	if q.Since != "" {
-		d, err := time.ParseDuration(q.Since)
-		if err != nil {
-			return nil, fmt.Errorf("since %q: not a duration (write it like 30m, 1h or 24h)", q.Since)
-		}
-		since = time.Now().Add(-d)
+	since, err := sinceOf(q.Since)
+	if err != nil {
+		return nil, err
 	}
 	if q.Severity != "" {
 		if _, ok := severityRank[q.Severity]; !ok {
 			return nil, fmt.Errorf("severity %q: use low, medium, high or critical", q.Severity)
 		}
 	}
-	h, _, err := f.history()
-	if err != nil {
-		return nil, err
-	}
-	verdicts := map[string]string{}
-	for _, v := range h.Verdicts {
-		verdicts[v.AlertID] = map[bool]string{true: "true_positive", false: "false_positive"}[v.True]
-	}
-	alerts, err := f.alertsFrom(func(a *correlate.Alert) bool {
+	alerts, verdicts, err := f.alertsFrom(func(a *correlate.Alert) bool {
 		return !a.Time.Before(since) &&
 			(q.Severity == "" || severityRank[a.Severity] >= severityRank[q.Severity]) &&
 			(q.Rule == "" || a.Rule == q.Rule) &&
@@ -202,7 +206,7 @@ func (f *face) threats(req control.Request, _ uint32) (any, error) {
 	}
 	out := make([]Threat, 0, len(alerts))
 	for _, a := range alerts {
-		t := Threat{Class: a.Class(), Techniques: techniques(a.Tags), Alert: a, Verdict: verdicts[a.ID]}
+		t := Threat{Class: a.Class(), Techniques: a.Techniques(), Alert: a, Verdict: verdicts[a.ID]}
 		if r := a.Response; r != nil && r.DetectMS > 0 {
 			t.Latency = map[string]string{"detect_ms": fmt.Sprintf("%.2f", r.DetectMS)}
 			if r.LatencyMS > r.DetectMS {
@@ -232,13 +236,9 @@ func (f *face) incidents(req control.Request, _ uint32) (any, error) {
 		Since string `json:"since"`
 	}
 	_ = json.Unmarshal(req.Args, &q)
-	since := time.Time{}
-	if q.Since != "" {
-		d, err := time.ParseDuration(q.Since)
-		if err != nil {
-			return nil, fmt.Errorf("since %q: not a duration (write it like 30m, 1h or 24h)", q.Since)
-		}
-		since = time.Now().Add(-d)
+	since, err := sinceOf(q.Since)
+	if err != nil {
+		return nil, err
 	}
 	in, err := posture.Incidents(f.auditDir(), since)
 	if in == nil {

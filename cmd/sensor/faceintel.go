@@ -86,7 +86,7 @@ func (f *face) analyze(req control.Request, _ uint32) (any, error) {
 		an.Key = args.Server
 	}
 	an.Tools = st.Tools()[an.Key]
-	alerts, err := f.alertsFrom(func(a *correlate.Alert) bool { return serverIs(a, args.Server) })
+	alerts, _, err := f.alertsFrom(func(a *correlate.Alert) bool { return serverIs(a, args.Server) })
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (f *face) analyze(req control.Request, _ uint32) (any, error) {
 		an.Alerts[a.Rule]++
 	}
 	for _, a := range alerts[max(0, len(alerts)-10):] {
-		an.Recent = append(an.Recent, Threat{Class: a.Class(), Techniques: techniques(a.Tags), Alert: a})
+		an.Recent = append(an.Recent, Threat{Class: a.Class(), Techniques: a.Techniques(), Alert: a})
 	}
 	adv, _ := scan.ShippedAdvisories()
 	for _, si := range an.Running {
@@ -244,12 +244,12 @@ func (f *face) intel(control.Request, uint32) (any, error) {
 	if rs := f.p.Rules(); rs != nil {
 		for _, r := range rs.Rules {
 			a := &correlate.Alert{Source: r.File}
-			in.Patterns = append(in.Patterns, Pattern{Rule: r.Name, Class: a.Class(), Severity: r.Severity, Techniques: techniques(r.Tags), What: r.Desc})
+			in.Patterns = append(in.Patterns, Pattern{Rule: r.Name, Class: a.Class(), Severity: r.Severity, Techniques: correlate.Techniques(r.Tags), What: r.Desc})
 		}
 	}
 	tools := f.p.Pins().Tools()
 	seen := map[string]bool{}
-	_, err := f.alertsFrom(func(a *correlate.Alert) bool {
+	_, _, err := f.alertsFrom(func(a *correlate.Alert) bool {
 		if severityRank[a.Severity] >= severityRank["high"] && a.ServerName != "" {
 			in.Packages[a.ServerName]++
 		}
@@ -304,10 +304,8 @@ func (f *face) compliance(control.Request, uint32) (any, error) {
 	if rs := f.p.Rules(); rs != nil {
 		c.Rules = len(rs.Rules)
 	}
-	h, _, err := f.history()
-	if err != nil {
-		return nil, err
-	}
-	c.Status = posture.Status(h.ChainVerified, h.RulesLoaded, h.Enforcing)
+	// the trail verified above: read once, not again through history
+	rules, enforcing := f.settings()
+	c.Status = posture.Status(c.Verified, rules, enforcing)
 	return c, nil
 }

@@ -66,13 +66,16 @@ daemon's configuration (--config).`}
 		defer cancel()
 		return fn(ctx, nc, cfg)
 	}
+	inventories := func(c *cobra.Command) (invs []fleet.Inventory, err error) {
+		err = withNATS(c, func(ctx context.Context, nc *nats.Conn, _ config.Config) (err error) {
+			invs, err = fleet.Inventories(ctx, nc)
+			return err
+		})
+		return invs, err
+	}
 	status := &cobra.Command{Use: "status", Short: "Each host: last heartbeat, servers, alerts, indicators in force", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var invs []fleet.Inventory
-			err := withNATS(c, func(ctx context.Context, nc *nats.Conn, _ config.Config) (err error) {
-				invs, err = fleet.Inventories(ctx, nc)
-				return err
-			})
+			invs, err := inventories(c)
 			if err != nil {
 				return err
 			}
@@ -92,11 +95,7 @@ daemon's configuration (--config).`}
 		}}
 	servers := &cobra.Command{Use: "servers", Short: "The servers every host follows, by identity", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var invs []fleet.Inventory
-			err := withNATS(c, func(ctx context.Context, nc *nats.Conn, _ config.Config) (err error) {
-				invs, err = fleet.Inventories(ctx, nc)
-				return err
-			})
+			invs, err := inventories(c)
 			if err != nil {
 				return err
 			}

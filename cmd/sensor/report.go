@@ -86,12 +86,12 @@ evidence is MANUAL, never PASS.`,
 			if err != nil {
 				return err
 			}
-			st, err := complianceState(c, cfgPath, stateDir)
+			_, dir, err := daemonState(c, cfgPath, stateDir) // the trail alone: no rules to compile
 			if err != nil {
 				return err
 			}
 			now := time.Now()
-			return report.WriteIncidents(c.OutOrStdout(), st.AuditDir, now.Add(-d), now)
+			return report.WriteIncidents(c.OutOrStdout(), dir, now.Add(-d), now)
 		}}
 	state(inc, "24h")
 	cmd.AddCommand(comp, inc)
@@ -112,30 +112,33 @@ func period(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// complianceState reads the daemon's configuration and rules.
-func complianceState(c *cobra.Command, cfgPath, stateDir string) (report.State, error) {
+// daemonState reads the daemon's configuration and finds its audit trail.
+func daemonState(c *cobra.Command, cfgPath, stateDir string) (config.Config, string, error) {
 	explicit := c.Flags().Changed("config")
 	l, err := config.Bind(config.Daemon, pflag.NewFlagSet("report", pflag.ContinueOnError)).Load(cfgPath, explicit, os.LookupEnv)
 	if err != nil {
+		return l.Config, "", err
+	}
+	if stateDir == "" {
+		stateDir = l.Config.StateDir
+	}
+	dir := filepath.Join(stateDir, contain.AuditDir)
+	if _, err := os.Stat(dir); err != nil {
+		return l.Config, "", fmt.Errorf("no audit trail in %s (--state-dir names the daemon's state directory)", stateDir)
+	}
+	return l.Config, dir, nil
+}
+
+// complianceState reads the daemon's configuration and rules.
+func complianceState(c *cobra.Command, cfgPath, stateDir string) (report.State, error) {
+	cfg, dir, err := daemonState(c, cfgPath, stateDir)
+	if err != nil {
 		return report.State{}, err
 	}
-	cfg := l.Config
-	if stateDir == "" {
-		stateDir = cfg.StateDir
-	}
 	_, mode := cfg.Effective()
-	st := report.State{AuditDir: filepath.Join(stateDir, contain.AuditDir), Response: mode, Policy: cfg.Policy, Learn: cfg.Learn, Rules: map[string]bool{}}
-	if _, err := os.Stat(st.AuditDir); err != nil {
-		return st, fmt.Errorf("no audit trail in %s (--state-dir names the daemon's state directory)", stateDir)
-	}
+	st := report.State{AuditDir: dir, Response: mode, Policy: cfg.Policy, Learn: cfg.Learn, Rules: map[string]bool{}}
 	if !cfg.NoRules {
-		dir := cfg.Rules
-		if dir == "" {
-			if fi, err := os.Stat(pipeline.DefaultRulesDir); err == nil && fi.IsDir() {
-				dir = pipeline.DefaultRulesDir
-			}
-		}
-		rs, err := pipeline.LoadRules(dir)
+		rs, err := pipeline.LoadRules(pipeline.RulesDirOf(cfg))
 		if err != nil {
 			return st, fmt.Errorf("loading the rules: %w", err)
 		}

@@ -46,7 +46,7 @@ func (f *face) verdict(req control.Request, uid uint32) (any, error) {
 	if v.Except && v.Verdict != "false" {
 		return nil, errors.New("--except goes with a false verdict: an exception quiets a false positive")
 	}
-	found, err := f.alertsFrom(func(a *correlate.Alert) bool { return a.ID == v.AlertID })
+	found, _, err := f.alertsFrom(func(a *correlate.Alert) bool { return a.ID == v.AlertID })
 	if err != nil {
 		return nil, err
 	}

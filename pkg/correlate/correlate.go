@@ -66,6 +66,21 @@ func (a *Alert) Class() string {
 	return strings.TrimSuffix(strings.TrimPrefix(base, "00-"), path.Ext(base))
 }
 
+// Techniques are the alert's tags that are MITRE ATT&CK technique ids
+// (T1552, T1552.001).
+func (a *Alert) Techniques() []string { return Techniques(a.Tags) }
+
+// Techniques keeps the ATT&CK technique ids among tags.
+func Techniques(tags []string) []string {
+	var out []string
+	for _, t := range tags {
+		if len(t) > 1 && t[0] == 'T' && t[1] >= '0' && t[1] <= '9' {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // Response is containment's answer to an alert.
 type Response struct {
 	Mode     string   `json:"mode"`               // "enforce" or "monitor"

@@ -138,18 +138,8 @@ func (p *jsonWalker) object(depth int) bool {
 		if !p.value(depth + 1) {
 			return false
 		}
-		p.space()
-		if p.i >= len(p.raw) {
-			return false
-		}
-		switch p.raw[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return true
-		default:
-			return false
+		if more, ok := p.next('}'); !more {
+			return ok
 		}
 	}
 }
@@ -166,20 +156,29 @@ func (p *jsonWalker) array(depth int) bool {
 		if !p.value(depth + 1) {
 			return false
 		}
-		p.space()
-		if p.i >= len(p.raw) {
-			return false
-		}
-		switch p.raw[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return true
-		default:
-			return false
+		if more, ok := p.next(']'); !more {
+			return ok
 		}
 	}
+}
+
+// next reads what follows a member or an element: a comma (more to come)
+// or the closing bracket (done and well formed); anything else is not
+// JSON.
+func (p *jsonWalker) next(closing byte) (more, ok bool) {
+	p.space()
+	if p.i >= len(p.raw) {
+		return false, false
+	}
+	switch p.raw[p.i] {
+	case ',':
+		p.i++
+		return true, true
+	case closing:
+		p.i++
+		return false, true
+	}
+	return false, false
 }
 
 // str reads a string; keep says it is a value to collect.

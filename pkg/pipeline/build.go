@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/mcpsec/sensor/pkg/audit"
+	"github.com/mcpsec/sensor/pkg/config"
 	"github.com/mcpsec/sensor/pkg/contain"
 	"github.com/mcpsec/sensor/pkg/correlate"
 	"github.com/mcpsec/sensor/pkg/metrics"
@@ -74,6 +75,19 @@ func LoadRules(dir string) (*correlate.RuleSet, error) {
 	return rs, nil
 }
 
+// RulesDirOf is the site's rules directory a configuration uses: its
+// `rules`, or the default directory if it exists ("": the built-in rules
+// alone).
+func RulesDirOf(cfg config.Config) string {
+	if cfg.Rules != "" {
+		return cfg.Rules
+	}
+	if st, err := os.Stat(DefaultRulesDir); err == nil && st.IsDir() {
+		return DefaultRulesDir
+	}
+	return ""
+}
+
 // New builds the pipeline a configuration describes: its state directory,
 // rules, trust store, audit trail, outputs and containment manager. Nothing
 // is loaded into the kernel until Run.
@@ -94,12 +108,7 @@ func New(o Options) (p *Pipeline, err error) {
 		return nil, err
 	}
 	if !cfg.NoRules {
-		p.rulesDir = cfg.Rules
-		if p.rulesDir == "" {
-			if st, err := os.Stat(DefaultRulesDir); err == nil && st.IsDir() {
-				p.rulesDir = DefaultRulesDir
-			}
-		}
+		p.rulesDir = RulesDirOf(cfg)
 		if p.rules, err = LoadRules(p.rulesDir); err != nil {
 			return nil, fmt.Errorf("loading the rules: %w", err)
 		}

@@ -225,12 +225,10 @@ func (p *Pipeline) reloadRules(ctx context.Context, cor *correlate.Correlator) {
 	last := dirStamp(dir)
 	for {
 		why := ""
-		if dir == "" && p.o.Config.Rules == "" && !p.o.Config.NoRules {
+		if dir == "" && !p.o.Config.NoRules {
 			// the site's directory made since (an analyst's verdict
 			// wrote an exception there) is read from now on
-			if st, err := os.Stat(DefaultRulesDir); err == nil && st.IsDir() {
-				dir = DefaultRulesDir
-			}
+			dir = RulesDirOf(p.o.Config)
 		}
 		select {
 		case <-ctx.Done():

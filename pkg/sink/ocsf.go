@@ -1,8 +1,8 @@
 package sink
 
 import (
-	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mcpsec/sensor/pkg/audit"
@@ -49,16 +49,13 @@ func ToOCSF(a *correlate.Alert, rec *audit.Record, o OCSFOptions) map[string]any
 		analytic["type_id"], analytic["type"] = 2, "Behavioral"
 	}
 	info := map[string]any{"uid": a.ID, "title": a.Rule, "desc": a.Why, "analytic": analytic,
-		"types": []string{a.Class()}, "src_url": "", "created_time": a.Time.UnixMilli()}
-	delete(info, "src_url")
+		"types": []string{a.Class()}, "created_time": a.Time.UnixMilli()}
 	var attacks []any
-	for _, t := range a.Tags {
-		if len(t) > 1 && t[0] == 'T' && t[1] >= '0' && t[1] <= '9' {
-			if base, sub, ok := strings.Cut(t, "."); ok {
-				attacks = append(attacks, map[string]any{"technique": map[string]any{"uid": base}, "sub_technique": map[string]any{"uid": base + "." + sub}})
-			} else {
-				attacks = append(attacks, map[string]any{"technique": map[string]any{"uid": t}})
-			}
+	for _, t := range a.Techniques() {
+		if base, sub, ok := strings.Cut(t, "."); ok {
+			attacks = append(attacks, map[string]any{"technique": map[string]any{"uid": base}, "sub_technique": map[string]any{"uid": base + "." + sub}})
+		} else {
+			attacks = append(attacks, map[string]any{"technique": map[string]any{"uid": t}})
 		}
 	}
 	if len(attacks) > 0 {
@@ -97,7 +94,7 @@ func ToOCSF(a *correlate.Alert, rec *audit.Record, o OCSFOptions) map[string]any
 		att := map[string]any{"uid": a.ID, "chain_uid": o.Chain, "authority_uid": o.Host,
 			"fingerprint": map[string]any{"algorithm_id": ocsfSHA256, "algorithm": "SHA-256", "value": rec.Hash}}
 		if rec.Prev != "" {
-			att["prev_event"] = map[string]any{"uid": itoa(rec.Seq - 1),
+			att["prev_event"] = map[string]any{"uid": strconv.FormatUint(rec.Seq-1, 10),
 				"fingerprint": map[string]any{"algorithm_id": ocsfSHA256, "algorithm": "SHA-256", "value": rec.Prev}}
 		}
 		ev["attestation_list"] = []any{att}
@@ -116,9 +113,4 @@ func titleCase(s string) string {
 		return "Unknown"
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-func itoa(n uint64) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
